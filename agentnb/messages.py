@@ -311,6 +311,24 @@ def has_subscribers() -> bool:
     return bool(_subscribers.get())
 
 
+_want_tokens: contextvars.ContextVar[bool] = contextvars.ContextVar("agentnb_want_tokens", default=False)
+
+
+def wants_tokens() -> bool:
+    """True when a view in scope renders tokens as they stream (model calls then stream)."""
+    return _want_tokens.get()
+
+
+@contextlib.contextmanager
+def stream_tokens(enabled: bool = True) -> Iterator[None]:
+    """Ask model calls inside the block to stream and emit :class:`TokenChunk` events."""
+    token = _want_tokens.set(enabled)
+    try:
+        yield
+    finally:
+        _want_tokens.reset(token)
+
+
 @contextlib.contextmanager
 def subscribe(*subscribers: Subscriber) -> Iterator[None]:
     """Add subscribers for the duration of the block (and tasks created inside it)."""

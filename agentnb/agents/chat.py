@@ -1,0 +1,162 @@
+"""Running one chat: scope, views, the turn loop, summary, cleanup.
+
+The outermost chat attaches the views (console, notebook panel) and owns the
+cleanup: every executor its participants created is shut down when it ends,
+however it ends (finished, error, cancelled, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from .._aio import has_sync_caller
+from ..errors import AgentNBError, ChatError
+from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
+from .human import maybe_await
+from .result import ChatResult, gather_usage_summary
+
+if TYPE_CHECKING:
+    from .conversable import ConversableAgent
+
+_state: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("agentnb_chat_state", default=None)
+
+SUMMARY_PROMPT = "Summarize the takeaway from the conversation. Do not add any introductory phrases."
+
+
+def note_stop(reason: str) -> None:
+    """Record why the current chat is ending (first reason wins)."""
+    state = _state.get()
+    if state is not None and not state.get("reason"):
+        state["reason"] = reason
+
+
+def in_chat() -> bool:
+    return _state.get() is not None
+
+
+def participants(*agents: Any) -> list[Any]:
+    """The agents of a chat, group members included, without duplicates."""
+    out: list[Any] = []
+    for agent in agents:
+        extra = getattr(agent, "chat_participants", None)
+        for a in [agent, *(extra() if callable(extra) else [])]:
+            if all(a is not b for b in out):
+                out.append(a)
+    return out
+
+
+def _view(silent: bool | None) -> contextlib.AbstractContextManager:
+    if silent:
+        return contextlib.nullcontext()
+    try:
+        from ..views import default_view
+    except ImportError:
+        from ..console import ConsoleView
+
+        return ConsoleView().attach(sync=has_sync_caller())
+    return default_view(sync=has_sync_caller())
+
+
+async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, clear_history: bool,
+                   silent: bool | None, cache: Any, max_turns: int | None, summary_method: Any,
+                   summary_args: dict[str, Any], message: Any, kwargs: dict[str, Any]) -> ChatResult:
+    outer = _state.get() is None
+    state: dict[str, Any] = {"reason": None}
+    token = _state.set(state)
+    chat_id = new_id("chat")
+    from ..export import Recorder
+
+    recorder = Recorder()
+    members = participants(sender, recipient)
+    try:
+        with chat_scope(chat_id), subscribe(recorder), (_view(silent) if outer else contextlib.nullcontext()):
+            model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
+            emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
+                             agents=[a.name for a in members], model=model))
+            try:
+                await _turns(sender, recipient, clear_history, max_turns, message, kwargs)
+                summary = await _summarize(sender, recipient, summary_method, summary_args, cache)
+            except asyncio.CancelledError:
+                emit(ChatFinished(reason="stopped", summary=""))
+                raise
+            except AgentNBError as exc:
+                history = list(sender.chat_messages[recipient])
+                exc.chat_history = history  # type: ignore[attr-defined]
+                emit(ErrorOccurred(source=type(exc).__name__, error_type=type(exc).__name__,
+                                   message=str(exc), fatal=True))
+                emit(ChatFinished(reason="error", error=str(exc)))
+                raise
+            except Exception as exc:
+                history = list(sender.chat_messages[recipient])
+                emit(ErrorOccurred(source=type(exc).__name__, error_type=type(exc).__name__,
+                                   message=str(exc), fatal=True))
+                emit(ChatFinished(reason="error", error=f"{type(exc).__name__}: {exc}"))
+                raise ChatError(f"the chat stopped on an error: {type(exc).__name__}: {exc}",
+                                chat_history=history, cause=exc) from exc
+            reason = state.get("reason") or "no_reply"
+            emit(ChatFinished(reason=reason, summary=summary))
+    finally:
+        _state.reset(token)
+        if outer:
+            for agent in members:
+                closer = getattr(agent, "a_execution_resources_close", None)
+                if closer is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(closer())
+    return ChatResult(
+        chat_id=chat_id,
+        chat_history=list(sender.chat_messages[recipient]),
+        summary=summary,
+        cost=gather_usage_summary(members),
+        human_input=list(sender._human_input),
+        events=recorder.events,
+        stop_reason=reason,
+    )
+
+
+async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_history: bool,
+                 max_turns: int | None, message: Any, kwargs: dict[str, Any]) -> None:
+    kwargs = dict(kwargs, recipient=recipient)
+    if isinstance(max_turns, int):
+        sender._prepare_chat(recipient, clear_history, reply_at_receive=False)
+        for turn in range(max_turns):
+            if turn == 0:
+                msg = await sender.a_generate_init_message(message, **kwargs)
+            else:
+                msg = await sender.a_generate_reply(messages=sender.chat_messages[recipient], sender=recipient)
+            if msg is None:
+                note_stop("terminated")
+                return
+            await sender.a_send(msg, recipient, request_reply=True)
+        note_stop("max_turns")
+    else:
+        sender._prepare_chat(recipient, clear_history)
+        msg = await sender.a_generate_init_message(message, **kwargs)
+        await sender.a_send(msg, recipient)
+
+
+async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, method: Any,
+                     args: dict[str, Any], cache: Any) -> str:
+    if method is None:
+        return ""
+    if callable(method):
+        return await maybe_await(method(sender, recipient, args))
+    if method == "last_msg":
+        last = recipient.last_message(sender) if recipient.chat_messages.get(sender) else None
+        if last is None:
+            last = sender.last_message(recipient) if sender.chat_messages.get(recipient) else None
+        return content_str(last.get("content")).replace("TERMINATE", "").strip() if last else ""
+    client = sender.client or recipient.client
+    if client is None:
+        raise ChatError("summary_method='reflection_with_llm' needs an agent with an llm_config",
+                        chat_history=sender.chat_messages[recipient])
+    prompt = args.get("summary_prompt", SUMMARY_PROMPT)
+    role = args.get("summary_role", "system")
+    history = [{k: v for k, v in m.items() if k in ("role", "content")} for m in sender.chat_messages[recipient]
+               if m.get("content") is not None and m.get("role") in ("user", "assistant", "system")]
+    messages = sender._oai_system_message + history + [{"role": role, "content": prompt}]
+    completion = await client.create(messages, stream=False)
+    return (completion.content or "").replace("TERMINATE", "").strip()

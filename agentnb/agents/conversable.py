@@ -1,0 +1,547 @@
+"""``ConversableAgent``: message storage, send/receive, reply functions, chats.
+
+Written async once; every sync method is a thin twin through ``run_sync``. The
+built-in reply functions (termination/human input, tool calls, code execution,
+model reply) live in :mod:`agentnb.agents.replies`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from .._aio import call_in_caller, run_sync
+from ..errors import ChatError, ConfigError, ModelError
+from ..llm.client import ModelClient
+from ..messages import MessageSent, content_str, emit
+from . import chat as _chat
+from . import replies
+from .human import ask_human, maybe_await
+from .result import ChatResult
+
+HUMAN_INPUT_MODES = ("ALWAYS", "TERMINATE", "NEVER")
+_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def default_is_termination_msg(message: dict[str, Any]) -> bool:
+    """True when the message content ends with ``TERMINATE``."""
+    return content_str(message.get("content")).rstrip().rstrip(".!").endswith("TERMINATE")
+
+
+class Agent:
+    """What a chat needs of a participant (AutoGen's ``Agent`` protocol)."""
+
+    name: str
+    description: str
+
+
+class ConversableAgent(Agent):
+    """An agent that converses by sending and receiving messages.
+
+    >>> bot = ConversableAgent("bot", llm_config=False, default_auto_reply="hi", human_input_mode="NEVER")
+    >>> user = ConversableAgent("user", llm_config=False, human_input_mode="NEVER", max_consecutive_auto_reply=0)
+    >>> result = user.initiate_chat(bot, message="hello", silent=True)
+    """
+
+    DEFAULT_CONFIG: Any = None
+    """``llm_config=None`` means the default model (see :mod:`agentnb.llm.config`)."""
+    MAX_CONSECUTIVE_AUTO_REPLY = 100
+
+    def __init__(
+        self,
+        name: str,
+        system_message: str | list | None = "You are a helpful AI Assistant.",
+        is_termination_msg: Callable[[dict[str, Any]], bool] | None = None,
+        max_consecutive_auto_reply: int | None = None,
+        human_input_mode: str = "TERMINATE",
+        function_map: dict[str, Callable] | None = None,
+        code_execution_config: dict[str, Any] | bool = False,
+        llm_config: dict[str, Any] | bool | None = None,
+        default_auto_reply: str | dict[str, Any] = "",
+        description: str | None = None,
+        chat_messages: dict[Agent, list[dict[str, Any]]] | None = None,
+        silent: bool | None = None,
+    ):
+        if not isinstance(name, str) or not name:
+            raise ConfigError("an agent needs a non-empty string name")
+        if human_input_mode not in HUMAN_INPUT_MODES:
+            raise ConfigError(f"human_input_mode must be one of {', '.join(HUMAN_INPUT_MODES)}, "
+                              f"not {human_input_mode!r}")
+        if max_consecutive_auto_reply is not None and (
+                not isinstance(max_consecutive_auto_reply, int) or max_consecutive_auto_reply < 0):
+            raise ConfigError("max_consecutive_auto_reply must be a non-negative int")
+        self._name = name
+        self._oai_system_message = [{"content": system_message or "", "role": "system"}]
+        self._description = description if description is not None else (system_message or "")
+        self._is_termination_msg = is_termination_msg or default_is_termination_msg
+        self._max_consecutive_auto_reply = (max_consecutive_auto_reply if max_consecutive_auto_reply is not None
+                                            else self.MAX_CONSECUTIVE_AUTO_REPLY)
+        self._consecutive_auto_reply_counter: dict[Any, int] = defaultdict(int)
+        self._max_consecutive_auto_reply_dict: dict[Any, int] = defaultdict(self.max_consecutive_auto_reply)
+        self.human_input_mode = human_input_mode
+        self._function_map = dict(function_map or {})
+        self._default_auto_reply = default_auto_reply
+        self._oai_messages: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        if chat_messages:
+            self._oai_messages.update(chat_messages)
+        self.reply_at_receive: dict[Any, bool] = defaultdict(bool)
+        self.silent = silent
+        self._human_input: list[str] = []
+        self._reply_func_list: list[dict[str, Any]] = []
+        self.client_cache: Any = None
+        self._tools_for_llm: list[dict[str, Any]] = []
+        self._setup_llm(llm_config)
+        self._setup_code_execution(code_execution_config)
+        self.register_reply([Agent, None], replies.generate_oai_reply)
+        self.register_reply([Agent, None], replies.generate_code_execution_reply)
+        self.register_reply([Agent, None], replies.generate_function_call_reply)
+        self.register_reply([Agent, None], replies.generate_tool_calls_reply)
+        self.register_reply([Agent, None], replies.check_termination_and_human_reply)
+
+    # ------------------------------------------------------------------ setup
+
+    def _setup_llm(self, llm_config: Any) -> None:
+        if llm_config is False:
+            self.llm_config: dict[str, Any] | bool = False
+            self.client: ModelClient | None = None
+            return
+        if llm_config is True:
+            llm_config = None
+        if llm_config is not None and not isinstance(llm_config, dict):
+            raise ConfigError(f"llm_config must be a dict, None or False, not {type(llm_config).__name__}")
+        self.llm_config = copy.deepcopy(llm_config) if llm_config is not None else None  # type: ignore[assignment]
+        self.client = ModelClient(self.llm_config if isinstance(self.llm_config, dict) else None,
+                                  agent_name=self._name)
+        if isinstance(llm_config, dict):
+            for tool in llm_config.get("tools", []) or []:
+                self._tools_for_llm.append(tool)
+
+    def _setup_code_execution(self, config: Any) -> None:
+        if config is None:
+            config = {}
+        if config is True:
+            config = {}
+        if config is not False and not isinstance(config, dict) and not _is_executor(config):
+            raise ConfigError("code_execution_config must be a dict or False")
+        if isinstance(config, dict):
+            config = dict(config)
+            approval = config.get("approval", "never")
+            if approval not in ("never", "always", "first"):
+                raise ConfigError(f"code_execution_config['approval'] must be 'never', 'always' or 'first', "
+                                  f"not {approval!r}")
+            if config.get("use_docker") not in (None, False):
+                from ..coding import make_executor
+
+                make_executor(config)  # raises DockerUnavailableError now, never runs on the host
+        elif _is_executor(config):
+            config = {"executor": config}
+        self._code_execution_config: dict[str, Any] | bool = config
+        self._executor: Any = None
+        self._owns_executor = False
+        self._approvals_given = 0
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
+
+    @property
+    def system_message(self) -> str:
+        return self._oai_system_message[0]["content"]
+
+    def update_system_message(self, system_message: str) -> None:
+        self._oai_system_message[0]["content"] = system_message
+
+    def max_consecutive_auto_reply(self, sender: Agent | None = None) -> int:
+        return self._max_consecutive_auto_reply if sender is None else self._max_consecutive_auto_reply_dict[sender]
+
+    def update_max_consecutive_auto_reply(self, value: int, sender: Agent | None = None) -> None:
+        if sender is None:
+            self._max_consecutive_auto_reply = value
+            for k in self._max_consecutive_auto_reply_dict:
+                self._max_consecutive_auto_reply_dict[k] = value
+        else:
+            self._max_consecutive_auto_reply_dict[sender] = value
+
+    @property
+    def chat_messages(self) -> dict[Any, list[dict[str, Any]]]:
+        return self._oai_messages
+
+    def chat_messages_for_summary(self, agent: Agent) -> list[dict[str, Any]]:
+        return self._oai_messages[agent]
+
+    @property
+    def function_map(self) -> dict[str, Callable]:
+        return self._function_map
+
+    @property
+    def code_executor(self) -> Any:
+        """The executor (created on first use)."""
+        return self._executor
+
+    @property
+    def use_docker(self) -> bool | str | None:
+        cfg = self._code_execution_config
+        return cfg.get("use_docker", False) if isinstance(cfg, dict) else None
+
+    def last_message(self, agent: Agent | None = None) -> dict[str, Any] | None:
+        if agent is None:
+            if not self._oai_messages:
+                return None
+            if len(self._oai_messages) > 1:
+                raise ValueError("more than one conversation is found; pass the agent")
+            agent = next(iter(self._oai_messages))
+        msgs = self._oai_messages.get(agent)
+        return msgs[-1] if msgs else None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r})"
+
+    # ------------------------------------------------------------------ reply functions
+
+    def register_reply(self, trigger: Any, reply_func: Callable, position: int = 0,
+                       config: Any = None, reset_config: Callable | None = None, *,
+                       ignore_async_in_sync_chat: bool = False, remove_other_reply_funcs: bool = False) -> None:
+        """Register ``reply_func(recipient, messages, sender, config) -> (final, reply)``; sync or async.
+
+        Functions registered later are checked first (``position=0``).
+        """
+        if not isinstance(trigger, type | str | Agent | Callable | list) and trigger is not None:
+            raise ConfigError("trigger must be a class, a name, an agent, a callable, None or a list of them")
+        if remove_other_reply_funcs:
+            self._reply_func_list.clear()
+        self._reply_func_list.insert(position, {
+            "trigger": trigger, "reply_func": reply_func, "config": copy.copy(config),
+            "init_config": config, "reset_config": reset_config,
+        })
+
+    def replace_reply_func(self, old_reply_func: Callable, new_reply_func: Callable) -> None:
+        for f in self._reply_func_list:
+            if f["reply_func"] == old_reply_func:
+                f["reply_func"] = new_reply_func
+
+    @property
+    def reply_func_list(self) -> list[dict[str, Any]]:
+        return self._reply_func_list
+
+    @staticmethod
+    def _match_trigger(trigger: Any, sender: Agent | None) -> bool:
+        if trigger is None:
+            return sender is None
+        if isinstance(trigger, str):
+            return sender is not None and trigger == sender.name
+        if isinstance(trigger, type):
+            return isinstance(sender, trigger)
+        if isinstance(trigger, Agent):
+            return trigger is sender
+        if isinstance(trigger, list):
+            return any(ConversableAgent._match_trigger(t, sender) for t in trigger)
+        if callable(trigger):
+            return bool(trigger(sender))
+        return False
+
+    async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                               exclude: tuple | list = (), **kwargs: Any) -> str | dict[str, Any] | None:
+        """Run the reply functions (newest first) until one is final; else the default auto reply."""
+        if messages is None and sender is not None:
+            messages = self._oai_messages[sender]
+        for entry in list(self._reply_func_list):
+            func = entry["reply_func"]
+            if func in exclude or not self._match_trigger(entry["trigger"], sender):
+                continue
+            final, reply = await maybe_await(func(self, messages=messages, sender=sender, config=entry["config"]))
+            if final:
+                return reply
+        return self._default_auto_reply
+
+    def generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                       **kwargs: Any) -> str | dict[str, Any] | None:
+        return run_sync(self.a_generate_reply(messages=messages, sender=sender, **kwargs))
+
+    # ------------------------------------------------------------------ messages
+
+    @staticmethod
+    def _message_to_dict(message: Any) -> dict[str, Any]:
+        if isinstance(message, str):
+            return {"content": message}
+        if isinstance(message, dict):
+            return message
+        if message is None:
+            return {"content": ""}
+        return {"content": str(message)}
+
+    def _append_oai_message(self, message: Any, role: str, conversation_id: Agent, is_sending: bool) -> bool:
+        message = self._message_to_dict(message)
+        keys = ("content", "function_call", "tool_calls", "tool_responses", "tool_call_id", "name", "context")
+        oai = {k: message[k] for k in keys if k in message and message[k] is not None}
+        if "content" not in oai:
+            if "function_call" in oai or "tool_calls" in oai:
+                oai["content"] = None
+            elif "content" in message:  # explicit None content: keep an empty message rather than crash
+                oai["content"] = ""
+            else:
+                return False
+        if message.get("role") in ("function", "tool"):
+            oai["role"] = message["role"]
+        else:
+            oai["role"] = role
+        if oai.get("function_call") or oai.get("tool_calls"):
+            oai["role"] = "assistant"
+        if "name" not in oai:
+            oai["name"] = self.name if is_sending else conversation_id.name
+        self._oai_messages[conversation_id].append(oai)
+        return True
+
+    async def a_send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
+                     silent: bool | None = False) -> None:
+        """Send ``message`` to ``recipient`` (who may reply)."""
+        message = self._message_to_dict(message)
+        if not self._append_oai_message(message, "assistant", recipient, is_sending=True):
+            raise ValueError("Message can't be converted into a valid ChatCompletion message. "
+                             "Either content or function_call must be provided.")
+        stored = self._oai_messages[recipient][-1]
+        event = MessageSent(sender=self.name, recipient=recipient.name, message=stored)
+        stream_id = message.get("_stream_id") if isinstance(message, dict) else None
+        if stream_id:
+            event.message_id = stream_id
+        emit(event)
+        await recipient.a_receive(message, self, request_reply, silent)
+
+    def send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
+             silent: bool | None = False) -> None:
+        run_sync(self.a_send(message, recipient, request_reply, silent))
+
+    async def a_receive(self, message: Any, sender: ConversableAgent, request_reply: bool | None = None,
+                        silent: bool | None = False) -> None:
+        """Store ``message``; reply to ``sender`` unless ``request_reply`` is False."""
+        message = {k: v for k, v in self._message_to_dict(message).items() if k != "_stream_id"}
+        if not self._append_oai_message(message, "user", sender, is_sending=False):
+            raise ValueError("Received message can't be converted into a valid ChatCompletion message. "
+                             "Either content or function_call must be provided.")
+        if request_reply is False or (request_reply is None and self.reply_at_receive[sender] is False):
+            return
+        reply = await self.a_generate_reply(messages=self._oai_messages[sender], sender=sender)
+        if reply is not None:
+            await self.a_send(reply, sender, silent=silent)
+        else:
+            _chat.note_stop("terminated")
+
+    def receive(self, message: Any, sender: ConversableAgent, request_reply: bool | None = None,
+                silent: bool | None = False) -> None:
+        run_sync(self.a_receive(message, sender, request_reply, silent))
+
+    # ------------------------------------------------------------------ human input
+
+    async def a_get_human_input(self, prompt: str) -> str:
+        """Ask a person; the one override point (the notebook panel installs its own provider)."""
+        if type(self).get_human_input is not ConversableAgent.get_human_input:
+            reply = await call_in_caller(lambda: self.get_human_input(prompt))
+        else:
+            reply = await ask_human(self.name, prompt)
+        self._human_input.append(reply)
+        return reply
+
+    def get_human_input(self, prompt: str) -> str:
+        """Sync override point kept for AutoGen subclasses; by default the installed provider / ``input()``."""
+        return run_sync(ask_human(self.name, prompt))
+
+    # ------------------------------------------------------------------ chats
+
+    def _prepare_chat(self, recipient: ConversableAgent, clear_history: bool, prepare_recipient: bool = True,
+                      reply_at_receive: bool = True) -> None:
+        self.reset_consecutive_auto_reply_counter(recipient)
+        self.reply_at_receive[recipient] = reply_at_receive
+        if clear_history:
+            self.clear_history(recipient)
+            self._human_input = []
+        if prepare_recipient:
+            recipient._prepare_chat(self, clear_history, False, reply_at_receive)
+
+    async def a_generate_init_message(self, message: Any, **kwargs: Any) -> str | dict[str, Any]:
+        if message is None:
+            message = await self.a_get_human_input(">")
+        if callable(message):
+            value = message(self, kwargs.get("recipient"), kwargs)
+            message = await maybe_await(value)
+        if isinstance(message, dict):
+            message = dict(message)
+            for key in ("carryover",):
+                message.pop(key, None)
+        carryover = kwargs.get("carryover")
+        if carryover:
+            text = carryover if isinstance(carryover, str) else "\n".join(map(content_str, carryover))
+            if isinstance(message, str):
+                message = f"{message}\nContext: \n{text}"
+            elif isinstance(message, dict):
+                message["content"] = f"{content_str(message.get('content'))}\nContext: \n{text}"
+        return message
+
+    async def a_initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True,
+                              silent: bool | None = False, cache: Any = None, max_turns: int | None = None,
+                              summary_method: str | Callable | None = "last_msg",
+                              summary_args: dict[str, Any] | None = None,
+                              message: str | dict | Callable | None = None, **kwargs: Any) -> ChatResult:
+        """Start a chat with ``recipient`` and return its :class:`ChatResult` when it ends."""
+        if max_turns is not None and (not isinstance(max_turns, int) or max_turns < 0):
+            raise ConfigError("max_turns must be a non-negative int or None")
+        if summary_method not in (None, "last_msg", "reflection_with_llm") and not callable(summary_method):
+            raise ConfigError("summary_method must be 'last_msg', 'reflection_with_llm', a callable or None")
+        return await _chat.run_chat(self, recipient, clear_history=clear_history, silent=silent,
+                                    cache=cache, max_turns=max_turns, summary_method=summary_method,
+                                    summary_args=summary_args or {}, message=message, kwargs=kwargs)
+
+    def initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True,
+                      silent: bool | None = False, cache: Any = None, max_turns: int | None = None,
+                      summary_method: str | Callable | None = "last_msg",
+                      summary_args: dict[str, Any] | None = None,
+                      message: str | dict | Callable | None = None, **kwargs: Any) -> ChatResult:
+        return run_sync(self.a_initiate_chat(recipient, clear_history, silent, cache, max_turns,
+                                             summary_method, summary_args, message, **kwargs))
+
+    async def a_initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+        """Run several chats in order; each summary is carried over to the next."""
+        results: list[ChatResult] = []
+        carry: list[str] = []
+        for spec in chat_queue:
+            spec = dict(spec)
+            recipient = spec.pop("recipient")
+            if carry:
+                spec["carryover"] = carry + ([spec["carryover"]] if isinstance(spec.get("carryover"), str)
+                                             else list(spec.get("carryover", [])))
+            result = await self.a_initiate_chat(recipient, **spec)
+            results.append(result)
+            carry.append(result.summary)
+        return results
+
+    def initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+        return run_sync(self.a_initiate_chats(chat_queue))
+
+    # ------------------------------------------------------------------ state
+
+    def reset_consecutive_auto_reply_counter(self, sender: Agent | None = None) -> None:
+        if sender is None:
+            self._consecutive_auto_reply_counter.clear()
+        else:
+            self._consecutive_auto_reply_counter[sender] = 0
+
+    def stop_reply_at_receive(self, sender: Agent | None = None) -> None:
+        if sender is None:
+            self.reply_at_receive.clear()
+        else:
+            self.reply_at_receive[sender] = False
+
+    def clear_history(self, recipient: Agent | None = None, nr_messages_to_preserve: int | None = None) -> None:
+        if recipient is None:
+            if nr_messages_to_preserve:
+                for key in self._oai_messages:
+                    self._oai_messages[key] = self._oai_messages[key][-nr_messages_to_preserve:]
+            else:
+                self._oai_messages.clear()
+        else:
+            self._oai_messages[recipient].clear()
+
+    def reset(self) -> None:
+        """Forget all conversations, counters and reply-function state."""
+        self.clear_history()
+        self.reset_consecutive_auto_reply_counter()
+        self.stop_reply_at_receive()
+        self._human_input = []
+        self._approvals_given = 0
+        if self.client is not None:
+            self.client.clear_usage()
+        for entry in self._reply_func_list:
+            if entry["reset_config"] is not None:
+                entry["reset_config"](entry["config"])
+            else:
+                entry["config"] = copy.copy(entry["init_config"])
+
+    # ------------------------------------------------------------------ usage
+
+    def get_total_usage(self) -> dict[str, Any] | None:
+        return self.client.usage_summary() if self.client else None
+
+    def get_actual_usage(self) -> dict[str, Any] | None:
+        return self.client.usage_summary(actual=True) if self.client else None
+
+    def print_usage_summary(self, mode: str | list[str] = ("actual", "total")) -> None:
+        if self.client is None:
+            print(f"No cost incurred from agent '{self.name}'.")
+            return
+        print(f"Agent '{self.name}':")
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        for m in modes:
+            print(f"  {m}: {self.client.usage_summary(actual=m == 'actual')}")
+
+    # ------------------------------------------------------------------ code execution
+
+    async def a_execution_resources_close(self) -> None:
+        """Shut down the executor this agent created (kernels included)."""
+        executor, self._executor = self._executor, None
+        if executor is not None and self._owns_executor:
+            await asyncio.shield(executor.a_close())
+
+    # ------------------------------------------------------------------ tools (see agents/tools.py)
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """Tool schemas this agent offers to its model."""
+        return list(self._tools_for_llm)
+
+    def update_tool_signature(self, tool_sig: dict[str, Any] | str, is_remove: bool) -> None:
+        from . import tools
+
+        tools.update_tool_signature(self, tool_sig, is_remove)
+
+    def register_function(self, function_map: dict[str, Callable | None]) -> None:
+        for name, func in function_map.items():
+            if func is None:
+                self._function_map.pop(name, None)
+            else:
+                self._function_map[name] = func
+
+    def register_for_llm(self, *, name: str | None = None, description: str | None = None,
+                         api_style: str = "tool") -> Callable:
+        from . import tools
+
+        return tools.register_for_llm(self, name=name, description=description, api_style=api_style)
+
+    def register_for_execution(self, name: str | None = None) -> Callable:
+        from . import tools
+
+        return tools.register_for_execution(self, name=name)
+
+    def can_execute_function(self, name: str | list[str]) -> bool:
+        names = name if isinstance(name, list) else [name]
+        return all(n in self._function_map for n in names)
+
+    async def a_execute_function(self, func_call: dict[str, Any], call_id: str | None = None) -> tuple[bool, dict]:
+        from . import tools
+
+        return await tools.execute_function(self, func_call, call_id=call_id)
+
+
+def _is_executor(obj: Any) -> bool:
+    from ..coding.base import CodeExecutor
+
+    return isinstance(obj, CodeExecutor)
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME_OK.match(name))
+
+
+__all__ = ["Agent", "ChatError", "ConversableAgent", "ModelError", "default_is_termination_msg", "inspect"]

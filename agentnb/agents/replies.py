@@ -1,0 +1,289 @@
+"""The built-in reply functions of ``ConversableAgent`` (checked in this order).
+
+1. :func:`check_termination_and_human_reply`: stop, ask a person, or count an auto reply;
+2. :func:`generate_tool_calls_reply` / :func:`generate_function_call_reply`: run tool calls;
+3. :func:`generate_code_execution_reply`: run fenced code blocks (after approval when required);
+4. :func:`generate_oai_reply`: ask the model.
+
+Each has AutoGen's signature ``(agent, messages, sender, config) -> (final, reply)``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..coding.base import CodeBlock, extract_code_blocks
+from ..messages import (
+    ApprovalRequest,
+    CodeBlockProposed,
+    ExecutionFinished,
+    ExecutionOutput,
+    content_str,
+    emit,
+    new_id,
+)
+from . import chat as _chat
+from .human import request_approval
+
+if TYPE_CHECKING:
+    from .conversable import ConversableAgent
+
+_VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+# ----------------------------------------------------------------------- termination / human
+
+
+async def check_termination_and_human_reply(agent: ConversableAgent, messages: list[dict] | None = None,
+                                            sender: Any = None, config: Any = None) -> tuple[bool, Any]:
+    """AutoGen 0.2's logic: human_input_mode decides when a person is asked and when the chat stops."""
+    if messages is None:
+        messages = agent.chat_messages[sender] if sender is not None else []
+    if not messages:
+        return False, None
+    message = messages[-1]
+    sender_name = "the sender" if sender is None else sender.name
+    reply = ""
+    auto_limit = agent._max_consecutive_auto_reply_dict[sender]
+    if agent.human_input_mode == "ALWAYS":
+        reply = await agent.a_get_human_input(
+            f"Replying as {agent.name}. Provide feedback to {sender_name}. Press enter to skip and use "
+            "auto-reply, or type 'exit' to end the conversation: ")
+        reply = reply if reply or not agent._is_termination_msg(message) else "exit"
+        stop_reason = "terminated"
+    elif agent._consecutive_auto_reply_counter[sender] >= auto_limit:
+        stop_reason = "max_consecutive_auto_reply"
+        if agent.human_input_mode == "NEVER":
+            reply = "exit"
+        else:
+            terminate = agent._is_termination_msg(message)
+            reply = await agent.a_get_human_input(
+                f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: "
+                if terminate else
+                f"Please give feedback to {sender_name}. Press enter to skip and use auto-reply, "
+                "or type 'exit' to stop the conversation: ")
+            reply = reply if reply or not terminate else "exit"
+    elif agent._is_termination_msg(message):
+        stop_reason = "terminated"
+        if agent.human_input_mode == "NEVER":
+            reply = "exit"
+        else:
+            reply = await agent.a_get_human_input(
+                f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: ")
+            reply = reply or "exit"
+    else:
+        stop_reason = "terminated"
+    if reply.strip().lower() == "exit":
+        agent._consecutive_auto_reply_counter[sender] = 0
+        _chat.note_stop(stop_reason if agent.human_input_mode == "NEVER" else "human_exit")
+        return True, None
+    if reply or auto_limit == 0:
+        agent._consecutive_auto_reply_counter[sender] = 0
+        if not reply and auto_limit == 0:
+            _chat.note_stop("max_consecutive_auto_reply")
+            return True, None
+        tool_returns = [
+            {"tool_call_id": tc.get("id"), "role": "tool", "content": "USER INTERRUPTED"}
+            for tc in (message.get("tool_calls") or [])
+        ]
+        if tool_returns:
+            return True, {"role": "tool", "tool_responses": tool_returns, "content": reply}
+        return True, {"role": "user", "content": reply}
+    agent._consecutive_auto_reply_counter[sender] += 1
+    return False, None
+
+
+# ----------------------------------------------------------------------- tools
+
+
+async def generate_tool_calls_reply(agent: ConversableAgent, messages: list[dict] | None = None,
+                                    sender: Any = None, config: Any = None) -> tuple[bool, Any]:
+    """Run the tool calls of the last message with this agent's ``function_map``."""
+    if messages is None:
+        messages = agent.chat_messages[sender]
+    if not messages or not messages[-1].get("tool_calls"):
+        return False, None
+    from . import tools
+
+    return await tools.generate_tool_calls_reply(agent, messages[-1])
+
+
+async def generate_function_call_reply(agent: ConversableAgent, messages: list[dict] | None = None,
+                                       sender: Any = None, config: Any = None) -> tuple[bool, Any]:
+    """Run a legacy ``function_call`` of the last message."""
+    if messages is None:
+        messages = agent.chat_messages[sender]
+    if not messages or not messages[-1].get("function_call"):
+        return False, None
+    from . import tools
+
+    return await tools.generate_function_call_reply(agent, messages[-1])
+
+
+# ----------------------------------------------------------------------- code
+
+
+def _messages_to_scan(agent: ConversableAgent, messages: list[dict], last_n: Any) -> list[dict]:
+    if last_n == "auto":
+        scan = []
+        for m in reversed(messages):
+            if m.get("name") == agent.name or m.get("role") == "assistant" and m.get("name") == agent.name:
+                break
+            scan.append(m)
+        return scan or messages[-1:]
+    n = int(last_n)
+    return list(reversed(messages[-n:])) if n > 0 else []
+
+
+async def generate_code_execution_reply(agent: ConversableAgent, messages: list[dict] | None = None,
+                                        sender: Any = None, config: Any = None) -> tuple[bool, Any]:
+    """Run the code blocks of the newest message that has some; reply with the outputs."""
+    cfg = config if config is not None else agent._code_execution_config
+    if cfg is False:
+        return False, None
+    if messages is None:
+        messages = agent.chat_messages[sender]
+    for message in _messages_to_scan(agent, messages, cfg.get("last_n_messages", "auto")):
+        if message.get("role") == "tool" or message.get("tool_calls"):
+            continue
+        blocks = extract_code_blocks(content_str(message.get("content")))
+        if not blocks:
+            continue
+        return True, await run_code_blocks(agent, blocks)
+    return False, None
+
+
+def _needs_approval(agent: ConversableAgent) -> bool:
+    cfg = agent._code_execution_config
+    policy = cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
+    if policy == "always":
+        return True
+    if policy == "first":
+        return agent._approvals_given == 0
+    return False
+
+
+async def _get_executor(agent: ConversableAgent) -> Any:
+    if agent._executor is None:
+        from ..coding import make_executor
+
+        cfg = agent._code_execution_config
+        given = cfg.get("executor") if isinstance(cfg, dict) else None
+        agent._executor = make_executor(cfg)
+        agent._owns_executor = not (given is not None and not isinstance(given, str))
+    return agent._executor
+
+
+async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
+    """Execute ``blocks`` in order (stopping at the first failure) and format AutoGen's reply."""
+    logs: list[str] = []
+    exit_code = 0
+    notes: list[str] = []
+    for index, block in enumerate(blocks):
+        block_id = new_id("block")
+        emit(CodeBlockProposed(executor=agent.name, block_id=block_id, language=block.language, code=block.code))
+        if _needs_approval(agent):
+            decision = await request_approval(ApprovalRequest(kind="code", agent=agent.name,
+                                                              language=block.language, code=block.code))
+            if not decision.approved:
+                reason = f" Reason: {decision.reason}" if decision.reason else ""
+                notes.append(f"The user rejected code block {index}; it was not executed.{reason}")
+                exit_code = exit_code or 1
+                break
+            agent._approvals_given += 1
+            if decision.edited:
+                block = CodeBlock(code=decision.code or "", language=block.language)
+                notes.append(f"The user edited code block {index} before running it; this code ran:\n"
+                             f"```{block.language}\n{block.code.rstrip()}\n```")
+        executor = await _get_executor(agent)
+
+        def forward(output: dict[str, Any], block_id: str = block_id) -> None:
+            emit(_output_event(agent.name, block_id, output))
+
+        if block.language not in executor.languages:
+            result = executor.unsupported(block)
+        else:
+            result = await executor.a_execute(block, on_output=forward)
+        emit(ExecutionFinished(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
+                               exit_code=result.exit_code, summary=result.output,
+                               execution_count=result.execution_count, outputs=result.outputs))
+        logs.append(result.output)
+        exit_code = result.exit_code
+        if result.exit_code != 0:
+            break
+    status = "execution succeeded" if exit_code == 0 else "execution failed"
+    text = f"exitcode: {exit_code} ({status})\nCode output: {''.join(_join(logs))}"
+    if notes:
+        text = "\n".join(notes) + "\n" + text
+    return text
+
+
+def _join(logs: list[str]) -> list[str]:
+    return ["\n".join(log.rstrip("\n") for log in logs) + ("\n" if logs else "")]
+
+
+def _output_event(executor: str, block_id: str, out: dict[str, Any]) -> ExecutionOutput:
+    kind = out.get("output_type", "stream")
+    text = out.get("text")
+    if isinstance(text, list):
+        text = "".join(text)
+    return ExecutionOutput(
+        executor=executor, block_id=block_id, kind=kind, data=out.get("data") or {},
+        metadata=out.get("metadata") or {}, name=out.get("name"), text=text, ename=out.get("ename"),
+        evalue=out.get("evalue"), traceback=list(out.get("traceback") or []),
+        display_id=(out.get("transient") or {}).get("display_id") or out.get("display_id"),
+        wait=bool(out.get("wait", False)), execution_count=out.get("execution_count"),
+    )
+
+
+# ----------------------------------------------------------------------- model
+
+
+def oai_messages(agent: ConversableAgent, messages: list[dict]) -> list[dict[str, Any]]:
+    """System message + history in the shape the OpenAI API accepts (tool responses expanded)."""
+    out: list[dict[str, Any]] = [dict(m) for m in agent._oai_system_message if m.get("content")]
+    for m in messages:
+        if m.get("tool_responses"):
+            for tr in m["tool_responses"]:
+                out.append({"role": "tool", "tool_call_id": tr.get("tool_call_id"),
+                            "content": content_str(tr.get("content"))})
+            continue
+        msg: dict[str, Any] = {"role": m.get("role", "user"), "content": m.get("content")}
+        if msg["role"] == "tool":
+            msg["tool_call_id"] = m.get("tool_call_id")
+            msg["content"] = content_str(msg["content"])
+        elif msg["role"] == "function":
+            msg["name"] = m.get("name")
+        else:
+            name = m.get("name")
+            if name and _VALID_NAME.match(name):
+                msg["name"] = name
+        if m.get("tool_calls"):
+            msg["tool_calls"] = m["tool_calls"]
+        if m.get("function_call"):
+            msg["function_call"] = m["function_call"]
+        if msg["content"] is None and msg["role"] != "assistant":
+            msg["content"] = ""
+        out.append(msg)
+    return out
+
+
+async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | None = None,
+                             sender: Any = None, config: Any = None) -> tuple[bool, Any]:
+    """Ask the agent's model for the next message."""
+    client = config if config is not None else agent.client
+    if client is None:
+        return False, None
+    if messages is None:
+        messages = agent.chat_messages[sender]
+    tools = agent.tools or None
+    completion = await client.create(oai_messages(agent, messages), tools=tools)
+    reply = completion.to_message()
+    if reply.get("content") is None and not reply.get("tool_calls"):
+        reply["content"] = ""
+    if completion.message_id:
+        reply["_stream_id"] = completion.message_id
+    if not reply.get("tool_calls") and not completion.message_id:
+        return True, reply["content"]
+    return True, reply

@@ -1,0 +1,131 @@
+"""The console view: prints a conversation as AutoGen users expect.
+
+::
+
+    user_proxy (to assistant):
+
+    Plot a chart of ...
+
+    --------------------------------------------------------------------------------
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+from .messages import (
+    ApprovalDecided,
+    ChatFinished,
+    CodeBlockProposed,
+    ErrorOccurred,
+    Event,
+    ExecutionFinished,
+    MessageSent,
+    SpeakerSelected,
+    ToolCallProposed,
+    content_str,
+    subscribe,
+)
+
+RULE = "-" * 80
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
+
+
+class ConsoleView:
+    """Prints events to ``stream`` (stdout by default); colours on a terminal."""
+
+    def __init__(self, stream: IO[str] | None = None, color: bool | None = None, max_chars: int = 20_000):
+        self._stream = stream
+        self.color = color
+        self.max_chars = max_chars
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream or sys.stdout
+
+    def _c(self, text: str, color: str) -> str:
+        use = self.color
+        if use is None:
+            use = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+        return f"\x1b[{_COLORS[color]}m{text}\x1b[0m" if use else text
+
+    def _print(self, *parts: str) -> None:
+        text = "\n".join(parts)
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except UnicodeEncodeError:
+            enc = getattr(self.stream, "encoding", None) or "ascii"
+            self.stream.write(text.encode(enc, "replace").decode(enc) + "\n")
+
+    def _clip(self, text: str) -> str:
+        if len(text) > self.max_chars:
+            return text[: self.max_chars] + f"\n... [{len(text) - self.max_chars} more characters not shown]"
+        return text
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, MessageSent):
+            self._message(event)
+        elif isinstance(event, CodeBlockProposed):
+            self._print(self._c(f"\n>>>>>>>> EXECUTING CODE BLOCK (inferred language is {event.language})...",
+                                "red"))
+        elif isinstance(event, ExecutionFinished):
+            pass  # the result is printed as the executor's next message
+        elif isinstance(event, ToolCallProposed):
+            self._print(self._c(f"\n>>>>>>>> EXECUTING FUNCTION {event.name}...", "magenta"),
+                        f"Call ID: {event.call_id}", f"Input arguments: {event.arguments}")
+        elif isinstance(event, ApprovalDecided):
+            verdict = "APPROVED" if event.decision.approved else "REJECTED"
+            extra = " (edited)" if event.decision.edited else ""
+            reason = f": {event.decision.reason}" if event.decision.reason else ""
+            self._print(self._c(f">>>>>>>> {verdict}{extra}{reason}", "yellow"))
+        elif isinstance(event, SpeakerSelected):
+            self._print(self._c(f"\nNext speaker: {event.speaker}\n", "green"))
+        elif isinstance(event, ErrorOccurred):
+            self._print(self._c(f"\n>>>>>>>> ERROR ({event.error_type}): {event.message}", "red"))
+        elif isinstance(event, ChatFinished) and event.reason not in ("terminated", "error"):
+            self._print(self._c(f"\n>>>>>>>> CHAT ENDED: {event.reason.replace('_', ' ')}", "red"))
+
+    def _message(self, event: MessageSent) -> None:
+        msg = event.message
+        lines = [self._c(event.sender, "yellow") + f" (to {event.recipient}):\n"]
+        if msg.get("tool_responses"):
+            for tr in msg["tool_responses"]:
+                lines.append(self._c(f"***** Response from calling tool ({tr.get('tool_call_id')}) *****",
+                                     "green"))
+                lines.append(self._clip(content_str(tr.get("content"))))
+                lines.append(self._c("*" * 69, "green"))
+        elif msg.get("role") == "tool":
+            lines.append(self._clip(content_str(msg.get("content"))))
+        else:
+            content = content_str(msg.get("content"))
+            if content:
+                lines.append(self._clip(content))
+            for tc in msg.get("tool_calls") or []:
+                fn = tc.get("function", {})
+                lines.append(self._c(f"***** Suggested tool call ({tc.get('id')}): {fn.get('name')} *****",
+                                     "green"))
+                lines.append(f"Arguments: \n{fn.get('arguments')}")
+                lines.append(self._c("*" * 69, "green"))
+            if not content and not msg.get("tool_calls"):
+                lines.append("(empty message)")
+        lines.append("\n" + RULE)
+        self._print(*lines)
+
+    @contextlib.contextmanager
+    def attach(self, sync: bool = False) -> Iterator[None]:
+        """Subscribe for the block; with ``sync``, print on the waiting caller's thread."""
+        handler: Any = self.handle_event
+        if sync:
+            from ._aio import post_to_caller
+
+            def handler(event: Event) -> None:
+                if not post_to_caller(lambda: self.handle_event(event)):
+                    self.handle_event(event)
+
+        with subscribe(handler):
+            yield

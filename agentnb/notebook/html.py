@@ -1,0 +1,156 @@
+"""Safe HTML for the panel: a small Markdown subset, highlighted code, stable agent colours.
+
+Every piece of message text is HTML-escaped *before* any markup is added, so a
+model reply can never inject tags or scripts into the notebook. Supported
+Markdown: fenced code (highlighted with pygments), headings, bullet/numbered
+lists, blockquotes, ``inline code``, **bold**, *italic*, http(s) links and
+paragraphs. Anything else shows as the plain text it is.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import zlib
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+PALETTE = (
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+    "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+)
+"""Colours for agent names (readable on light and dark backgrounds)."""
+
+_FORMATTER = HtmlFormatter(nowrap=True, style="default")
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.\-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
+                    re.MULTILINE | re.DOTALL)
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:([-*+])|(\d{1,9})[.)])\s+(.*)$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def agent_colour(name: str) -> str:
+    """A colour for ``name`` that is the same in every session (crc32, not ``hash()``)."""
+    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+
+
+def highlight_code(code: str, language: str = "python") -> str:
+    """``<pre>`` HTML of ``code`` with pygments classes (see :data:`CSS`)."""
+    try:
+        lexer = get_lexer_by_name(language or "python")
+    except ClassNotFound:
+        lexer = TextLexer()
+    body = highlight(code, lexer, _FORMATTER)
+    return f'<pre class="agentnb-code highlight"><code>{body}</code></pre>'
+
+
+def _inline(escaped: str) -> str:
+    """Inline markup on already-escaped text (code spans are protected from the rest)."""
+    spans: list[str] = []
+
+    def keep(m: re.Match) -> str:
+        spans.append(f"<code>{m.group(1)}</code>")
+        return f"\x00{len(spans) - 1}\x00"
+
+    text = _INLINE_CODE.sub(keep, escaped)
+    text = _LINK.sub(
+        lambda m: f'<a href="{m.group(2)}" target="_blank" rel="noopener noreferrer">{m.group(1)}</a>', text)
+    text = _BOLD.sub(r"<strong>\1</strong>", text)
+    text = _ITALIC.sub(r"<em>\1</em>", text)
+    return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], text)
+
+
+def _prose_to_html(text: str) -> str:
+    out: list[str] = []
+    para: list[str] = []
+    items: list[str] = []
+    list_tag = ""
+
+    def flush_para():
+        if para:
+            out.append("<p>" + "<br>".join(_inline(line) for line in para) + "</p>")
+            para.clear()
+
+    def flush_list():
+        nonlocal list_tag
+        if items:
+            out.append(f"<{list_tag}>" + "".join(f"<li>{i}</li>" for i in items) + f"</{list_tag}>")
+            items.clear()
+        list_tag = ""
+
+    for raw in text.split("\n"):
+        line = html.escape(raw, quote=True)
+        if not raw.strip():
+            flush_para()
+            flush_list()
+            continue
+        m = _HEADING.match(raw)
+        if m:
+            flush_para()
+            flush_list()
+            level = min(len(m.group(1)) + 2, 6)  # keep headings small inside a card
+            out.append(f"<h{level}>{_inline(html.escape(m.group(2)))}</h{level}>")
+            continue
+        m = _LIST_ITEM.match(raw)
+        if m:
+            flush_para()
+            tag = "ul" if m.group(1) else "ol"
+            if list_tag and tag != list_tag:
+                flush_list()
+            list_tag = tag
+            items.append(_inline(html.escape(m.group(3))))
+            continue
+        if raw.lstrip().startswith(">"):
+            flush_para()
+            flush_list()
+            out.append(f"<blockquote>{_inline(html.escape(raw.lstrip()[1:].strip()))}</blockquote>")
+            continue
+        if items and raw.startswith((" ", "\t")):
+            items[-1] += " " + _inline(line.strip())
+            continue
+        flush_list()
+        para.append(line)
+    flush_para()
+    flush_list()
+    return "".join(out)
+
+
+def markdown_to_html(text: str) -> str:
+    """Render the supported Markdown subset of ``text`` to safe HTML."""
+    parts: list[str] = []
+    pos = 0
+    for m in _FENCE.finditer(text):
+        parts.append(_prose_to_html(text[pos:m.start()]))
+        parts.append(highlight_code(m.group(3), m.group(2) or "python"))
+        pos = m.end()
+    parts.append(_prose_to_html(text[pos:]))
+    return "".join(parts)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+CSS = """
+<style>
+.agentnb-panel { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; }
+.agentnb-card { border-left: 4px solid var(--agent-colour, #888); padding: 4px 10px; margin: 4px 0;
+  background: var(--jp-layout-color1, #fff); border-radius: 3px; }
+.agentnb-card .agentnb-head { font-weight: 600; font-size: 12px; margin-bottom: 2px; }
+.agentnb-card .agentnb-head .agentnb-to { font-weight: 400; opacity: 0.7; }
+.agentnb-card p { margin: 3px 0; }
+.agentnb-card h3, .agentnb-card h4, .agentnb-card h5, .agentnb-card h6 { margin: 6px 0 3px 0; }
+.agentnb-code { background: var(--jp-cell-editor-background, #f7f7f7); padding: 6px 8px; margin: 4px 0;
+  overflow-x: auto; font-size: 12px; line-height: 1.35; border-radius: 3px; }
+.agentnb-status { font-size: 12px; opacity: 0.85; }
+.agentnb-note { font-size: 12px; opacity: 0.7; font-style: italic; }
+.agentnb-cursor::after { content: "▍"; opacity: 0.6; }
+""" + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n</style>"
+"""Styles the panel injects once (pygments classes scoped under ``.agentnb-code``)."""

@@ -1,0 +1,127 @@
+"""Pick the view a non-silent chat shows itself in: console, plain notebook output, or ChatPanel.
+
+The core calls ``default_view(sync)`` lazily when ``silent=False``; the result
+is a context manager active for the whole chat. Choice, first match wins:
+
+1. ``set_view_mode("widget"|"plain"|"console"|None)`` (what ``%agents view`` sets);
+2. env ``AGENTNB_VIEW=widget|plain|console``;
+3. detection: no IPython kernel → console; a kernel whose front end renders
+   widgets (started by jupyter_server — ``JPY_SESSION_NAME`` — or VS Code, or
+   Colab) → widget; any other kernel (nbconvert, nbclient, nbval) → plain.
+
+With ``sync=True`` the chat runs on the bridge thread while the caller's thread
+is blocked: events are posted to the caller's thread, and the panel shows
+approval requests read-only (the console hooks ask via ``input()``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+VIEW_MODES = ("widget", "plain", "console")
+
+_mode_override: str | None = None
+
+
+def set_view_mode(mode: str | None) -> None:
+    """Force a view mode for this process (``None`` restores detection)."""
+    global _mode_override
+    if mode is not None and mode not in VIEW_MODES:
+        raise ValueError(f"view mode must be one of {', '.join(VIEW_MODES)}, not {mode!r}")
+    _mode_override = mode
+
+
+def _kernel_shell() -> Any:
+    ip = sys.modules.get("IPython")
+    if ip is None:
+        return None
+    shell = ip.get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def widget_frontend() -> bool:
+    """Best guess whether the attached front end renders ipywidgets."""
+    env = os.environ
+    return bool(env.get("JPY_SESSION_NAME") or env.get("VSCODE_PID") or env.get("VSCODE_CWD")
+                or "google.colab" in sys.modules)
+
+
+def view_mode() -> str:
+    """The view mode a chat started now would use."""
+    if _mode_override:
+        return _mode_override
+    env = os.environ.get("AGENTNB_VIEW", "").strip().lower()
+    if env in VIEW_MODES:
+        return env
+    if _kernel_shell() is None:
+        return "console"
+    return "widget" if widget_frontend() else "plain"
+
+
+def _on_caller(handler: Callable[[Any], None], sync: bool) -> Callable[[Any], None]:
+    if not sync:
+        return handler
+    from ._aio import post_to_caller
+
+    def posted(event: Any) -> None:
+        if not post_to_caller(lambda: handler(event)):
+            handler(event)
+
+    return posted
+
+
+@contextlib.contextmanager
+def _subscribed(handler: Callable[[Any], None], sync: bool) -> Iterator[None]:
+    from .messages import subscribe
+
+    with subscribe(_on_caller(handler, sync)):
+        yield
+
+
+@contextlib.contextmanager
+def _panel_view(sync: bool) -> Iterator[Any]:
+    from IPython.display import display
+
+    from .notebook.panel import ChatPanel
+
+    # No Stop callback here: the task running this chat may be the cell's own task, which must
+    # not be cancelled from a button. ``%%agents`` owns its task and wires Stop to it.
+    panel = ChatPanel()
+    display(panel)
+    with panel.attached(sync=sync), speaker_chooser(None if sync else panel.choose_speaker):
+        yield panel
+
+
+@contextlib.contextmanager
+def speaker_chooser(chooser: Callable[..., Any] | None) -> Iterator[None]:
+    """Install ``chooser(candidates, prompt)`` as the manual speaker-selection hook, if the core has one."""
+    install = None
+    if chooser is not None:
+        try:
+            from . import groupchat
+        except ImportError:
+            groupchat = None
+        install = getattr(groupchat, "speaker_chooser", None)
+    if install is None:
+        yield
+        return
+    with install(chooser):
+        yield
+
+
+def default_view(sync: bool) -> contextlib.AbstractContextManager:
+    """The context manager that shows a chat while it runs (see the module docstring)."""
+    mode = view_mode()
+    if mode == "widget":
+        return _panel_view(sync)
+    if mode == "plain":
+        from .notebook.render import PlainRenderer
+
+        return _subscribed(PlainRenderer().handle_event, sync)
+    from .console import ConsoleView
+
+    return _subscribed(ConsoleView().handle_event, sync)

@@ -1,0 +1,34 @@
+"""Shared fixtures. No test may reach a paid API: loopback-only mode and a socket guard are always on."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from agentnb.testing import ScriptedModelServer, install_socket_guard
+
+os.environ["AGENTNB_LOOPBACK_ONLY"] = "1"
+for _name in ("OPENAI_API_KEY", "OAI_CONFIG_LIST", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_sockets(monkeypatch):
+    """Any socket connect to a non-loopback IP raises OutsideLoopbackError (unix sockets pass)."""
+    install_socket_guard(monkeypatch)
+
+
+@pytest.fixture
+def model_server():
+    """A started ScriptedModelServer with an empty script; stopped after the test."""
+    with ScriptedModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tmp_workdir(tmp_path):
+    """A fresh working folder under tmp_path (the process cwd is not changed)."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
