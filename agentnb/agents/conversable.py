@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
 import re
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from .._aio import call_in_caller, run_sync
-from ..errors import ChatError, ConfigError, ModelError
+from ..errors import ConfigError
 from ..llm.client import ModelClient
 from ..messages import MessageSent, content_str, emit
 from . import chat as _chat
@@ -544,4 +543,4 @@ def valid_name(name: str) -> bool:
     return bool(_NAME_OK.match(name))
 
 
-__all__ = ["Agent", "ChatError", "ConversableAgent", "ModelError", "default_is_termination_msg", "inspect"]
+__all__ = ["Agent", "ConversableAgent", "default_is_termination_msg"]

@@ -128,7 +128,7 @@ def _messages_to_scan(agent: ConversableAgent, messages: list[dict], last_n: Any
     if last_n == "auto":
         scan = []
         for m in reversed(messages):
-            if m.get("name") == agent.name or m.get("role") == "assistant" and m.get("name") == agent.name:
+            if m.get("name") == agent.name or (m.get("role") == "assistant" and m.get("name") == agent.name):
                 break
             scan.append(m)
         return scan or messages[-1:]

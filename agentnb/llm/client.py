@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +157,7 @@ class ModelClient:
                     stream: bool) -> Completion:
         import openai
 
-        if os.environ.get("AGENTNB_LOOPBACK_ONLY") == "1":
+        if os.environ.get("AGENTNB_LOOPBACK_ONLY") == "1" or _loopback_ctx():
             from ..testing import check_loopback
 
             check_loopback(entry.endpoint)
@@ -246,6 +247,11 @@ async def _resolve(entry: ModelEntry) -> ModelEntry:
     server = await asyncio.to_thread(get_local_server)
     raw = server.config_list()[0]
     return ModelEntry(model=raw["model"], api_key=raw.get("api_key"), base_url=raw["base_url"])
+
+
+def _loopback_ctx() -> bool:
+    mod = sys.modules.get("agentnb.testing")
+    return bool(mod is not None and mod.loopback_required())
 
 
 def _client_for(entry: ModelEntry, config: LLMConfig) -> Any:

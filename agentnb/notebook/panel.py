@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .._aio import post_to_caller
 from ..messages import (
@@ -190,7 +191,7 @@ class ChatPanel(widgets.VBox):
         self._turn = 0
         self._max_turns: int | None = None
         self._card_layout = widgets.Layout()
-        self._card_style = widgets.HTMLStyle()
+        self._card_style = HTMLStyle()
         self.title = widgets.HTML(CSS + (f"<b>{escape(title)}</b>" if title else ""))
         self.status = widgets.HTML('<div class="agentnb-status">idle</div>')
         self.hidden_note = widgets.HTML("")
@@ -205,7 +206,8 @@ class ChatPanel(widgets.VBox):
         self.export_button.on_click(lambda _b: self.export())
         bar = widgets.HBox([self.status, self.stop_button, self.export_button],
                            layout=widgets.Layout(justify_content="space-between", align_items="center"))
-        super().__init__([self.title, self.hidden_note, self.conversation, self.speaker_chooser, self.reply_box, bar])
+        super().__init__([self.title, self.hidden_note, self.conversation, self.speaker_chooser,
+                          self.reply_box, bar])
         self.add_class("agentnb-panel")
 
     # ------------------------------------------------------------------ wiring

@@ -63,20 +63,24 @@ class PlainRenderer:
         parts = [text] if text else []
         for call in msg.get("tool_calls") or []:
             fn = call.get("function", {})
-            parts.append(f"tool call `{fn.get('name', '')}`\n\n" + _fence(str(fn.get("arguments", "")), "json"))
+            args = _fence(str(fn.get("arguments", "")), "json")
+            parts.append(f"tool call `{fn.get('name', '')}`\n\n{args}")
         if msg.get("role") == "tool" or msg.get("tool_responses"):
             parts = ["tool result\n\n" + _fence(text)]
         body = "\n\n".join(parts)
-        self.show(f"**{ev.sender}** → {ev.recipient}\n\n{body}", f"{ev.sender} (to {ev.recipient}):\n{body}\n")
+        plain = f"{ev.sender} (to {ev.recipient}):\n{body}\n"
+        self.show(f"**{ev.sender}** → {ev.recipient}\n\n{body}", plain)
 
     def _on_SpeakerSelected(self, ev: SpeakerSelected) -> None:
         self.show(f"*next speaker: {ev.speaker}*", f"Next speaker: {ev.speaker}")
 
     def _on_ToolCallProposed(self, ev: ToolCallProposed) -> None:
-        self.show(f"*{ev.executor} calls `{ev.name}`*", f">>>>>>>> {ev.executor} calls {ev.name}({ev.arguments})")
+        plain = f">>>>>>>> {ev.executor} calls {ev.name}({ev.arguments})"
+        self.show(f"*{ev.executor} calls `{ev.name}`*", plain)
 
     def _on_ToolCallFinished(self, ev: ToolCallFinished) -> None:
-        self.show(f"*`{ev.name}` returned*\n\n" + _fence(ev.content[:2000]), f"{ev.name} returned: {ev.content}")
+        plain = f"{ev.name} returned: {ev.content}"
+        self.show(f"*`{ev.name}` returned*\n\n" + _fence(ev.content[:2000]), plain)
 
     def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
         r = ev.request

@@ -1,0 +1,71 @@
+"""ChatHandle: what ``%%agents`` returns for a chat running as a task on the kernel's loop.
+
+    handle = _                     # or %%agents --out handle
+    result = await handle          # ChatResult, once the chat ends
+    handle.done(); handle.cancel(); handle.chat_history
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+from ..messages import Event, MessageSent
+
+
+class ChatHandle:
+    """A running (or finished) chat started by ``%%agents``."""
+
+    def __init__(self, task: asyncio.Task | None, *, name: str, panel: Any = None) -> None:
+        self.task = task
+        self.name = name
+        """A short id for ``%agents list`` / ``%agents stop``."""
+        self.panel = panel
+        """The ChatPanel showing this chat (None with ``--silent``)."""
+        self._messages: list[dict[str, Any]] = []
+
+    def record(self, event: Event) -> None:
+        """Event subscriber: keeps the messages sent so far (history while running)."""
+        if isinstance(event, MessageSent):
+            self._messages.append(event.message)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.shield(self.task).__await__()
+
+    def done(self) -> bool:
+        return self.task.done()
+
+    def running(self) -> bool:
+        return not self.task.done()
+
+    def result(self) -> Any:
+        """The ChatResult. Raises ``asyncio.InvalidStateError`` while the chat runs, ``CancelledError``
+        if it was stopped, or the chat's error."""
+        if not self.task.done():
+            raise asyncio.InvalidStateError(f"chat {self.name} is still running: use `await handle`")
+        return self.task.result()
+
+    def cancel(self) -> bool:
+        """Stop the chat: the running code is interrupted, the execution kernel shut down; history kept."""
+        return self.task.cancel()
+
+    @property
+    def chat_history(self) -> list[dict[str, Any]]:
+        """The messages so far (the final history once the chat ended normally)."""
+        if self.task.done() and not self.task.cancelled() and self.task.exception() is None:
+            return list(self.task.result().chat_history)
+        return list(self._messages)
+
+    @property
+    def status(self) -> str:
+        if not self.task.done():
+            return "running"
+        if self.task.cancelled():
+            return "stopped"
+        if self.task.exception() is not None:
+            return f"failed: {type(self.task.exception()).__name__}"
+        return f"finished: {getattr(self.task.result(), 'stop_reason', '') or 'done'}"
+
+    def __repr__(self) -> str:
+        return f"<ChatHandle {self.name} {self.status}, {len(self.chat_history)} messages>"

@@ -1,0 +1,236 @@
+"""``%%agents`` and ``%agents``: run a conversation from a notebook cell.
+
+    %load_ext agentnb
+
+    %%agents --max-turns 6 --approve always --out chat
+    Plot y = sin(x) for x in [0, 2π] with matplotlib.
+
+The cell returns at once; the chat runs as a task on the kernel's loop, shown in
+a ChatPanel whose buttons stay live. ``await chat`` waits for the ChatResult.
+Line magic: ``%agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | export PATH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .handle import ChatHandle
+
+LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | "
+              "export PATH")
+
+
+@magics_class
+class AgentMagics(Magics):
+    """The ``agents`` line and cell magics; one instance per IPython shell."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.handles: dict[str, ChatHandle] = {}
+        self.model: str | None = None
+        """Default model name for ``%%agents`` (set with ``%agents model NAME``)."""
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ cell magic
+
+    @magic_arguments()
+    @argument("--model", default=None, help="model name from the configured config list")
+    @argument("--max-turns", type=int, default=10, help="maximum number of turns (default 10)")
+    @argument("--approve", choices=("always", "never", "first"), default="always",
+              help="ask before running code: always (default), never, or first block only")
+    @argument("--team", default=None,
+              help="variable holding a GroupChatManager, a (user_proxy, assistant) tuple, or a dict")
+    @argument("--work-dir", default="coding", help="working folder for executed code (default 'coding')")
+    @argument("--executor", default=None, help="executor name (e.g. 'kernel', 'local') or a variable")
+    @argument("--out", default=None, help="store the ChatHandle in this variable")
+    @argument("--silent", action="store_true", help="no panel")
+    @cell_magic("agents")
+    def agents_cell(self, line: str, cell: str) -> ChatHandle | Any:
+        """Run the cell body as the task of a conversation (see the module docstring)."""
+        args = parse_argstring(self.agents_cell, line)
+        message = (cell or "").strip()
+        if not message:
+            raise UsageError("%%agents needs a task: write it in the cell body")
+        if args.max_turns < 1:
+            raise UsageError("--max-turns must be at least 1")
+        try:
+            sender, recipient = self._participants(args)
+        except UsageError:
+            raise
+        except Exception as exc:  # configuration mistakes: short message, no traceback
+            raise UsageError(f"%%agents: {type(exc).__name__}: {exc}") from None
+        kwargs = {"message": message, "max_turns": args.max_turns}
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # terminal IPython: no running loop, run it to the end right here
+            return sender.initiate_chat(recipient, silent=args.silent, **kwargs)
+        return self._start(loop, sender, recipient, kwargs, args)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, sender: Any, recipient: Any, kwargs: dict[str, Any],
+               args: Any) -> ChatHandle:
+        from ..messages import subscribe
+
+        name = f"chat{next(self._ids)}"
+        panel = None
+        if not args.silent:
+            from .panel import ChatPanel
+
+            panel = ChatPanel(name)
+        handle = ChatHandle(None, name=name, panel=panel)
+
+        async def run() -> Any:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(subscribe(handle.record))
+                if panel is not None:
+                    from ..views import speaker_chooser
+
+                    stack.enter_context(panel.attached(sync=False))
+                    stack.enter_context(speaker_chooser(panel.choose_speaker))
+                return await sender.a_initiate_chat(recipient, silent=True, **kwargs)
+
+        handle.task = asyncio.ensure_future(run(), loop=loop)
+        handle.task.add_done_callback(_retrieve)
+        self.handles[name] = handle
+        if panel is not None:
+            panel.on_stop(handle.cancel)
+            panel.on_export(lambda: export_handle(handle, f"{name}.ipynb"))
+            display(panel)
+        if args.out:
+            self.shell.user_ns[args.out] = handle
+        return handle
+
+    def _participants(self, args: Any) -> tuple[Any, Any]:
+        import agentnb
+
+        if args.team:
+            if args.team not in self.shell.user_ns:
+                raise UsageError(f"--team {args.team}: no such variable")
+            return resolve_team(self.shell.user_ns[args.team])
+        executor: Any = args.executor
+        if executor and executor in self.shell.user_ns and not isinstance(self.shell.user_ns[executor], str):
+            executor = self.shell.user_ns[executor]
+        exec_config: dict[str, Any] = {"work_dir": args.work_dir, "approval": args.approve}
+        if executor:
+            exec_config["executor"] = executor
+        assistant = agentnb.AssistantAgent("assistant", llm_config=self.llm_config(args.model or self.model))
+        user = agentnb.UserProxyAgent("user_proxy", human_input_mode="NEVER", llm_config=False,
+                                      code_execution_config=exec_config)
+        return user, assistant
+
+    @staticmethod
+    def llm_config(model: str | None) -> dict[str, Any] | None:
+        """``None`` (the default model) or the default config list filtered to ``model``."""
+        if not model:
+            return None
+        from ..llm.config import filter_config, get_default_llm_config
+
+        config = get_default_llm_config()
+        entries = filter_config(config.get("config_list", []), {"model": [model]})
+        if not entries:
+            known = ", ".join(sorted({str(e.get("model")) for e in config.get("config_list", [])})) or "none"
+            raise UsageError(f"no model {model!r} in the configured config list (known: {known}); "
+                             "set OAI_CONFIG_LIST or pass --team")
+        return {**config, "config_list": entries}
+
+    # ------------------------------------------------------------------ line magic
+
+    @line_magic("agents")
+    def agents_line(self, line: str) -> Any:
+        """``%agents model [NAME] | list | stop [ID] | view MODE | export PATH``."""
+        words = line.split()
+        if not words:
+            raise UsageError(LINE_USAGE)
+        command, rest = words[0], words[1:]
+        if command == "model":
+            if rest:
+                self.llm_config(rest[0])  # validate
+                self.model = rest[0]
+            cfg = self.llm_config(self.model) if self.model else None
+            if cfg is None:
+                from ..llm.config import get_default_llm_config
+
+                cfg = get_default_llm_config()
+            print(f"model: {cfg['config_list'][0].get('model')}")
+            return None
+        if command == "list":
+            if not self.handles:
+                print("no chats started in this session")
+            for handle in self.handles.values():
+                print(f"{handle.name}: {handle.status}, {len(handle.chat_history)} messages")
+            return None
+        if command == "stop":
+            targets = [self._handle(rest[0])] if rest else [h for h in self.handles.values() if h.running()]
+            for handle in targets:
+                handle.cancel()
+                print(f"stopping {handle.name}")
+            if not targets:
+                print("no running chat")
+            return None
+        if command == "view":
+            from ..views import set_view_mode
+
+            if len(rest) != 1 or rest[0] not in ("widget", "plain", "console", "auto"):
+                raise UsageError("usage: %agents view widget|plain|console|auto")
+            set_view_mode(None if rest[0] == "auto" else rest[0])
+            return None
+        if command == "export":
+            if len(rest) != 1:
+                raise UsageError("usage: %agents export PATH")
+            if not self.handles:
+                raise UsageError("no chat to export yet")
+            handle = list(self.handles.values())[-1]
+            print(f"exported {handle.name} to {export_handle(handle, rest[0])}")
+            return None
+        raise UsageError(LINE_USAGE)
+
+    def _handle(self, name: str) -> ChatHandle:
+        if name not in self.handles:
+            raise UsageError(f"no chat {name!r}; %agents list shows them")
+        return self.handles[name]
+
+
+def export_handle(handle: ChatHandle, path: str) -> Any:
+    """Write a finished chat to ``path`` with ``ChatResult.to_notebook``."""
+    if not handle.done():
+        raise UsageError(f"{handle.name} is still running; export it when it has finished")
+    if handle.task.cancelled():
+        raise UsageError(f"{handle.name} was stopped; only finished chats can be exported")
+    return handle.result().to_notebook(path)
+
+
+def resolve_team(team: Any) -> tuple[Any, Any]:
+    """``(sender, recipient)`` from a GroupChatManager, a 2-tuple, or a dict."""
+    if isinstance(team, dict):
+        sender = next((team[k] for k in ("user_proxy", "sender", "initiator") if k in team), None)
+        recipient = next((team[k] for k in ("assistant", "recipient", "manager") if k in team), None)
+    elif isinstance(team, tuple | list) and len(team) == 2:
+        sender, recipient = team
+    elif hasattr(team, "groupchat"):
+        recipient = team
+        members = getattr(team.groupchat, "agents", [])
+        sender = next((a for a in members if type(a).__name__ == "UserProxyAgent"), None)
+        if sender is None:
+            import agentnb
+
+            sender = agentnb.UserProxyAgent("user", human_input_mode="NEVER", llm_config=False,
+                                            code_execution_config=False)
+    else:
+        raise UsageError("--team must name a GroupChatManager, a (user_proxy, assistant) tuple, "
+                         "or a dict with 'user_proxy' and 'assistant'")
+    if not hasattr(sender, "a_initiate_chat") or recipient is None:
+        raise UsageError("--team: could not find an initiating agent and a recipient")
+    return sender, recipient
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """Mark the task's exception as seen (it is shown in the panel and raised by ``result()``)."""
+    if not task.cancelled():
+        task.exception()
