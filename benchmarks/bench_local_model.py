@@ -37,13 +37,21 @@ FEW_SHOT_EXAMPLE = [
     {"role": "user", "content": "Write Python code that prints the word hello."},
     {"role": "assistant", "content": "```python\nprint(\"hello\")\n```\nTERMINATE"},
 ]
+SECOND_EXAMPLE = [
+    {"role": "user", "content": "Write Python code that prints 3*3."},
+    {"role": "assistant", "content": "```python\nprint(3*3)\n```\nTERMINATE"},
+]
 TASK = "Write Python code that prints 2+2."
+# What the user proxy sends back after running the block (AutoGen 0.2 wording).
+EXEC_REPORT = "exitcode: 0 (execution succeeded)\nCode output: 4\n"
 
 PROMPTS = {
     "autogen-like system": [{"role": "system", "content": AUTOGEN_LIKE}, {"role": "user", "content": TASK}],
     "short system": [{"role": "system", "content": SHORT}, {"role": "user", "content": TASK}],
     "short system + 1 example": [{"role": "system", "content": SHORT}, *FEW_SHOT_EXAMPLE,
                                  {"role": "user", "content": TASK}],
+    "short system + 2 examples": [{"role": "system", "content": SHORT}, *FEW_SHOT_EXAMPLE, *SECOND_EXAMPLE,
+                                  {"role": "user", "content": TASK}],
 }
 
 
@@ -122,6 +130,24 @@ def measure_quality(client: openai.OpenAI, model: str, tries: int, temperatures:
     return rows, samples
 
 
+def measure_second_turn(client: openai.OpenAI, model: str, tries: int, temperatures: list[float]) -> None:
+    """After the code ran, does the model close with TERMINATE (the AutoGen stop signal)?"""
+    for name in ("autogen-like system", "short system + 2 examples"):
+        messages = [*PROMPTS[name], {"role": "assistant", "content": "```python\nprint(2 + 2)\n```"},
+                    {"role": "user", "content": EXEC_REPORT}]
+        for temp in temperatures:
+            hits, more_code, sample = 0, 0, ""
+            for i in range(tries):
+                reply = client.chat.completions.create(model=model, messages=messages, max_tokens=120,
+                                                       temperature=temp, seed=2000 + i)
+                text = reply.choices[0].message.content or ""
+                sample = sample or text
+                hits += "TERMINATE" in text
+                more_code += bool(extract_code_blocks(text))
+            print(f"  turn 2, {name:<26} T={temp:<4} TERMINATE {hits}/{tries}  "
+                  f"another code block {more_code}/{tries}  sample {sample[:80]!r}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -153,6 +179,7 @@ def main() -> None:
     with LocalModelServer() as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-no-key-required", max_retries=0)
         _, samples = measure_quality(client, server.model, args.tries, temps)
+        measure_second_turn(client, server.model, args.tries, temps)
     print("\nfirst sample per cell:")
     for (name, temp), text in samples.items():
         print(f"--- {name}, T={temp} ---\n{text}\n")

@@ -78,7 +78,8 @@ def test_matplotlib_png_saved_and_streamed(ex):
     ), on_output=seen.append)
     assert result.exit_code == 0
     images = [o for o in result.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 1 and seen[-1] is images[0] or seen[-1] == images[0]
+    assert len(images) == 1
+    assert seen[-1]["data"] == images[0]["data"]
     assert len(result.files) == 1 and os.path.exists(result.files[0])
     with open(result.files[0], "rb") as f:
         width, height = png_size(f.read())
@@ -205,12 +206,16 @@ def test_closed_pool_and_cancelled_executor_leave_nothing(tmp_path):
         pool.fill()
         ex = KernelExecutor(tmp_path, pool=pool)
         async with ex:
-            task = asyncio.ensure_future(ex.a_execute(py("import time; time.sleep(30)")))
-            await asyncio.sleep(0.5)
+            started = asyncio.Event()
+            task = asyncio.ensure_future(ex.a_execute(
+                py("import time\nprint('busy', flush=True)\ntime.sleep(30)"),
+                on_output=lambda o: started.set()))
+            await started.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert (await ex.a_execute(py("'alive'"))).output == "'alive'\n"
+            result = await ex.a_execute(py("'alive'"))
+            assert result.output == "'alive'\n", result
         await pool.close()
 
     run_sync(go())

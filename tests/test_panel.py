@@ -233,8 +233,8 @@ def test_token_stream_batched_and_final_message_replaces_it():
     panel.handle_event(MessageSent(sender="assistant", recipient="user", message_id="m1",
                                    message={"content": "final answer"}))
     assert panel.updates == 2
-    assert len(panel.conversation.children) == 1
-    assert "final answer" in panel.conversation.children[0].value
+    assert len(panel.items) == 1
+    assert "final answer" in panel.items[0].value
 
 
 def test_token_stream_timer_flushes_on_running_loop():
@@ -243,7 +243,7 @@ def test_token_stream_timer_flushes_on_running_loop():
         panel.handle_event(StreamStarted(sender="a", message_id="m"))
         panel.handle_event(TokenChunk(sender="a", message_id="m", text="one "))
         panel.handle_event(TokenChunk(sender="a", message_id="m", text="two"))
-        while "two" not in panel.conversation.children[0].value:  # the scheduled flush shows the tail
+        while "two" not in panel.items[0].value:  # the scheduled flush shows the tail
             await asyncio.sleep(0.01)
         assert panel.updates == 2
 
@@ -295,9 +295,10 @@ def test_500_messages_bounded():
     for i in range(1200):
         panel.handle_event(MessageSent(sender="u" if i % 2 else "a", recipient="a",
                                        message={"content": f"message {i} with `code`"}))
-    assert len(panel.conversation.children) == 500 and len(panel.messages) == 500
-    assert "message 1199" in panel.conversation.children[-1].value
-    assert "700 earlier items" in panel.hidden_note.value
+    assert len(panel.messages) == 500 and panel.messages[-1]["content"].startswith("message 1199")
+    assert 500 <= len(panel.items) < 550  # whole pages of 50 are dropped
+    assert "message 1199" in panel.items[-1].value
+    assert f"{1200 - len(panel.items)} earlier items" in panel.hidden_note.value
     # closed widgets are unregistered: the registry holds ~one model per kept card, not per message
     assert len(_instances) - before < 600
 

@@ -505,6 +505,14 @@ class ConversableAgent(Agent):
 
         tools.update_tool_signature(self, tool_sig, is_remove)
 
+    def update_function_signature(self, func_sig: dict[str, Any] | str, is_remove: bool) -> None:
+        from . import tools
+
+        tools.update_function_signature(self, func_sig, is_remove)
+
+    def execute_function(self, func_call: dict[str, Any], call_id: str | None = None) -> tuple[bool, dict]:
+        return run_sync(self.a_execute_function(func_call, call_id=call_id))
+
     def register_function(self, function_map: dict[str, Callable | None]) -> None:
         for name, func in function_map.items():
             if func is None:

@@ -260,18 +260,14 @@ class LocalModelServer:
             proc, self._proc = self._proc, None
             if proc is None:
                 return
-            if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-            # The group may hold children even when the leader is gone.
-            _signal_group(proc.pid, signal.SIGKILL)
+            if proc.poll() is not None:
+                return  # already reaped; signalling its group id now could hit a reused id
+            _signal_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout)
-            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable process
-                pass
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(timeout)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server log ('' if there is none)."""

@@ -52,6 +52,8 @@ from ..messages import (
 from .controls import ApprovalCard, ReplyBox, SpeakerChooser
 from .html import CSS, agent_colour, escape, highlight_code, markdown_to_html
 
+PAGE_SIZE = 50
+"""Cards per page of the conversation column (see ``ChatPanel._add``)."""
 MAX_STREAM_CHARS = 100_000
 """Per execution, longer stdout/stderr is cut in the panel (the model's summary is separate)."""
 
@@ -174,8 +176,10 @@ class ChatPanel(widgets.VBox):
         """Buttons are live (async chats). False for sync chats: the console hooks answer."""
         self.updates = 0
         """How many times a streaming card was re-rendered (for tests and benchmarks)."""
-        self.messages: list[dict[str, Any]] = []
-        self._items: deque[widgets.Widget] = deque()
+        self.messages: deque[dict[str, Any]] = deque(maxlen=max_messages)
+        """The last ``max_messages`` messages shown."""
+        self._pages: deque[tuple[widgets.VBox, list[widgets.Widget]]] = deque()
+        self._kept = 0
         self._hidden = 0
         self._streams: dict[str, _Stream] = {}
         self._executions: dict[str, _Execution] = {}
@@ -304,8 +308,6 @@ class ChatPanel(widgets.VBox):
 
     def _on_MessageSent(self, ev: MessageSent) -> None:
         self.messages.append(ev.message)
-        if len(self.messages) > self.max_messages:
-            del self.messages[0]
         if ev.sender == self._initiator:
             self._turn += 1
         self._speaker = ev.sender
@@ -442,16 +444,34 @@ class ChatPanel(widgets.VBox):
         style = ' style="color:#c00;font-style:normal"' if error else ""
         self._add(self._html(f'<div class="agentnb-note"{style}>{escape(text)}</div>'))
 
+    @property
+    def items(self) -> list[widgets.Widget]:
+        """The cards shown, oldest first."""
+        return [w for _box, page in self._pages for w in page]
+
     def _add(self, widget: widgets.Widget) -> None:
-        self._items.append(widget)
-        dropped = []
-        while len(self._items) > self.max_messages:
-            dropped.append(self._items.popleft())
+        """Append a card. Cards live in pages of PAGE_SIZE so that adding one costs O(PAGE_SIZE), not
+        O(history); whole pages are dropped (and closed) once ``max_messages`` newer cards remain."""
+        if not self._pages or len(self._pages[-1][1]) >= PAGE_SIZE:
+            self._pages.append((widgets.VBox([]), []))
+            new_page = True
+        else:
+            new_page = False
+        box, page = self._pages[-1]
+        page.append(widget)
+        box.children = tuple(page)
+        self._kept += 1
+        dropped: list[widgets.Widget] = []
+        while len(self._pages) > 1 and self._kept - len(self._pages[0][1]) >= self.max_messages:
+            old_box, old_page = self._pages.popleft()
+            self._kept -= len(old_page)
+            dropped.append(old_box)
+            self._forget(old_page)
+            self._hidden += len(old_page)
         if dropped:
-            self._forget(dropped)
-            self._hidden += len(dropped)
             self.hidden_note.value = f'<div class="agentnb-note">{self._hidden} earlier items not shown</div>'
-        self.conversation.children = tuple(self._items)
+        if new_page or dropped:
+            self.conversation.children = tuple(b for b, _page in self._pages)
         for old in dropped:
             _close_tree(old, keep=(self._card_layout, self._card_style))
 

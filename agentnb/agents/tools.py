@@ -1,0 +1,391 @@
+"""Tools (function calling), AutoGen 0.2 style: register for the model, register for execution, run.
+
+::
+
+    @user_proxy.register_for_execution()
+    @assistant.register_for_llm(description="Currency exchange calculator.")
+    def exchange(amount: Annotated[float, "Amount"], base: Annotated[Literal["USD", "EUR"], "Base"] = "USD") -> str:
+        ...
+
+A tool call is validated against the schema the model was shown, may need a person's approval
+(``code_execution_config={"approval": ...}`` or ``agent.tool_approval``), and runs off the event
+loop when sync. Several calls of one reply run concurrently; results keep their order. Every
+failure becomes an ``Error: ...`` result the model can act on; the chat goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import json
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from ..errors import ConfigError, redact
+from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
+from .human import request_approval
+from .schema import (
+    ToolSignature,
+    callable_name,
+    check_tool_name,
+    describe_validation_error,
+    get_function_schema,
+    tool_signature,
+)
+
+if TYPE_CHECKING:
+    from .conversable import ConversableAgent
+
+__all__ = [
+    "execute_function",
+    "generate_function_call_reply",
+    "generate_tool_calls_reply",
+    "get_function_schema",
+    "register_for_execution",
+    "register_for_llm",
+    "register_function",
+    "update_function_signature",
+    "update_tool_signature",
+]
+
+_FIX = "Fix the arguments and call again."
+
+
+# ------------------------------------------------------------------ registration
+
+
+def _require_llm(agent: ConversableAgent, what: str) -> None:
+    if agent.llm_config is False:
+        raise ConfigError(f"agent {agent.name!r} has no llm_config; tools need a model ({what})")
+
+
+def _ours(func: Callable) -> Callable:
+    """A thin wrapper (``__wrapped__`` kept) that carries the tool's name: the user's function is not mutated."""
+    if getattr(func, "_agentnb_tool", False):
+        return func
+    if _is_async(func):
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await func(*args, **kwargs)
+    else:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+    wrapper._agentnb_tool = True  # type: ignore[attr-defined]
+    wrapper._agentnb_executions = []  # type: ignore[attr-defined]
+    return wrapper
+
+
+def register_for_llm(agent: ConversableAgent, *, name: str | None = None, description: str | None = None,
+                     api_style: str = "tool") -> Callable[[Callable], Callable]:
+    """Decorator: offer the function to ``agent``'s model as a tool (``api_style="function"``: legacy)."""
+    _require_llm(agent, "register_for_llm")
+    if api_style not in ("tool", "function"):
+        raise ConfigError(f"api_style must be 'tool' or 'function', not {api_style!r}")
+
+    def decorator(func: Callable) -> Callable:
+        tool_name = check_tool_name(name or getattr(func, "_name", None) or callable_name(func))
+        text = description or getattr(func, "_description", None) or inspect.getdoc(func)
+        if not text:
+            raise ConfigError(f"tool {tool_name!r} needs a description: pass description=... or give the "
+                              "function a docstring (the model picks tools by their descriptions)")
+        schema = get_function_schema(func, name=tool_name, description=text)
+        if api_style == "tool":
+            update_tool_signature(agent, schema, is_remove=False)
+        else:
+            update_function_signature(agent, schema["function"], is_remove=False)
+        func = _ours(func)
+        _rename_executions(func, tool_name)
+        func._name = tool_name  # type: ignore[attr-defined]
+        func._description = text  # type: ignore[attr-defined]
+        return func
+
+    return decorator
+
+
+def register_for_execution(agent: ConversableAgent, name: str | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: let ``agent`` run the function when a tool call names it."""
+
+    def decorator(func: Callable) -> Callable:
+        if not callable(func):
+            raise ConfigError(f"register_for_execution needs a callable, not {type(func).__name__}")
+        tool_name = check_tool_name(name or getattr(func, "_name", None) or callable_name(func))
+        func = _ours(func)
+        agent.register_function({tool_name: func})
+        if name is None and getattr(func, "_name", None) is None:
+            # remember it, so that a register_for_llm(name=...) applied later renames this entry too
+            func._agentnb_executions.append((weakref.ref(agent), tool_name))  # type: ignore[attr-defined]
+        return func
+
+    return decorator
+
+
+def _rename_executions(func: Callable, tool_name: str) -> None:
+    for ref, old in getattr(func, "_agentnb_executions", None) or []:
+        executor = ref()
+        if executor is not None and old != tool_name and executor.function_map.get(old) is func:
+            executor.register_function({old: None, tool_name: func})
+    func._agentnb_executions.clear()  # type: ignore[attr-defined]
+
+
+def register_function(f: Callable, *, caller: ConversableAgent, executor: ConversableAgent,
+                      name: str | None = None, description: str) -> None:
+    """Offer ``f`` to ``caller``'s model and let ``executor`` run it (``autogen.register_function``)."""
+    f = register_for_llm(caller, name=name, description=description)(f)
+    register_for_execution(executor, name=name)(f)
+
+
+def _tool_name(sig: dict[str, Any] | str) -> str:
+    if isinstance(sig, str):
+        return sig
+    fn = sig.get("function", sig)
+    return fn.get("name") if isinstance(fn, dict) else None  # type: ignore[return-value]
+
+
+def update_tool_signature(agent: ConversableAgent, tool_sig: dict[str, Any] | str, is_remove: bool) -> None:
+    """Add (replacing one of the same name) or remove a tool schema offered to ``agent``'s model."""
+    _require_llm(agent, "update_tool_signature")
+    name = _tool_name(tool_sig)
+    if not name:
+        raise ConfigError("a tool signature needs a name: {'type': 'function', 'function': {'name': ...}}")
+    tools = [t for t in agent._tools_for_llm if _tool_name(t) != name]
+    if not is_remove:
+        if not isinstance(tool_sig, dict):
+            raise ConfigError("to add a tool, pass its schema dict, not a name")
+        entry = tool_sig if "function" in tool_sig else {"type": "function", "function": tool_sig}
+        tools.append(entry)
+    agent._tools_for_llm[:] = tools
+    if isinstance(agent.llm_config, dict):
+        if tools:
+            agent.llm_config["tools"] = list(tools)
+        else:
+            agent.llm_config.pop("tools", None)
+
+
+def update_function_signature(agent: ConversableAgent, func_sig: dict[str, Any] | str, is_remove: bool) -> None:
+    """Add or remove a legacy ``functions`` entry (sent as the request's ``functions``)."""
+    _require_llm(agent, "update_function_signature")
+    name = _tool_name(func_sig)
+    request = agent.client.config.request if agent.client is not None else {}
+    functions = [f for f in request.get("functions", []) if f.get("name") != name]
+    if not is_remove:
+        if not isinstance(func_sig, dict):
+            raise ConfigError("to add a function, pass its schema dict, not a name")
+        functions.append(func_sig)
+    for target in (request, agent.llm_config if isinstance(agent.llm_config, dict) else None):
+        if target is None:
+            continue
+        if functions:
+            target["functions"] = list(functions)
+        else:
+            target.pop("functions", None)
+
+
+# ------------------------------------------------------------------ one call
+
+
+@dataclasses.dataclass
+class _Call:
+    call_id: str
+    name: str
+    arguments: str
+    func: Callable | None = None
+    args: list[Any] = dataclasses.field(default_factory=list)
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    content: str | None = None
+    """Set once the call has a result (an error found early, or its return value)."""
+    ok: bool = False
+
+
+_signatures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _signature_for(func: Callable) -> ToolSignature | None:
+    """The validator of ``func``; None when it has none (no annotations, ``**kwargs``): then bind only."""
+    try:
+        return _signatures[func]
+    except (KeyError, TypeError):
+        pass
+    try:
+        sig: ToolSignature | None = tool_signature(func)
+    except ConfigError:
+        sig = None
+    try:
+        _signatures[func] = sig
+    except TypeError:
+        pass
+    return sig
+
+
+def _prepare(agent: ConversableAgent, name: str, arguments: Any, call_id: str) -> _Call:
+    """Emit ToolCallProposed, find the function, parse and validate the arguments."""
+    if arguments is None or arguments == "":
+        arguments = "{}"
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, default=str)
+    call = _Call(call_id=call_id, name=name, arguments=arguments)
+    emit(ToolCallProposed(executor=agent.name, call_id=call_id, name=name, arguments=arguments))
+    _check(agent, call)
+    return call
+
+
+def _check(agent: ConversableAgent, call: _Call) -> None:
+    """Find the function and validate the arguments; on a problem set ``call.content`` to the error."""
+    name, arguments = call.name, call.arguments
+    func = agent.function_map.get(name)
+    if func is None:
+        known = ", ".join(sorted(agent.function_map)) or "none"
+        call.content = f"Error: Function {name} not found. Available functions: {known}."
+        return
+    call.func = func
+    try:
+        parsed = json.loads(arguments, strict=False)
+    except json.JSONDecodeError as exc:
+        call.content = f"Error: the arguments of {name} are not valid JSON ({exc}). " \
+                       f"The argument must be in JSON format. {_FIX}"
+        return
+    if not isinstance(parsed, dict):
+        call.content = f"Error: the arguments of {name} must be a JSON object, not {type(parsed).__name__}. {_FIX}"
+        return
+    sig = _signature_for(func)
+    if sig is None:
+        try:
+            inspect.signature(func).bind(**parsed)
+        except TypeError as exc:
+            call.content = f"Error: invalid arguments for {name}: {exc}. {_FIX}"
+            return
+        except ValueError:
+            pass
+        call.kwargs = parsed
+        return
+    try:
+        call.args, call.kwargs = sig.validate(parsed)
+    except pydantic.ValidationError as exc:
+        call.content = f"Error: invalid arguments for {name}: {describe_validation_error(exc)}. {_FIX}"
+
+
+def _approval_policy(agent: ConversableAgent) -> str:
+    policy = getattr(agent, "tool_approval", None)
+    if policy is True:
+        return "always"
+    if isinstance(policy, str) and policy in ("always", "first"):
+        return policy
+    cfg = agent._code_execution_config
+    return cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
+
+
+async def _approve(agent: ConversableAgent, call: _Call) -> None:
+    """Ask for approval when the policy wants it; a rejected call gets an error result and never runs."""
+    if call.content is not None:
+        return
+    policy = _approval_policy(agent)
+    if policy == "never" or (policy == "first" and agent._approvals_given > 0):
+        return
+    shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in json.loads(call.arguments or "{}",
+                                                                                   strict=False).items())
+    decision = await request_approval(ApprovalRequest(kind="tool", agent=agent.name, tool_name=call.name,
+                                                      arguments=call.arguments, code=f"{call.name}({shown})"))
+    if not decision.approved:
+        reason = f" Reason: {decision.reason}" if decision.reason else ""
+        call.content = f"Error: the user rejected the call to {call.name}; it was not run.{reason}"
+        call.func = None
+        return
+    agent._approvals_given += 1
+    if decision.edited:
+        call.arguments = _edited_arguments(call.name, decision.code or "")
+        call.args, call.kwargs = [], {}
+        _check(agent, call)
+
+
+def _edited_arguments(name: str, text: str) -> str:
+    """An approver may edit the arguments: accept a JSON object, or ``name({...})``."""
+    text = text.strip()
+    if text.startswith(f"{name}(") and text.endswith(")"):
+        text = text[len(name) + 1:-1].strip()
+    return text or "{}"
+
+
+async def _run(call: _Call) -> None:
+    if call.content is not None or call.func is None:
+        return
+    func = call.func
+    try:
+        if _is_async(func):
+            result = await func(*call.args, **call.kwargs)
+        else:
+            result = await asyncio.to_thread(func, *call.args, **call.kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+    except Exception as exc:
+        call.content = redact(f"Error: {type(exc).__name__}: {exc}")
+        return
+    call.content = to_str(result)
+    call.ok = True
+
+
+def _is_async(func: Callable) -> bool:
+    target = getattr(func, "func", func)  # functools.partial
+    method = inspect.getattr_static(type(target), "__call__", None)
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(method)
+
+
+def to_str(value: Any) -> str:
+    """A tool's return value as the text the model reads."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json.dumps(dataclasses.asdict(value), default=str, ensure_ascii=False)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _finish(agent: ConversableAgent, call: _Call) -> str:
+    content = call.content or ""
+    emit(ToolCallFinished(executor=agent.name, call_id=call.call_id, name=call.name, content=content,
+                          is_error=not call.ok))
+    return content
+
+
+async def execute_function(agent: ConversableAgent, func_call: dict[str, Any],
+                           call_id: str | None = None) -> tuple[bool, dict[str, Any]]:
+    """Run one ``{"name", "arguments"}`` call: ``(ok, {"name", "role": "function", "content"})``."""
+    name = func_call.get("name") or ""
+    call = _prepare(agent, name, func_call.get("arguments"), call_id or new_id("call"))
+    await _approve(agent, call)
+    await _run(call)
+    return call.ok, {"name": name, "role": "function", "content": _finish(agent, call)}
+
+
+# ------------------------------------------------------------------ reply functions
+
+
+async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, Any]) -> tuple[bool, Any]:
+    """Run the tool calls of ``message`` (concurrently; results in order), or ``(False, None)`` if none are ours."""
+    raw = [tc for tc in message.get("tool_calls") or [] if isinstance(tc, dict)]
+    names = [(tc.get("function") or {}).get("name") for tc in raw]
+    if not any(n in agent.function_map for n in names):
+        return False, None
+    calls = [_prepare(agent, name or "", (tc.get("function") or {}).get("arguments"),
+                      tc.get("id") or new_id("call"))
+             for tc, name in zip(raw, names, strict=True)]
+    for call in calls:  # one question at a time, in order
+        await _approve(agent, call)
+    await asyncio.gather(*(_run(call) for call in calls))
+    responses = [{"tool_call_id": call.call_id, "role": "tool", "content": _finish(agent, call)} for call in calls]
+    return True, {"role": "tool", "tool_responses": responses,
+                  "content": "\n\n".join(r["content"] for r in responses)}
+
+
+async def generate_function_call_reply(agent: ConversableAgent, message: dict[str, Any]) -> tuple[bool, Any]:
+    """Run a legacy ``function_call`` of ``message`` (``(False, None)`` if the function is not ours)."""
+    func_call = message.get("function_call") or {}
+    if func_call.get("name") not in agent.function_map:
+        return False, None
+    _, reply = await execute_function(agent, func_call)
+    return True, reply

@@ -1,0 +1,226 @@
+"""``%%agents`` in a REAL notebook kernel, driven through jupyter_client like a front end would.
+
+Buttons are clicked by sending the comm message a browser sends; the chat's model is the
+scripted OpenAI-compatible server on 127.0.0.1 (passed to the kernel as ``OAI_CONFIG_LIST``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client import KernelManager
+
+from agentnb.testing import ScriptedModelServer, code
+
+pytestmark = pytest.mark.slow
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class NotebookKernel:
+    """A real ipykernel plus a client that records every iopub message and widget state."""
+
+    def __init__(self, cwd: str, env: dict[str, str]) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "VSCODE_"))}
+        full_env.update(env)
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full_env.get("PYTHONPATH")]))
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=full_env, cwd=cwd)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.messages: list[dict[str, Any]] = []
+        self.widgets: dict[str, dict[str, Any]] = {}
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    @property
+    def pid(self) -> int:
+        return self.km.provisioner.process.pid
+
+    def _pump(self, timeout: float) -> bool:
+        try:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return False
+        self.messages.append(msg)
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "comm_open":
+            self.widgets[content["comm_id"]] = dict(content.get("data", {}).get("state", {}))
+        elif kind == "comm_msg" and content.get("data", {}).get("method") == "update":
+            self.widgets.setdefault(content["comm_id"], {}).update(content["data"].get("state", {}))
+        return True
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 90, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            self._pump(0.2)
+        raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    def execute(self, source: str, timeout: float = 120) -> list[dict[str, Any]]:
+        """Run a cell; return its iopub messages (up to idle). Fails on an error reply."""
+        msg_id = self.kc.execute(source)
+        start = len(self.messages)
+
+        def idle():
+            return any(m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "status"
+                       and m["content"]["execution_state"] == "idle" for m in self.messages[start:])
+
+        self.wait_for(idle, timeout, f"cell {source[:40]!r}")
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        mine = [m for m in self.messages[start:] if m["parent_header"].get("msg_id") == msg_id]
+        errors = [m["content"] for m in mine if m["header"]["msg_type"] == "error"]
+        assert reply["content"]["status"] == "ok", (reply["content"], errors)
+        return mine
+
+    def button(self, description: str, enabled: bool = True) -> str | None:
+        for comm_id, state in self.widgets.items():
+            if (state.get("_model_name") == "ButtonModel" and state.get("description") == description
+                    and (not enabled or not state.get("disabled"))):
+                return comm_id
+        return None
+
+    def set_value(self, comm_id: str, value: str) -> None:
+        self._send(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+
+    def click(self, comm_id: str) -> None:
+        self._send(comm_id, {"method": "custom", "content": {"event": "click"}})
+
+    def _send(self, comm_id: str, data: dict[str, Any]) -> None:
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kc.shell_channel.send(msg)
+
+    def text_widget(self, placeholder_start: str) -> str | None:
+        return next((c for c, s in self.widgets.items() if s.get("_model_name") == "TextModel"
+                     and str(s.get("placeholder", "")).startswith(placeholder_start)), None)
+
+    def stdout(self, msgs: list[dict[str, Any]]) -> str:
+        return "".join(m["content"].get("text", "") for m in msgs if m["header"]["msg_type"] == "stream")
+
+
+@pytest.fixture
+def kernel_factory(tmp_path):
+    kernels: list[NotebookKernel] = []
+
+    def start(config_list: list[dict], **env: str) -> NotebookKernel:
+        nb = NotebookKernel(str(tmp_path), {"OAI_CONFIG_LIST": json.dumps(config_list), **env})
+        kernels.append(nb)
+        return nb
+
+    yield start
+    for nb in kernels:
+        nb.close()
+
+
+def _magic(work: str, extra: str = "") -> str:
+    return f"%%agents --work-dir {work} --max-turns 3 --out h {extra}\nCreate the file made.txt\n"
+
+
+def test_approve_click_runs_code(kernel_factory, tmp_path):
+    work = tmp_path / "work"
+    made = work / "made.txt"
+    with ScriptedModelServer([code("open('made.txt','w').write('x')"), "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        msgs = nb.execute(_magic(str(work)))
+        assert any(WIDGET_VIEW in m["content"].get("data", {}) for m in msgs), "no panel displayed"
+        approve = nb.wait_for(lambda: nb.button("Approve"), what="the Approve button")
+        assert not made.exists(), "code ran before approval"
+        nb.execute("assert not h.done()")
+        nb.click(approve)
+        out = nb.stdout(nb.execute("r = await h\nprint(r.stop_reason, len(r.chat_history))"))
+        assert made.read_text() == "x"
+        assert out.split()[0] == "terminated"
+        assert nb.widgets[approve]["disabled"] is True
+
+
+def test_reject_click_never_runs_code_and_reason_reaches_model(kernel_factory, tmp_path):
+    work = tmp_path / "work"
+    with ScriptedModelServer([code("open('made.txt','w').write('x')"), "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(_magic(str(work)))
+        reject = nb.wait_for(lambda: nb.button("Reject"), what="the Reject button")
+        nb.set_value(nb.wait_for(lambda: nb.text_widget("reason")), "no files please")
+        nb.click(reject)
+        nb.execute("r = await h")
+        assert not (work / "made.txt").exists()
+        told = json.dumps(srv.requests[-1]["messages"])
+        assert "rejected" in told and "no files please" in told
+
+
+def _kernel_children(pid: int) -> list[psutil.Process]:
+    try:
+        return [p for p in psutil.Process(pid).children(recursive=True) if p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_stop_button_cancels_and_leaves_no_execution_kernel(kernel_factory, tmp_path):
+    work = tmp_path / "work"
+    with ScriptedModelServer([code("import time\nprint('started', flush=True)\ntime.sleep(120)"),
+                              "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(_magic(str(work), "--approve never"))
+        nb.wait_for(lambda: _kernel_children(nb.pid), what="the execution kernel")
+        nb.wait_for(lambda: any("started" in json.dumps(s.get("outputs", ""))
+                                for s in nb.widgets.values()), what="the code to start")
+        stop = nb.wait_for(lambda: nb.button("Stop"), what="the Stop button")
+        nb.click(stop)
+        out = nb.stdout(nb.execute("import asyncio\ntry:\n    await h\nexcept asyncio.CancelledError:\n"
+                                   "    print('cancelled', h.status, len(h.chat_history))"))
+        assert out.startswith("cancelled stopped") and int(out.split()[-1]) >= 1  # history kept
+        nb.wait_for(lambda: not _kernel_children(nb.pid), timeout=60, what="the execution kernel to exit")
+
+
+def test_bad_options_give_short_usage_error(kernel_factory):
+    nb = kernel_factory([{"model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key": "k"}])
+    nb.execute("%load_ext agentnb")
+    msg_id = nb.kc.execute("%%agents --approve sometimes\ntask\n")
+    reply = nb.kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "UsageError"
+    msg_id = nb.kc.execute("%%agents --model nonexistent\ntask\n")
+    reply = nb.kc.get_shell_msg(timeout=60)
+    assert reply["content"]["ename"] == "UsageError" and "nonexistent" in reply["content"]["evalue"]
+
+
+SYNC_CELL = """
+import agentnb
+a = agentnb.AssistantAgent("assistant")
+u = agentnb.UserProxyAgent("user_proxy", human_input_mode="NEVER", llm_config=False,
+                           code_execution_config={{"work_dir": {work!r}, "approval": "never"}})
+r = u.initiate_chat(a, message="say hi", max_turns=2)
+print("returned", r.stop_reason)
+"""
+
+
+@pytest.mark.parametrize("view", ["widget", "plain"])
+def test_sync_initiate_chat_shows_view_and_returns(kernel_factory, tmp_path, view):
+    with ScriptedModelServer(["Hello from the **assistant**", "TERMINATE"]) as srv:
+        env = {"JPY_SESSION_NAME": "test.ipynb"} if view == "widget" else {}
+        nb = kernel_factory(srv.config_list(), **env)
+        msgs = nb.execute(SYNC_CELL.format(work=str(tmp_path / "work")))
+        assert "returned" in nb.stdout(msgs)
+        shown = [m["content"]["data"] for m in msgs if m["header"]["msg_type"] == "display_data"]
+        if view == "widget":
+            assert any(WIDGET_VIEW in d for d in shown)
+            html = json.dumps([s.get("value", "") for s in nb.widgets.values()])
+            assert "Hello from the <strong>assistant</strong>" in html.replace("\\u003c", "<")
+        else:
+            assert any("Hello from the **assistant**" in d.get("text/markdown", "") for d in shown)
+            assert not any(WIDGET_VIEW in d for d in shown)
