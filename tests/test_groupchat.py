@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import json
 
 import pytest
@@ -102,7 +103,7 @@ def test_new_chat_starts_fresh_but_clear_history_false_continues(trio):
     manager = GroupChatManager(gc, llm_config=False)
     a.initiate_chat(manager, message="one", silent=True)
     a.initiate_chat(manager, message="two", silent=True)
-    assert [m["content"] for m in gc.messages][0] == "two" and len(gc.messages) == 2
+    assert gc.messages[0]["content"] == "two" and len(gc.messages) == 2
     assert len(c.chat_messages[manager]) == 2
     a.initiate_chat(manager, message="three", silent=True, clear_history=False)
     assert len(gc.messages) == 4 and len(c.chat_messages[manager]) == 4
@@ -116,7 +117,7 @@ def test_random_never_repeats_when_not_allowed():
     gc = GroupChat(agents, max_round=12, speaker_selection_method="random", allow_repeat_speaker=False)
     result = agents[0].initiate_chat(GroupChatManager(gc, llm_config=False), message="go", silent=True)
     names = speakers(gc)
-    assert len(names) == 12 and all(x != y for x, y in zip(names, names[1:], strict=False))
+    assert len(names) == 12 and all(x != y for x, y in itertools.pairwise(names))
     for event in selections(result):
         assert event.method == "random" and event.speaker in event.candidates
 
@@ -341,7 +342,7 @@ def test_invalid_options_raise_config_error(trio, kwargs, message):
 
 
 def test_graph_conflicts_and_strangers_are_named(trio):
-    a, b, c = trio
+    a, b, _ = trio
     stranger = bot("stranger")
     with pytest.raises(ConfigError, match="stranger"):
         GroupChat([a, b], allowed_or_disallowed_speaker_transitions={a: [stranger]},
@@ -349,7 +350,7 @@ def test_graph_conflicts_and_strangers_are_named(trio):
     with pytest.raises(ConfigError, match="conflicting options"):
         GroupChat([a, b], allow_repeat_speaker=[a], allowed_or_disallowed_speaker_transitions={a: [b]},
                   speaker_transitions_type="allowed")
-    with pytest.raises(ConfigError, match="conflicting options.*alice"):
+    with pytest.raises(ConfigError, match=r"conflicting options.*alice"):
         GroupChat([a, b], allow_repeat_speaker=False, allowed_or_disallowed_speaker_transitions={a: [a, b]},
                   speaker_transitions_type="allowed")
     with pytest.raises(ConfigError, match="distinct names"):
@@ -386,7 +387,7 @@ def test_send_introductions(trio):
         first = agent.chat_messages[manager][index]["content"]
         assert first == gc.introductions_msg()
         assert "alice: alice helps." in first and "carol: carol helps." in first
-    assert [m["content"] for m in gc.messages][0] == "go"  # the transcript holds no introduction
+    assert gc.messages[0]["content"] == "go"  # the transcript holds no introduction
 
 
 def test_resume_from_saved_json_and_continue():

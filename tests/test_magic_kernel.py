@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -171,20 +172,24 @@ def _kernel_children(pid: int) -> list[psutil.Process]:
 
 def test_stop_button_cancels_and_leaves_no_execution_kernel(kernel_factory, tmp_path):
     work = tmp_path / "work"
-    with ScriptedModelServer([code("import time\nprint('started', flush=True)\ntime.sleep(120)"),
-                              "TERMINATE"]) as srv:
-        nb = kernel_factory(srv.config_list())
+    script = "import os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(120)"
+    with ScriptedModelServer([code(script), "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list(), AGENTNB_KERNEL_POOL="0")  # no spare warm kernel
         nb.execute("%load_ext agentnb")
         nb.execute(_magic(str(work), "--approve never"))
-        nb.wait_for(lambda: _kernel_children(nb.pid), what="the execution kernel")
-        nb.wait_for(lambda: any("started" in json.dumps(s.get("outputs", ""))
-                                for s in nb.widgets.values()), what="the code to start")
-        stop = nb.wait_for(lambda: nb.button("Stop"), what="the Stop button")
-        nb.click(stop)
+
+        def running_pid():
+            found = re.search(r"pid (\d+)", json.dumps([s.get("outputs", "") for s in nb.widgets.values()]))
+            return int(found.group(1)) if found else None
+
+        pid = nb.wait_for(running_pid, what="the code to start")
+        assert psutil.pid_exists(pid) and pid in [p.pid for p in _kernel_children(nb.pid)]
+        nb.click(nb.wait_for(lambda: nb.button("Stop"), what="the Stop button"))
         out = nb.stdout(nb.execute("import asyncio\ntry:\n    await h\nexcept asyncio.CancelledError:\n"
                                    "    print('cancelled', h.status, len(h.chat_history))"))
         assert out.startswith("cancelled stopped") and int(out.split()[-1]) >= 1  # history kept
         nb.wait_for(lambda: not _kernel_children(nb.pid), timeout=60, what="the execution kernel to exit")
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_bad_options_give_short_usage_error(kernel_factory):

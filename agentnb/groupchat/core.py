@@ -74,6 +74,7 @@ class GroupChat:
         if self.allow_repeat_speaker is None:
             self.allow_repeat_speaker = True
         self.allowed_speaker_transitions_dict = self._build_graph()
+        self._selection_cache: list[tuple[Any, Any, dict[str, Any]]] = []
 
     # ------------------------------------------------------------------ graph
 
@@ -223,6 +224,20 @@ class GroupChat:
             return list(self.agents)
         return list(self.allowed_speaker_transitions_dict.get(last_speaker, []))
 
+    def _selection_history(self) -> list[dict[str, Any]]:
+        """``selection_history(self.messages)``, converting only messages not seen before."""
+        cache, out = self._selection_cache, []
+        for i, m in enumerate(self.messages):
+            if i < len(cache) and cache[i][0] is m and cache[i][1] is m.get("content"):
+                out.append(cache[i][2])
+                continue
+            del cache[i:]
+            converted = sel.selection_message(m)
+            cache.append((m, m.get("content"), converted))
+            out.append(converted)
+        del cache[len(self.messages):]
+        return out
+
     def select_speaker(self, last_speaker: Any, selector: Any) -> Any:
         """Choose the next speaker (``selector`` is the manager whose model ``auto`` asks)."""
         return run_sync(self.a_select_speaker(last_speaker, selector))
@@ -275,7 +290,7 @@ class GroupChat:
         role = self.role_for_select_speaker_messages
         agentlist = sel.agent_list(candidates)
         messages = [{"role": "system", "content": self.select_speaker_msg(candidates)},
-                    *sel.selection_history(self.messages)]
+                    *self._selection_history()]
         prompt = self.select_speaker_prompt(candidates)
         if prompt:
             messages.append({"role": role, "content": prompt})

@@ -66,19 +66,21 @@ def _variants(name: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-_pattern_cache: dict[tuple[str, ...], re.Pattern] = {}
+_pattern_cache: dict[tuple[str, ...], tuple[re.Pattern, dict[str, str]]] = {}
 
 
-def _pattern(names: tuple[str, ...]) -> re.Pattern:
-    pat = _pattern_cache.get(names)
-    if pat is None:
+def _pattern(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str]]:
+    """A regex matching any name variant (longest first), and variant -> name (both cached)."""
+    entry = _pattern_cache.get(names)
+    if entry is None:
         alternatives = sorted({v for n in names for v in _variants(n)}, key=len, reverse=True)
         body = "|".join(re.escape(v) for v in alternatives)
-        pat = re.compile(rf"(?<![\w-])({body})(?![\w-])", re.IGNORECASE)
+        pattern = re.compile(rf"(?<![\w-])({body})(?![\w-])", re.IGNORECASE)
+        lookup = {v.lower().replace("\\", ""): n for n in names for v in _variants(n)}
         if len(_pattern_cache) > 256:
             _pattern_cache.clear()
-        _pattern_cache[names] = pat
-    return pat
+        entry = _pattern_cache[names] = (pattern, lookup)
+    return entry
 
 
 def mentioned_agents(text: Any, agents: Sequence[Any]) -> dict[str, int]:
@@ -91,35 +93,38 @@ def mentioned_agents(text: Any, agents: Sequence[Any]) -> dict[str, int]:
     text = content_str(text)
     if not text or not agents:
         return {}
-    names = tuple(a.name for a in agents)
-    lookup = {v.lower().replace("\\", ""): n for n in names for v in _variants(n)}
+    pattern, lookup = _pattern(tuple(a.name for a in agents))
     counts: dict[str, int] = {}
-    for match in _pattern(names).finditer(text):
+    for match in pattern.finditer(text):
         name = lookup.get(match.group(1).lower().replace("\\", ""))
         if name is not None:
             counts[name] = counts.get(name, 0) + 1
     return counts
 
 
+_VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def selection_message(m: dict[str, Any]) -> dict[str, Any]:
+    """One transcript message as plain text a selection request can carry (no dangling tool calls)."""
+    content = m.get("content")
+    text = content if isinstance(content, str) else content_str(content)
+    if m.get("tool_calls"):
+        calls = ", ".join(tc.get("function", {}).get("name", "?") for tc in m["tool_calls"])
+        text = f"{text}\n[calls tools: {calls}]".strip()
+    elif m.get("function_call"):
+        text = f"{text}\n[calls function: {m['function_call'].get('name', '?')}]".strip()
+    if m.get("tool_responses") and not text:
+        text = "\n".join(content_str(t.get("content")) for t in m["tool_responses"])
+    name = m.get("name")
+    if name and _VALID_NAME.match(name):
+        return {"role": "user", "content": text, "name": name}
+    return {"role": "user", "content": text}
+
+
 def selection_history(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation as plain text messages a selection request can carry (no dangling tool calls)."""
-    out = []
-    valid = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-    for m in messages:
-        text = content_str(m.get("content"))
-        if m.get("tool_calls"):
-            calls = ", ".join(tc.get("function", {}).get("name", "?") for tc in m["tool_calls"])
-            text = f"{text}\n[calls tools: {calls}]".strip()
-        elif m.get("function_call"):
-            text = f"{text}\n[calls function: {m['function_call'].get('name', '?')}]".strip()
-        if m.get("tool_responses"):
-            text = text or "\n".join(content_str(t.get("content")) for t in m["tool_responses"])
-        msg: dict[str, Any] = {"role": "user", "content": text}
-        name = m.get("name")
-        if name and valid.match(name):
-            msg["name"] = name
-        out.append(msg)
-    return out
+    """The conversation as plain text messages for a selection request."""
+    return [selection_message(m) for m in messages]
 
 
 # ----------------------------------------------------------------------- manual choice hook

@@ -46,43 +46,14 @@ from ..messages import (
     ToolCallFinished,
     ToolCallProposed,
     UsageUpdated,
-    content_str,
     subscribe,
 )
+from .cards import ExecutionCard, close_tree, message_html
 from .controls import ApprovalCard, ReplyBox, SpeakerChooser
-from .html import CSS, agent_colour, escape, highlight_code, markdown_to_html
+from .html import CSS, escape, highlight_code
 
 PAGE_SIZE = 50
 """Cards per page of the conversation column (see ``ChatPanel._add``)."""
-MAX_STREAM_CHARS = 100_000
-"""Per execution, longer stdout/stderr is cut in the panel (the model's summary is separate)."""
-
-
-def message_html(sender: str, recipient: str | None, message: dict[str, Any], *,
-                 streaming: bool = False) -> str:
-    """The HTML of one message card."""
-    colour = agent_colour(sender)
-    to = f' <span class="agentnb-to">→ {escape(recipient)}</span>' if recipient else ""
-    body = []
-    text = content_str(message.get("content"))
-    if message.get("role") == "tool" or message.get("tool_responses"):
-        body.append('<div class="agentnb-note">tool result</div>' + highlight_code(text, "text"))
-    elif text:
-        body.append(markdown_to_html(text))
-    for call in message.get("tool_calls") or []:
-        fn = call.get("function", {})
-        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
-                    + highlight_code(str(fn.get("arguments", "")), "json"))
-    if message.get("function_call"):
-        fn = message["function_call"]
-        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
-                    + highlight_code(str(fn.get("arguments", "")), "json"))
-    cursor = '<span class="agentnb-cursor"></span>' if streaming else ""
-    return (f'<div class="agentnb-card" style="--agent-colour:{colour}">'
-            f'<div class="agentnb-head" style="color:{colour}">{escape(sender)}{to}</div>'
-            f"{''.join(body)}{cursor}</div>")
-
-
 class _Stream:
     __slots__ = ("last_flush", "parts", "sender", "timer", "widget")
 
@@ -92,77 +63,6 @@ class _Stream:
         self.parts: list[str] = []
         self.last_flush = float("-inf")
         self.timer: asyncio.TimerHandle | None = None
-
-
-class _Execution(widgets.VBox):
-    """Header + Output widget for one running code block."""
-
-    def __init__(self, executor: str, language: str) -> None:
-        self.head = widgets.HTML(
-            f'<div class="agentnb-note">▶ {escape(executor)} runs the {escape(language)} block</div>')
-        self.output = widgets.Output()
-        self.footer = widgets.HTML("")
-        self._display_ids: dict[str, int] = {}
-        self._clear_pending = False
-        super().__init__([self.head, self.output, self.footer])
-
-    def add(self, ev: ExecutionOutput) -> None:
-        if ev.kind == "clear_output":
-            if ev.wait:
-                self._clear_pending = True
-            else:
-                self._clear()
-            return
-        if self._clear_pending:
-            self._clear()
-        outputs = list(self.output.outputs)
-        if ev.kind == "stream":
-            name = ev.name or "stdout"
-            if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1].get("name") == name:
-                text = outputs[-1]["text"] + (ev.text or "")
-                if len(text) > MAX_STREAM_CHARS:
-                    text = text[:MAX_STREAM_CHARS] + "\n… [output truncated in the panel]\n"
-                outputs[-1] = {"output_type": "stream", "name": name, "text": text}
-            else:
-                outputs.append({"output_type": "stream", "name": name, "text": ev.text or ""})
-        elif ev.kind == "error":
-            outputs.append({"output_type": "error", "ename": ev.ename or "Error", "evalue": ev.evalue or "",
-                            "traceback": list(ev.traceback) or [ev.text or ""]})
-        elif ev.kind == "update_display_data":
-            index = self._display_ids.get(ev.display_id or "")
-            if index is None or index >= len(outputs):
-                return
-            outputs[index] = {"output_type": "display_data", "data": ev.data, "metadata": ev.metadata}
-        else:  # display_data, execute_result
-            if ev.display_id:
-                self._display_ids[ev.display_id] = len(outputs)
-            out = {"output_type": ev.kind if ev.kind == "execute_result" else "display_data",
-                   "data": ev.data, "metadata": ev.metadata}
-            if ev.kind == "execute_result":
-                out["execution_count"] = ev.execution_count
-            outputs.append(out)
-        self.output.outputs = tuple(outputs)
-
-    def _clear(self) -> None:
-        self._clear_pending = False
-        self._display_ids.clear()
-        self.output.outputs = ()
-
-    def finish(self, ev: ExecutionFinished) -> None:
-        if not self.output.outputs and ev.outputs:  # outputs were not streamed: show the final ones
-            self.output.outputs = tuple(o for o in ev.outputs if o.get("output_type") != "clear_output")
-        mark = "✔" if ev.exit_code == 0 else f"✘ exit code {ev.exit_code}"
-        self.footer.value = f'<span class="agentnb-note">{mark}</span>'
-
-
-def _close_tree(widget: widgets.Widget, keep: tuple[widgets.Widget, ...] = ()) -> None:
-    """Close ``widget``, its children and their own layout/style models (shared ones in ``keep`` stay)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child, keep)
-    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-        if isinstance(part, widgets.Widget) and all(part is not k for k in keep):
-            part.close()
-    widget.close()
 
 
 class ChatPanel(widgets.VBox):
@@ -182,8 +82,9 @@ class ChatPanel(widgets.VBox):
         self._kept = 0
         self._hidden = 0
         self._streams: dict[str, _Stream] = {}
-        self._executions: dict[str, _Execution] = {}
+        self._executions: dict[str, ExecutionCard] = {}
         self._approvals: dict[str, ApprovalCard] = {}
+        self._languages: dict[str, str] = {}
         self._stop_callbacks: list[Callable[[], Any]] = []
         self._export_callbacks: list[Callable[[], Any]] = []
         self._usage: dict[str, tuple[int, float]] = {}
@@ -365,7 +266,8 @@ class ChatPanel(widgets.VBox):
         self._note(f"next speaker: {ev.speaker} ({ev.method})")
 
     def _on_CodeBlockProposed(self, ev: CodeBlockProposed) -> None:
-        self._execution(ev.block_id, ev.executor, ev.language)
+        # The card is created by the first output, so that it follows the approval card.
+        self._languages[ev.block_id] = ev.language
 
     def _on_ToolCallProposed(self, ev: ToolCallProposed) -> None:
         self._note(f"🔧 {ev.executor} calls {ev.name}({ev.arguments})")
@@ -391,10 +293,10 @@ class ChatPanel(widgets.VBox):
         if not self.interactive:
             self._note(f"you replied: {ev.text!r}" if ev.text else "auto-reply")
 
-    def _on_ExecutionOutput(self, ev: ExecutionOutput) -> None:
-        self._execution(ev.block_id, ev.executor, "python").add(ev)
+    def _onExecutionCardOutput(self, ev: ExecutionOutput) -> None:
+        self._execution(ev.block_id, ev.executor, self._languages.get(ev.block_id, "python")).add(ev)
 
-    def _on_ExecutionFinished(self, ev: ExecutionFinished) -> None:
+    def _onExecutionCardFinished(self, ev: ExecutionFinished) -> None:
         self._execution(ev.block_id, ev.executor, ev.language).finish(ev)
 
     def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
@@ -409,6 +311,7 @@ class ChatPanel(widgets.VBox):
             self._flush(stream)
             stream.widget.value = stream.widget.value.replace('<span class="agentnb-cursor"></span>', "")
         self._streams.clear()
+        self._languages.clear()
         for card in self._approvals.values():
             card.cancel()
         self.reply_box.close_prompt()
@@ -428,10 +331,11 @@ class ChatPanel(widgets.VBox):
             self._add(card)
         return card
 
-    def _execution(self, block_id: str, executor: str, language: str) -> _Execution:
+    def _execution(self, block_id: str, executor: str, language: str) -> ExecutionCard:
         item = self._executions.get(block_id)
         if item is None:
-            item = _Execution(executor, language)
+            self._languages.pop(block_id, None)
+            item = ExecutionCard(executor, language)
             self._executions[block_id] = item
             self._add(item)
         return item
@@ -473,7 +377,7 @@ class ChatPanel(widgets.VBox):
         if new_page or dropped:
             self.conversation.children = tuple(b for b, _page in self._pages)
         for old in dropped:
-            _close_tree(old, keep=(self._card_layout, self._card_style))
+            close_tree(old, keep=(self._card_layout, self._card_style))
 
     def _forget(self, dropped: list[widgets.Widget]) -> None:
         gone = {id(w) for w in dropped}

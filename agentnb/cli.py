@@ -1,0 +1,123 @@
+"""The ``agentnb`` command: ``agentnb demo`` runs the classic two-agent pattern headless.
+
+    agentnb demo                          # embedded local model, offline
+    agentnb demo --base-url URL --model M # any OpenAI-compatible endpoint (key from $OPENAI_API_KEY)
+    agentnb demo --task "..." --out chat.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TASK = "Compute the squares of the numbers 1 to 10, print their sum, and plot them as a line chart."
+
+# A tiny local model needs a worked example to follow the protocol (code block, then TERMINATE).
+TINY_MODEL_SYSTEM_MESSAGE = """You are a Python assistant. Answer every task with one ```python code block.
+Use print() to show results. Use matplotlib for charts.
+
+Example task: Compute 3 times 4 and plot it.
+Example answer:
+```python
+import matplotlib.pyplot as plt
+value = 3 * 4
+print(value)
+plt.plot([1, 2], [value, value])
+plt.show()
+```
+
+When the user shows you the output of your code, reply with the result and the word TERMINATE."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentnb", description="Jupyter-native multi-agent conversations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run a two-agent conversation headless and save its notebook")
+    demo.add_argument("--task", default=DEFAULT_TASK, help="what the agents should do")
+    demo.add_argument("--model", help="model name (default: the embedded local model, or $AGENTNB_MODEL)")
+    demo.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    demo.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                      help="name of the environment variable holding the API key (keys never go on the command line)")
+    demo.add_argument("--work-dir", default="agentnb-demo", help="where code runs and files go")
+    demo.add_argument("--out", help="transcript notebook path (default: WORK_DIR/transcript.ipynb)")
+    demo.add_argument("--max-replies", type=int, default=4, help="max consecutive auto replies of the user proxy")
+    demo.add_argument("--executor", default="jupyter", choices=["jupyter", "commandline-local"],
+                      help="where code runs (default: a dedicated Jupyter kernel)")
+    demo.add_argument("--temperature", type=float, default=None)
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _llm_config(args: argparse.Namespace) -> tuple[dict[str, Any] | None, bool]:
+    """The demo's llm_config, and whether it is the embedded tiny model."""
+    from .llm.config import EMBEDDED, get_default_llm_config
+
+    if args.base_url or args.model:
+        entry: dict[str, Any] = {"model": args.model or os.environ.get("AGENTNB_MODEL", "gpt-4o-mini")}
+        if args.base_url:
+            entry["base_url"] = args.base_url
+        key = os.environ.get(args.api_key_env)
+        if key:
+            entry["api_key"] = key
+        config: dict[str, Any] = {"config_list": [entry]}
+    else:
+        config = get_default_llm_config()
+    if args.temperature is not None:
+        config = {**config, "temperature": args.temperature}
+    embedded = any(e.get("api_type") == EMBEDDED for e in config.get("config_list", []))
+    return config, embedded
+
+
+def demo(args: argparse.Namespace) -> int:
+    import agentnb as autogen
+
+    from .messages import ExecutionFinished
+
+    config, embedded = _llm_config(args)
+    where = "the embedded local model (tiny, for offline demos)" if embedded else \
+        f"{config['config_list'][0]['model']} at {config['config_list'][0].get('base_url', 'api.openai.com')}"
+    print(f"agentnb demo — {where}\ntask: {args.task}\n", flush=True)
+    work_dir = Path(args.work_dir)
+    assistant = autogen.AssistantAgent(
+        "assistant", llm_config=config,
+        **({"system_message": TINY_MODEL_SYSTEM_MESSAGE} if embedded else {}))
+    user_proxy = autogen.UserProxyAgent(
+        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=args.max_replies,
+        code_execution_config={"work_dir": str(work_dir), "use_docker": False, "executor": args.executor})
+    started = time.perf_counter()
+    try:
+        result = user_proxy.initiate_chat(assistant, message=args.task)
+    except autogen.AgentNBError as exc:
+        print(f"\nagentnb demo failed: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    runs = [e for e in result.events if isinstance(e, ExecutionFinished)]
+    out = Path(args.out) if args.out else work_dir / "transcript.ipynb"
+    path = result.to_notebook(out, title=f"agentnb demo: {args.task}")
+    ok = sum(1 for r in runs if r.exit_code == 0)
+    print(f"\n{len(result.chat_history)} messages, {len(runs)} code block(s) executed in a "
+          f"{'Jupyter kernel' if args.executor == 'jupyter' else 'subprocess'} ({ok} succeeded), "
+          f"{elapsed:.1f} s; ended: {result.stop_reason.replace('_', ' ')}")
+    print(f"transcript notebook: {path}")
+    if not runs:
+        print("note: the model wrote no code block this time; a real model endpoint does much better "
+              "(see --base-url / --model).")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        from . import __version__
+
+        print(__version__)
+        return 0
+    return demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Cards of the ChatPanel that need no panel state: message HTML and execution outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..messages import ExecutionFinished, ExecutionOutput, content_str
+from .html import agent_colour, escape, highlight_code, markdown_to_html
+
+MAX_STREAM_CHARS = 100_000
+"""Per execution, longer stdout/stderr is cut in the panel (the model's summary is separate)."""
+
+
+def message_html(sender: str, recipient: str | None, message: dict[str, Any], *,
+                 streaming: bool = False) -> str:
+    """The HTML of one message card."""
+    colour = agent_colour(sender)
+    to = f' <span class="agentnb-to">→ {escape(recipient)}</span>' if recipient else ""
+    body = []
+    text = content_str(message.get("content"))
+    if message.get("role") == "tool" or message.get("tool_responses"):
+        body.append('<div class="agentnb-note">tool result</div>' + highlight_code(text, "text"))
+    elif text:
+        body.append(markdown_to_html(text))
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function", {})
+        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
+                    + highlight_code(str(fn.get("arguments", "")), "json"))
+    if message.get("function_call"):
+        fn = message["function_call"]
+        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
+                    + highlight_code(str(fn.get("arguments", "")), "json"))
+    cursor = '<span class="agentnb-cursor"></span>' if streaming else ""
+    return (f'<div class="agentnb-card" style="--agent-colour:{colour}">'
+            f'<div class="agentnb-head" style="color:{colour}">{escape(sender)}{to}</div>'
+            f"{''.join(body)}{cursor}</div>")
+
+
+class ExecutionCard(widgets.VBox):
+    """Header + Output widget for one running code block."""
+
+    def __init__(self, executor: str, language: str) -> None:
+        self.head = widgets.HTML(
+            f'<div class="agentnb-note">▶ {escape(executor)} runs the {escape(language)} block</div>')
+        self.output = widgets.Output()
+        self.footer = widgets.HTML("")
+        self._display_ids: dict[str, int] = {}
+        self._clear_pending = False
+        super().__init__([self.head, self.output, self.footer])
+
+    def add(self, ev: ExecutionOutput) -> None:
+        if ev.kind == "clear_output":
+            if ev.wait:
+                self._clear_pending = True
+            else:
+                self._clear()
+            return
+        if self._clear_pending:
+            self._clear()
+        outputs = list(self.output.outputs)
+        if ev.kind == "stream":
+            name = ev.name or "stdout"
+            if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1].get("name") == name:
+                text = outputs[-1]["text"] + (ev.text or "")
+                if len(text) > MAX_STREAM_CHARS:
+                    text = text[:MAX_STREAM_CHARS] + "\n… [output truncated in the panel]\n"
+                outputs[-1] = {"output_type": "stream", "name": name, "text": text}
+            else:
+                outputs.append({"output_type": "stream", "name": name, "text": ev.text or ""})
+        elif ev.kind == "error":
+            outputs.append({"output_type": "error", "ename": ev.ename or "Error", "evalue": ev.evalue or "",
+                            "traceback": list(ev.traceback) or [ev.text or ""]})
+        elif ev.kind == "update_display_data":
+            index = self._display_ids.get(ev.display_id or "")
+            if index is None or index >= len(outputs):
+                return
+            outputs[index] = {"output_type": "display_data", "data": ev.data, "metadata": ev.metadata}
+        else:  # display_data, execute_result
+            if ev.display_id:
+                self._display_ids[ev.display_id] = len(outputs)
+            out = {"output_type": ev.kind if ev.kind == "execute_result" else "display_data",
+                   "data": ev.data, "metadata": ev.metadata}
+            if ev.kind == "execute_result":
+                out["execution_count"] = ev.execution_count
+            outputs.append(out)
+        self.output.outputs = tuple(outputs)
+
+    def _clear(self) -> None:
+        self._clear_pending = False
+        self._display_ids.clear()
+        self.output.outputs = ()
+
+    def finish(self, ev: ExecutionFinished) -> None:
+        if not self.output.outputs and ev.outputs:  # outputs were not streamed: show the final ones
+            self.output.outputs = tuple(o for o in ev.outputs if o.get("output_type") != "clear_output")
+        mark = "✔" if ev.exit_code == 0 else f"✘ exit code {ev.exit_code}"
+        self.footer.value = f'<span class="agentnb-note">{mark}</span>'
+
+
+def close_tree(widget: widgets.Widget, keep: tuple[widgets.Widget, ...] = ()) -> None:
+    """Close ``widget``, its children and their own layout/style models (shared ones in ``keep`` stay)."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child, keep)
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(part, widgets.Widget) and all(part is not k for k in keep):
+            part.close()
+    widget.close()
