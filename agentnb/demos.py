@@ -272,3 +272,34 @@ def demo_llm_config(demo: str, agent: str | None = None) -> dict | None:
         raise ConfigError(f"demo {demo!r} has no recorded replies for {name!r}; "
                           f"recorded agents: {', '.join(recorded)}")
     return replay_server(demo).llm_config(model=name)
+
+
+# --------------------------------------------------------------------------- unattended notebooks
+
+
+async def approve_when_unattended(handle: Any, *, poll: float = 0.05, timeout: float = 300.0) -> int:
+    """Press Approve on every approval card of a ``%%agents`` chat until it ends, when nobody can click.
+
+    With a widget front end (JupyterLab, VS Code) this returns 0 at once: the person clicks. Otherwise
+    (nbval, nbclient, a CI run) it clicks each card's Approve button, as a click would, and returns how many.
+    """
+    import asyncio
+
+    from .views import view_mode
+
+    panel = getattr(handle, "panel", None)
+    if panel is None or view_mode() == "widget":
+        return 0
+    from .notebook.controls import ApprovalCard
+
+    clicked, loop = 0, asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not handle.done():
+        for card in panel.items:
+            if isinstance(card, ApprovalCard) and card.decision is None:
+                card.approve_button.click()
+                clicked += 1
+        if loop.time() > deadline:
+            raise TimeoutError(f"chat {handle.name} still running after {timeout:g}s")
+        await asyncio.sleep(poll)
+    return clicked

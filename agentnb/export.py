@@ -23,9 +23,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbformat import v4
-
 from .errors import redact
 from .messages import (
     ApprovalDecided,
@@ -42,6 +39,24 @@ from .messages import (
     UsageUpdated,
     content_str,
 )
+
+
+class _LazyModule:
+    """Import a module on first attribute access (nbformat pulls in jsonschema: ~0.3 s)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(self._name)
+        self.__dict__.update({"_module": module})
+        return getattr(module, attr)
+
+
+nbformat: Any = _LazyModule("nbformat")
+v4: Any = _LazyModule("nbformat.v4")
 
 __all__ = ["Recorder", "events_to_notebook", "write_notebook"]
 

@@ -184,6 +184,7 @@ def test_kernel_death_restarts(tmp_path, pool, crash):
         assert "NameError" in ex.execute(py("lost")).output
 
 
+@pytest.mark.slow
 def test_no_orphans_after_many_executors(tmp_path):
     before = {p.pid for p in kernel_children()}
 

@@ -338,3 +338,46 @@ def test_attached_sync_posts_events_to_caller_thread():
         run_sync(chat())
     assert seen_threads == [threading.main_thread()]
     assert not panel.interactive and "hi" in html_of(panel)
+
+
+# ------------------------------------------------------------------ view selection, line magic
+
+
+def test_view_mode_selection(monkeypatch, capsys):
+    from agentnb import views
+
+    monkeypatch.delenv("AGENTNB_VIEW", raising=False)
+    assert views.view_mode() == "console"  # no kernel in this process
+    monkeypatch.setenv("AGENTNB_VIEW", "plain")
+    assert views.view_mode() == "plain"
+    views.set_view_mode("widget")
+    try:
+        assert views.view_mode() == "widget"
+    finally:
+        views.set_view_mode(None)
+    with pytest.raises(ValueError):
+        views.set_view_mode("fancy")
+    monkeypatch.setenv("AGENTNB_VIEW", "console")
+    with views.default_view(sync=False):
+        emit(MessageSent(sender="assistant", recipient="user", message={"content": "printed by the console"}))
+    assert "printed by the console" in capsys.readouterr().out
+
+
+def test_line_magic_usage_and_view(monkeypatch):
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from agentnb import views
+    from agentnb.notebook import load_ipython_extension
+
+    shell = InteractiveShell.instance()
+    load_ipython_extension(shell)
+    with pytest.raises(UsageError):
+        shell.run_line_magic("agents", "frobnicate")
+    shell.run_line_magic("agents", "view plain")
+    try:
+        assert views.view_mode() == "plain"
+    finally:
+        shell.run_line_magic("agents", "view auto")
+    with pytest.raises(UsageError, match="needs a task"):
+        shell.run_cell_magic("agents", "--max-turns 2", "   ")

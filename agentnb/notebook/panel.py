@@ -293,10 +293,10 @@ class ChatPanel(widgets.VBox):
         if not self.interactive:
             self._note(f"you replied: {ev.text!r}" if ev.text else "auto-reply")
 
-    def _onExecutionCardOutput(self, ev: ExecutionOutput) -> None:
+    def _on_ExecutionOutput(self, ev: ExecutionOutput) -> None:
         self._execution(ev.block_id, ev.executor, self._languages.get(ev.block_id, "python")).add(ev)
 
-    def _onExecutionCardFinished(self, ev: ExecutionFinished) -> None:
+    def _on_ExecutionFinished(self, ev: ExecutionFinished) -> None:
         self._execution(ev.block_id, ev.executor, ev.language).finish(ev)
 
     def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
