@@ -193,7 +193,7 @@ print("mean:", statistics.mean(primes))
 print("sample standard deviation:", round(statistics.stdev(primes), 4))''',
             before="I'll use the standard library's statistics module:",
         ),
-        text("The first 10 primes have mean 12.9 and sample standard deviation 9.0854.\n\nTERMINATE"),
+        text("The first 10 primes have mean 12.9 and sample standard deviation 9.024.\n\nTERMINATE"),
     ],
 }
 

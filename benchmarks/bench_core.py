@@ -24,11 +24,22 @@ def import_time(module: str, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-async def raw_async(base_url: str, n: int) -> list[float]:
+def history(rounds: int) -> list[dict]:
+    """A conversation as long as the middle of an agentnb chat of ``rounds`` rounds."""
+    from agentnb.agents.assistant import DEFAULT_SYSTEM_MESSAGE
+
+    msgs = [{"role": "system", "content": DEFAULT_SYSTEM_MESSAGE}]
+    for _ in range(rounds):
+        msgs += [{"role": "user", "content": "ping", "name": "user_proxy"},
+                 {"role": "assistant", "content": "pong", "name": "assistant"}]
+    return msgs[:-1]
+
+
+async def raw_async(base_url: str, n: int, msgs: list[dict] | None = None) -> list[float]:
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-test-local", max_retries=0)
-    msgs = [{"role": "user", "content": "ping"}]
+    msgs = msgs or [{"role": "user", "content": "ping"}]
     await client.chat.completions.create(model="scripted-model", messages=msgs)  # warm the connection
     out = []
     for _ in range(n):
@@ -77,12 +88,15 @@ def main() -> None:
     with ScriptedModelServer([forever("pong")]) as server:
         sync_floor = statistics.median(raw_sync(server.base_url, 50))
         async_floor = statistics.median(asyncio.run(raw_async(server.base_url, 50)))
+        async_hist = statistics.median(asyncio.run(raw_async(server.base_url, 50, history(args.rounds // 2))))
         per_turn = statistics.median(
             asyncio.run(agentnb_turns(server, args.rounds)) for _ in range(args.repeat))
     imp = import_time("agentnb")
     imp_openai = import_time("openai")
     print(f"raw openai sync call      {sync_floor * 1e3:7.2f} ms (median of 50)")
     print(f"raw openai async call     {async_floor * 1e3:7.2f} ms (median of 50)")
+    print(f"raw async, {args.rounds}-msg history {async_hist * 1e3:6.2f} ms (the SDK's typed path, same size "
+          "as an average agentnb request)")
     print(f"agentnb turn ({args.rounds} rounds)   {per_turn * 1e3:7.2f} ms (median of {args.repeat} chats)")
     print(f"ratio turn / async call   {per_turn / async_floor:7.2f}x   (target <= 1.5x)")
     print(f"framework per turn        {(per_turn - async_floor) * 1e3:7.2f} ms")

@@ -21,7 +21,7 @@ import time
 import openai
 
 from agentnb.coding.base import extract_code_blocks
-from agentnb.llm.local import LocalModelServer, find_default_gguf
+from agentnb.llm.local import LOCAL_CODER_SYSTEM_MESSAGE, LocalModelServer, find_default_gguf
 
 LONG_PROMPT = "Write a short story about a robot who learns to paint. Use at least 150 words."
 
@@ -31,8 +31,7 @@ AUTOGEN_LIKE = (
     "(in a sh coding block) for the user to execute. The user cannot modify your code, so do not "
     "suggest incomplete code. Put all code in one block. When the task is done, reply TERMINATE."
 )
-SHORT = ("You are a Python coding assistant. Reply with exactly one ```python code block, "
-         "then the word TERMINATE on its own line.")
+SHORT = LOCAL_CODER_SYSTEM_MESSAGE
 FEW_SHOT_EXAMPLE = [
     {"role": "user", "content": "Write Python code that prints the word hello."},
     {"role": "assistant", "content": "```python\nprint(\"hello\")\n```\nTERMINATE"},

@@ -37,8 +37,11 @@ def md(source: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(source.strip("\n"))
 
 
-def code(source: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(source.strip("\n"))
+def code(source: str, *tags: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source.strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
 
 
 def setup(extra: str) -> nbformat.NotebookNode:
@@ -231,7 +234,7 @@ panel_proxy = autogen.UserProxyAgent(
 )
 team = (panel_proxy, autogen.AssistantAgent("assistant", llm_config=panel_llm_config))'''),
     code('''%%agents --approve always --team team --out chat
-Print the first ten square numbers.'''),
+Print the first ten square numbers.''', "nbval-ignore-output"),
     md("""
 In JupyterLab you now click **Approve** (or **Edit**, or **Reject** with a reason) in the panel above, and
 `await chat` returns the `ChatResult`. When no one is there to click (nbval, a CI run of this notebook), the
@@ -336,6 +339,7 @@ for cell in exported.cells:
     print(f"  {cell.cell_type:8} {cell.source.splitlines()[0][:70] if cell.source else ''}")'''),
     md("Run the exported notebook on a fresh kernel, and compare each code cell's text output with the recorded one:"),
     code('''import copy
+import subprocess
 
 from nbclient import NotebookClient
 
@@ -347,7 +351,7 @@ def text_outputs(cell):
 
 rerun = copy.deepcopy(exported)
 NotebookClient(rerun, kernel_name="python3", timeout=120,
-               resources={"metadata": {"path": str(path.parent)}}).execute()
+               resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
 
 for before, after in zip(exported.cells, rerun.cells):
     if before.cell_type == "code":
@@ -389,6 +393,13 @@ result = user_proxy.initiate_chat(assistant, message="Print the sum of the numbe
     code('''assert result.stop_reason, "the chat did not finish"
 assert result.chat_history[0]["content"].startswith("Print the sum")
 print("chat finished")'''),
+    md("""
+The server stops by itself when the kernel exits normally. A kernel that is killed (as test runners such
+as nbval do) cannot clean up, so stop it explicitly when you are done:
+"""),
+    code('''from agentnb.llm.local import shutdown_local_server
+
+shutdown_local_server()'''),
 ]
 
 NOTEBOOKS = {

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import nbformat
 import psutil
 import pytest
 from jupyter_client import KernelManager
@@ -80,11 +81,18 @@ class NotebookKernel:
                        and m["content"]["execution_state"] == "idle" for m in self.messages[start:])
 
         self.wait_for(idle, timeout, f"cell {source[:40]!r}")
-        reply = self.kc.get_shell_msg(timeout=timeout)
+        reply = self.reply_to(msg_id, timeout)
         mine = [m for m in self.messages[start:] if m["parent_header"].get("msg_id") == msg_id]
         errors = [m["content"] for m in mine if m["header"]["msg_type"] == "error"]
         assert reply["content"]["status"] == "ok", (reply["content"], errors)
         return mine
+
+    def reply_to(self, msg_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The shell reply to ``msg_id`` (stale replies, e.g. extra kernel_info, are skipped)."""
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def button(self, description: str, enabled: bool = True) -> str | None:
         for comm_id, state in self.widgets.items():
@@ -145,6 +153,10 @@ def test_approve_click_runs_code(kernel_factory, tmp_path):
         assert made.read_text() == "x"
         assert out.split()[0] == "terminated"
         assert nb.widgets[approve]["disabled"] is True
+        assert "chat1: finished: terminated" in nb.stdout(nb.execute("%agents list"))
+        nb.execute(f"%agents export {tmp_path / 'chat.ipynb'}")
+        exported = nbformat.read(tmp_path / "chat.ipynb", as_version=4)
+        assert any("made.txt" in cell.source for cell in exported.cells)
 
 
 def test_reject_click_never_runs_code_and_reason_reaches_model(kernel_factory, tmp_path):
@@ -195,12 +207,10 @@ def test_stop_button_cancels_and_leaves_no_execution_kernel(kernel_factory, tmp_
 def test_bad_options_give_short_usage_error(kernel_factory):
     nb = kernel_factory([{"model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key": "k"}])
     nb.execute("%load_ext agentnb")
-    msg_id = nb.kc.execute("%%agents --approve sometimes\ntask\n")
-    reply = nb.kc.get_shell_msg(timeout=60)
-    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
+    reply = nb.reply_to(nb.kc.execute("%%agents --approve sometimes\ntask\n"))
+    assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "UsageError"
-    msg_id = nb.kc.execute("%%agents --model nonexistent\ntask\n")
-    reply = nb.kc.get_shell_msg(timeout=60)
+    reply = nb.reply_to(nb.kc.execute("%%agents --model nonexistent\ntask\n"))
     assert reply["content"]["ename"] == "UsageError" and "nonexistent" in reply["content"]["evalue"]
 
 

@@ -381,3 +381,24 @@ def test_line_magic_usage_and_view(monkeypatch):
         shell.run_line_magic("agents", "view auto")
     with pytest.raises(UsageError, match="needs a task"):
         shell.run_cell_magic("agents", "--max-turns 2", "   ")
+
+
+def test_model_line_magic_filters_config_list(monkeypatch, capsys):
+    import json
+
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from agentnb.notebook import load_ipython_extension
+    from agentnb.notebook.magics import AgentMagics
+
+    monkeypatch.setenv("OAI_CONFIG_LIST", json.dumps([
+        {"model": "small", "base_url": "http://127.0.0.1:9/v1", "api_key": "k1"},
+        {"model": "big", "base_url": "http://127.0.0.1:9/v1", "api_key": "k2"}]))
+    shell = InteractiveShell.instance()
+    load_ipython_extension(shell)
+    shell.run_line_magic("agents", "model big")
+    assert capsys.readouterr().out.strip() == "model: big"
+    assert [e["model"] for e in AgentMagics.llm_config("big")["config_list"]] == ["big"]
+    with pytest.raises(UsageError, match="known: big, small"):
+        shell.run_line_magic("agents", "model huge")

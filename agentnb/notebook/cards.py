@@ -26,11 +26,11 @@ def message_html(sender: str, recipient: str | None, message: dict[str, Any], *,
         body.append(markdown_to_html(text))
     for call in message.get("tool_calls") or []:
         fn = call.get("function", {})
-        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
+        body.append(f'<div class="agentnb-note">⚙ calls <code>{escape(str(fn.get("name", "")))}</code></div>'
                     + highlight_code(str(fn.get("arguments", "")), "json"))
     if message.get("function_call"):
         fn = message["function_call"]
-        body.append(f'<div class="agentnb-note">🔧 calls <code>{escape(str(fn.get("name", "")))}</code></div>'
+        body.append(f'<div class="agentnb-note">⚙ calls <code>{escape(str(fn.get("name", "")))}</code></div>'
                     + highlight_code(str(fn.get("arguments", "")), "json"))
     cursor = '<span class="agentnb-cursor"></span>' if streaming else ""
     return (f'<div class="agentnb-card" style="--agent-colour:{colour}">'

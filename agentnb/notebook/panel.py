@@ -270,7 +270,7 @@ class ChatPanel(widgets.VBox):
         self._languages[ev.block_id] = ev.language
 
     def _on_ToolCallProposed(self, ev: ToolCallProposed) -> None:
-        self._note(f"🔧 {ev.executor} calls {ev.name}({ev.arguments})")
+        self._note(f"⚙ {ev.executor} calls {ev.name}({ev.arguments})")
 
     def _on_ToolCallFinished(self, ev: ToolCallFinished) -> None:
         text = ev.content if len(ev.content) <= 2000 else ev.content[:2000] + " …"
@@ -395,7 +395,7 @@ class ChatPanel(widgets.VBox):
             self._render_status()
 
     def _render_status(self) -> None:
-        icons = {"running": "⏳", "waiting": "✋ waiting for you", "stopping": "⏹ stopping"}
+        icons = {"running": "● running", "waiting": "● waiting for you", "stopping": "■ stopping"}
         icon = icons.get(self._state, "")
         state = icon if icon else f"✔ {self._state}"
         tokens = sum(t for t, _ in self._usage.values())
