@@ -238,7 +238,7 @@ async def _first_executor(agent):
 
 
 def test_use_docker_fails_clearly_never_runs_on_host(tmp_workdir):
-    with pytest.raises(DockerUnavailableError, match="[Dd]ocker"):
+    with pytest.raises(DockerUnavailableError, match=r"[Dd]ocker"):
         autogen.UserProxyAgent("u", code_execution_config={"work_dir": str(tmp_workdir), "use_docker": True})
 
 

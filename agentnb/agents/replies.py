@@ -280,10 +280,10 @@ async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | Non
     tools = agent.tools or None
     completion = await client.create(oai_messages(agent, messages), tools=tools)
     reply = completion.to_message()
-    if reply.get("content") is None and not reply.get("tool_calls"):
+    if reply.get("content") is None and not reply.get("tool_calls") and not reply.get("function_call"):
         reply["content"] = ""
     if completion.message_id:
         reply["_stream_id"] = completion.message_id
-    if not reply.get("tool_calls") and not completion.message_id:
+    if not reply.get("tool_calls") and not reply.get("function_call") and not completion.message_id:
         return True, reply["content"]
     return True, reply

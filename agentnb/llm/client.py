@@ -30,6 +30,8 @@ class Completion:
 
     content: str | None
     tool_calls: list[dict[str, Any]] | None = None
+    function_call: dict[str, Any] | None = None
+    """A legacy ``function_call`` (``api_style="function"`` tools)."""
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -42,6 +44,8 @@ class Completion:
         msg: dict[str, Any] = {"content": self.content, "role": "assistant"}
         if self.tool_calls:
             msg["tool_calls"] = self.tool_calls
+        if self.function_call:
+            msg["function_call"] = self.function_call
         return msg
 
 
@@ -187,10 +191,14 @@ class ModelClient:
                  "function": {"name": tc.function.name, "arguments": tc.function.arguments}}
                 for tc in msg.tool_calls
             ]
+        function_call = None
+        if getattr(msg, "function_call", None):
+            function_call = {"name": msg.function_call.name, "arguments": msg.function_call.arguments}
         prompt = resp.usage.prompt_tokens if resp.usage else 0
         completion = resp.usage.completion_tokens if resp.usage else 0
         model = resp.model or entry.model
-        return Completion(content=msg.content, tool_calls=tool_calls, model=model, prompt_tokens=prompt,
+        return Completion(content=msg.content, tool_calls=tool_calls, function_call=function_call,
+                          model=model, prompt_tokens=prompt,
                           completion_tokens=completion, cost=cost_of(entry, model, prompt, completion))
 
     async def _stream(self, client: Any, entry: ModelEntry, messages: list[dict[str, Any]],
@@ -201,6 +209,7 @@ class ModelClient:
             model=entry.model, stream=True, stream_options={"include_usage": True}, **_body(messages, request))
         parts: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
+        fcall: dict[str, str] = {}
         prompt = completion = 0
         model = entry.model
         async for chunk in stream:
@@ -214,6 +223,10 @@ class ModelClient:
             if delta.content:
                 parts.append(delta.content)
                 emit(TokenChunk(sender=self.agent_name, message_id=message_id, text=delta.content))
+            legacy = getattr(delta, "function_call", None)
+            if legacy is not None:
+                fcall["name"] = fcall.get("name", "") + (legacy.name or "")
+                fcall["arguments"] = fcall.get("arguments", "") + (legacy.arguments or "")
             for tc in delta.tool_calls or ():
                 slot = calls.setdefault(tc.index, {"id": None, "type": "function",
                                                    "function": {"name": "", "arguments": ""}})
@@ -223,9 +236,10 @@ class ModelClient:
                     slot["function"]["name"] += tc.function.name
                 if tc.function and tc.function.arguments:
                     slot["function"]["arguments"] += tc.function.arguments
-        content = "".join(parts) if parts or not calls else None
+        content = "".join(parts) if parts or not (calls or fcall) else None
         tool_calls = [calls[i] for i in sorted(calls)] or None
-        return Completion(content=content, tool_calls=tool_calls, model=model, prompt_tokens=prompt,
+        return Completion(content=content, tool_calls=tool_calls, function_call=fcall or None,
+                          model=model, prompt_tokens=prompt,
                           completion_tokens=completion, cost=cost_of(entry, model, prompt, completion),
                           message_id=message_id)
 
