@@ -14,24 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TASK = "Compute the squares of the numbers 1 to 10, print their sum, and plot them as a line chart."
-
-# A tiny local model needs a worked example to follow the protocol (code block, then TERMINATE).
-TINY_MODEL_SYSTEM_MESSAGE = """You are a Python assistant. Answer every task with one ```python code block.
-Use print() to show results. Use matplotlib for charts.
-
-Example task: Compute 3 times 4 and plot it.
-Example answer:
-```python
-import matplotlib.pyplot as plt
-value = 3 * 4
-print(value)
-plt.plot([1, 2], [value, value])
-plt.show()
-```
-
-When the user shows you the output of your code, reply with the result and the word TERMINATE."""
-
+DEFAULT_TASK = "Compute the squares of 1 to 10 with a list comprehension, print them, and plot them with matplotlib."
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentnb", description="Jupyter-native multi-agent conversations.")
@@ -44,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="name of the environment variable holding the API key (keys never go on the command line)")
     demo.add_argument("--work-dir", default="agentnb-demo", help="where code runs and files go")
     demo.add_argument("--out", help="transcript notebook path (default: WORK_DIR/transcript.ipynb)")
-    demo.add_argument("--max-replies", type=int, default=4, help="max consecutive auto replies of the user proxy")
+    demo.add_argument("--max-replies", type=int, default=None,
+                      help="max consecutive auto replies of the user proxy (default 1 on the embedded model, "
+                           "which never says TERMINATE by itself; else 6)")
     demo.add_argument("--executor", default="jupyter", choices=["jupyter", "commandline-local"],
                       help="where code runs (default: a dedicated Jupyter kernel)")
     demo.add_argument("--temperature", type=float, default=None)
@@ -82,11 +67,10 @@ def demo(args: argparse.Namespace) -> int:
         f"{config['config_list'][0]['model']} at {config['config_list'][0].get('base_url', 'api.openai.com')}"
     print(f"agentnb demo — {where}\ntask: {args.task}\n", flush=True)
     work_dir = Path(args.work_dir)
-    assistant = autogen.AssistantAgent(
-        "assistant", llm_config=config,
-        **({"system_message": TINY_MODEL_SYSTEM_MESSAGE} if embedded else {}))
+    max_replies = args.max_replies if args.max_replies is not None else (1 if embedded else 6)
+    assistant = autogen.AssistantAgent("assistant", llm_config=config)
     user_proxy = autogen.UserProxyAgent(
-        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=args.max_replies,
+        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=max_replies,
         code_execution_config={"work_dir": str(work_dir), "use_docker": False, "executor": args.executor})
     started = time.perf_counter()
     try:

@@ -92,7 +92,7 @@ def test_binder_environment_runs_the_replay_notebooks(tmp_path):
     gguf = run([python, "-c", probe], env, repo, 60).stdout.strip()
     assert gguf.endswith(".gguf") and Path(gguf).is_file()
     # agentnb came from the repository copy, and the kernel nbconvert uses is the venv's own
-    where = run([python, "-c", "import agentnb; print(agentnb.__file__)"], env, repo, 60).stdout.strip()
+    where = run([python, "-c", "import agentnb; print(agentnb.__file__)"], env, tmp_path, 60).stdout.strip()
     assert Path(where).is_relative_to(venv_dir)
     specs = json.loads(run([str(venv_dir / "bin" / "jupyter"), "kernelspec", "list", "--json"], env, repo,
                            60).stdout)["kernelspecs"]

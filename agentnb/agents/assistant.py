@@ -23,6 +23,12 @@ DEFAULT_DESCRIPTION = ("A helpful and general-purpose AI assistant that has stro
                        "Python skills, and Linux command line skills.")
 
 
+def _embedded(llm_config: Any) -> bool:
+    from ..llm.config import is_embedded
+
+    return is_embedded(llm_config if isinstance(llm_config, dict) else None)
+
+
 class AssistantAgent(ConversableAgent):
     """Writes code and answers with the model; never asks a human, never runs code itself.
 
@@ -37,6 +43,11 @@ class AssistantAgent(ConversableAgent):
                  is_termination_msg: Callable[[dict[str, Any]], bool] | None = None,
                  max_consecutive_auto_reply: int | None = None, human_input_mode: str = "NEVER",
                  description: str | None = None, **kwargs: Any):
+        if system_message == DEFAULT_SYSTEM_MESSAGE and llm_config is not False and _embedded(llm_config):
+            from ..llm.local import LOCAL_CODER_SYSTEM_MESSAGE
+
+            system_message = LOCAL_CODER_SYSTEM_MESSAGE  # the tiny local model cannot follow the long one
+            description = description or DEFAULT_DESCRIPTION
         super().__init__(name, system_message=system_message, is_termination_msg=is_termination_msg,
                          max_consecutive_auto_reply=max_consecutive_auto_reply,
                          human_input_mode=human_input_mode, llm_config=llm_config,

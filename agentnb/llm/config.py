@@ -95,8 +95,20 @@ def get_default_llm_config() -> dict[str, Any]:
         if os.environ.get("OPENAI_BASE_URL"):
             entry["base_url"] = os.environ["OPENAI_BASE_URL"]
         return {"config_list": [entry]}
-    return {"config_list": [{"model": os.environ.get("AGENTNB_LOCAL_MODEL_NAME", "smollm2-135m-instruct"),
-                             "api_type": EMBEDDED}]}
+    from .local import LOCAL_MAX_TOKENS, LOCAL_TEMPERATURE
+
+    # the server itself starts lazily, on the first model call (see client._resolve)
+    return {"config_list": [{"model": "smollm2-135m-instruct", "api_type": EMBEDDED}],
+            "temperature": LOCAL_TEMPERATURE, "max_tokens": LOCAL_MAX_TOKENS, "cache_seed": None}
+
+
+def is_embedded(llm_config: dict[str, Any] | None) -> bool:
+    """True when ``llm_config`` (``None`` = the default) resolves to the embedded local model."""
+    try:
+        cfg = parse_llm_config(llm_config)
+    except ConfigError:
+        return False
+    return all(e.api_type == EMBEDDED for e in cfg.entries)
 
 
 def parse_llm_config(llm_config: dict[str, Any] | None) -> LLMConfig:
