@@ -222,7 +222,7 @@ class ExecutionFinished(Event):
 
 @dataclass(kw_only=True)
 class UsageUpdated(Event):
-    """A model call finished; cumulative usage of ``agent`` so far."""
+    """A model call finished: the tokens and cost of *this* call (views add them up)."""
 
     agent: str
     model: str

@@ -270,7 +270,7 @@ def test_approval_edit_runs_edited_code_and_tells_model(model_server, tmp_workdi
         result = user_proxy.initiate_chat(assistant, message="go", silent=True)
     reply = result.chat_history[2]["content"]
     assert "edited" in reply and "original" not in reply.split("Code output:")[1]
-    assert "The user edited code block 0" in model_server.requests[1]["messages"][-1]["content"]
+    assert "The user edited the code block" in model_server.requests[1]["messages"][-1]["content"]
     finished = [e for e in events if isinstance(e, ExecutionFinished)]
     assert finished[0].code == "print('edited')\n"
 

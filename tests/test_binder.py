@@ -22,7 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REPLAY_NOTEBOOKS = ["quickstart", "groupchat", "approval", "tools", "export"]
 COPIED = ["pyproject.toml", "README.md", "LICENSE", "agentnb", "binder", "notebooks"]
-SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "coding", "exported", ".ipynb_checkpoints")
+SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+RUN_OUTPUTS = ("coding", "exported")
+"""Folders a notebook run leaves in notebooks/ (not part of the repository)."""
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -39,6 +41,9 @@ def copy_repo(dest: Path) -> Path:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=SKIPPED)
+            if name == "notebooks":
+                for folder in RUN_OUTPUTS:
+                    shutil.rmtree(dest / name / folder, ignore_errors=True)
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest

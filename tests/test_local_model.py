@@ -261,3 +261,25 @@ def test_shared_server_is_stopped_at_interpreter_exit():
                          check=True)
     pid = int(out.stdout.strip())
     assert _wait_gone(pid)
+
+
+@needs_llama
+def test_server_exits_when_its_owner_is_killed(tmp_path):
+    """A kernel killed with SIGKILL runs no atexit hook: the server must notice its parent is gone."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        from agentnb.llm.local import LocalModelServer
+        srv = LocalModelServer(log_path={str(tmp_path / 'server.log')!r}).start()
+        print(srv.pid, flush=True)
+        time.sleep(600)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(owner.stdout.readline())
+        assert psutil.pid_exists(server_pid)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        assert _wait_gone(server_pid, timeout=30), "the server outlived its owner"
+    finally:
+        owner.kill()
+        owner.stdout.close()

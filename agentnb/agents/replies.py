@@ -180,6 +180,7 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
     logs: list[str] = []
     exit_code = 0
     notes: list[str] = []
+    rejected = False
     for index, block in enumerate(blocks):
         block_id = new_id("block")
         emit(CodeBlockProposed(executor=agent.name, block_id=block_id, language=block.language, code=block.code))
@@ -188,13 +189,15 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
                                                               language=block.language, code=block.code))
             if not decision.approved:
                 reason = f" Reason: {decision.reason}" if decision.reason else ""
-                notes.append(f"The user rejected code block {index}; it was not executed.{reason}")
-                exit_code = exit_code or 1
+                what = f"code block {index + 1} of {len(blocks)}" if len(blocks) > 1 else "the code block"
+                notes.append(f"The user rejected {what}; it was not executed.{reason}")
+                rejected = True
                 break
             agent._approvals_given += 1
             if decision.edited:
                 block = CodeBlock(code=decision.code or "", language=block.language)
-                notes.append(f"The user edited code block {index} before running it; this code ran:\n"
+                what = f"code block {index + 1}" if len(blocks) > 1 else "the code block"
+                notes.append(f"The user edited {what} before running it; this code ran:\n"
                              f"```{block.language}\n{block.code.rstrip()}\n```")
         executor = await _get_executor(agent)
 
@@ -212,6 +215,8 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
         exit_code = result.exit_code
         if result.exit_code != 0:
             break
+    if rejected and not logs:
+        return "\n".join(notes) + " Nothing was executed."
     status = "execution succeeded" if exit_code == 0 else "execution failed"
     text = f"exitcode: {exit_code} ({status})\nCode output: {''.join(_join(logs))}"
     if notes:

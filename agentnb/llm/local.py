@@ -119,6 +119,20 @@ def _alias_for(path: Path) -> str:
     return stem
 
 
+_ORPHAN_GUARD = """
+import os, runpy, sys, threading, time
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+"""Runs ``python -m llama_cpp.server`` and exits when its parent dies, even by SIGKILL (no atexit then)."""
+
+
 class LocalModelServer:
     """A ``llama_cpp.server`` subprocess serving one GGUF model on 127.0.0.1.
 
@@ -206,7 +220,7 @@ class LocalModelServer:
             return self
 
     def _command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+        cmd = [sys.executable, "-c", _ORPHAN_GUARD, "--model", str(self.model_path),
                "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                "--n_ctx", str(self.n_ctx)]
         if self.chat_format:

@@ -300,7 +300,9 @@ class ChatPanel(widgets.VBox):
         self._execution(ev.block_id, ev.executor, ev.language).finish(ev)
 
     def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
-        self._usage[f"{ev.agent}/{ev.model}"] = (ev.prompt_tokens + ev.completion_tokens, ev.cost)
+        key = f"{ev.agent}/{ev.model}"
+        tokens, cost = self._usage.get(key, (0, 0.0))
+        self._usage[key] = (tokens + ev.prompt_tokens + ev.completion_tokens, cost + ev.cost)
 
     def _on_ErrorOccurred(self, ev: ErrorOccurred) -> None:
         self._note(f"{'fatal ' if ev.fatal else ''}error in {ev.source}: {ev.error_type}: {ev.message}",

@@ -114,7 +114,9 @@ class PlainRenderer:
             self.show(f"*exit code {ev.exit_code}*", f"exit code {ev.exit_code}")
 
     def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
-        self._usage[f"{ev.agent}/{ev.model}"] = (ev.prompt_tokens + ev.completion_tokens, ev.cost)
+        key = f"{ev.agent}/{ev.model}"
+        tokens, cost = self._usage.get(key, (0, 0.0))
+        self._usage[key] = (tokens + ev.prompt_tokens + ev.completion_tokens, cost + ev.cost)
 
     def _on_ErrorOccurred(self, ev: ErrorOccurred) -> None:
         self.show(f"**error** in {ev.source}: `{ev.error_type}`: {ev.message}",
