@@ -327,3 +327,17 @@ def test_unexpected_reply_function_error_keeps_history(model_server):
     with pytest.raises(ChatError, match="reply function bug") as info:
         user.initiate_chat(bot, message="hi", silent=True)
     assert info.value.chat_history[0]["content"] == "hi"
+
+
+def test_default_executor_is_a_stateful_jupyter_kernel(model_server, tmp_workdir):
+    """The seed's config (no executor named) runs code in a kernel: state survives between blocks."""
+    model_server.add(code("x = 6 * 7"), code("print('x is', x)"), "TERMINATE")
+    assistant = autogen.AssistantAgent(name="assistant", llm_config=model_server.llm_config())
+    user_proxy = autogen.UserProxyAgent(
+        name="user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=10,
+        code_execution_config={"work_dir": str(tmp_workdir), "use_docker": False})
+    result = user_proxy.initiate_chat(assistant, message="go", silent=True)
+    assert "x is 42" in result.chat_history[4]["content"]
+    finished = [e for e in result.events if isinstance(e, ExecutionFinished)]
+    assert [e.execution_count for e in finished] == [1, 2]  # a kernel numbers its cells
+    assert user_proxy.code_executor is None  # the kernel was shut down when the chat ended

@@ -239,3 +239,48 @@ def test_sync_initiate_chat_shows_view_and_returns(kernel_factory, tmp_path, vie
         else:
             assert any("Hello from the **assistant**" in d.get("text/markdown", "") for d in shown)
             assert not any(WIDGET_VIEW in d for d in shown)
+
+
+def test_explicit_approve_applies_to_a_team(kernel_factory, tmp_path):
+    """A team whose user proxy never asks still waits for a click when the cell says --approve always."""
+    work = tmp_path / "work"
+    made = work / "made.txt"
+    with ScriptedModelServer([code("open('made.txt','w').write('x')"), "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(
+            "import agentnb as autogen\n"
+            "team = (autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', code_execution_config="
+            f"{{'work_dir': {str(work)!r}, 'approval': 'never'}}), autogen.AssistantAgent('assistant'))\n")
+        nb.execute("%%agents --team team --approve always --out h\nCreate the file made.txt\n")
+        approve = nb.wait_for(lambda: nb.button("Approve"), what="the Approve button")
+        assert not made.exists(), "code ran before approval"
+        nb.click(approve)
+        nb.execute("r = await h")
+        assert made.read_text() == "x"
+
+
+def test_team_group_chat_from_the_magic(kernel_factory, tmp_path):
+    """`%%agents --team manager` runs a GroupChat: coder writes code, user_proxy runs it, reviewer ends it."""
+    work = tmp_path / "work"
+    with ScriptedModelServer() as srv:
+        srv.add(code("open('made.txt','w').write('team')"), model="coder")
+        srv.add("Looks right. TERMINATE", model="reviewer")
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(
+            "import agentnb as autogen\n"
+            f"coder = autogen.AssistantAgent('coder', llm_config={srv.llm_config(model='coder')!r})\n"
+            f"reviewer = autogen.AssistantAgent('reviewer', llm_config={srv.llm_config(model='reviewer')!r})\n"
+            "user_proxy = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', "
+            f"code_execution_config={{'work_dir': {str(work)!r}}})\n"
+            "def order(last, gc):\n"
+            "    if last is coder: return user_proxy\n"
+            "    return coder if len(gc.messages) == 1 else reviewer\n"
+            "gc = autogen.GroupChat([user_proxy, coder, reviewer], messages=[], max_round=6, "
+            "speaker_selection_method=order)\n"
+            "manager = autogen.GroupChatManager(gc, llm_config=False)\n")
+        nb.execute("%%agents --team manager --approve never --out h\nCreate made.txt\n")
+        out = nb.stdout(nb.execute("r = await h\nprint(r.stop_reason, [m['name'] for m in gc.messages])"))
+        assert (work / "made.txt").read_text() == "team"
+        assert out.startswith("terminated") and "'coder', 'user_proxy', 'reviewer'" in out

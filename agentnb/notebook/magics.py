@@ -44,8 +44,9 @@ class AgentMagics(Magics):
     @magic_arguments()
     @argument("--model", default=None, help="model name from the configured config list")
     @argument("--max-turns", type=int, default=10, help="maximum number of turns (default 10)")
-    @argument("--approve", choices=("always", "never", "first"), default="always",
-              help="ask before running code: always (default), never, or first block only")
+    @argument("--approve", choices=("always", "never", "first"), default=None,
+              help="ask before running code: always (default), never, or first block only; with --team, "
+                   "given explicitly, it replaces the approval policy of every team member that runs code")
     @argument("--team", default=None,
               help="variable holding a GroupChatManager, a (user_proxy, assistant) tuple, or a dict")
     @argument("--work-dir", default="coding", help="working folder for executed code (default 'coding')")
@@ -113,11 +114,19 @@ class AgentMagics(Magics):
         if args.team:
             if args.team not in self.shell.user_ns:
                 raise UsageError(f"--team {args.team}: no such variable")
-            return resolve_team(self.shell.user_ns[args.team])
+            sender, recipient = resolve_team(self.shell.user_ns[args.team])
+            if args.approve is not None:
+                from ..agents.chat import participants
+
+                for agent in participants(sender, recipient):
+                    config = getattr(agent, "_code_execution_config", False)
+                    if isinstance(config, dict):
+                        config["approval"] = args.approve
+            return sender, recipient
         executor: Any = args.executor
         if executor and executor in self.shell.user_ns and not isinstance(self.shell.user_ns[executor], str):
             executor = self.shell.user_ns[executor]
-        exec_config: dict[str, Any] = {"work_dir": args.work_dir, "approval": args.approve}
+        exec_config: dict[str, Any] = {"work_dir": args.work_dir, "approval": args.approve or "always"}
         if executor:
             exec_config["executor"] = executor
         assistant = agentnb.AssistantAgent("assistant", llm_config=self.llm_config(args.model or self.model))

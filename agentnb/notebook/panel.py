@@ -46,6 +46,7 @@ from ..messages import (
     ToolCallFinished,
     ToolCallProposed,
     UsageUpdated,
+    stream_tokens,
     subscribe,
 )
 from .cards import ExecutionCard, close_tree, message_html
@@ -153,11 +154,11 @@ class ChatPanel(widgets.VBox):
                 if not post_to_caller(lambda: self.handle_event(event)):
                     self.handle_event(event)
 
-            with subscribe(handler):
+            with subscribe(handler), stream_tokens():
                 yield self
             return
-        with subscribe(self.handle_event), human_handlers(input_provider=self.input_provider,
-                                                          approver=self.approver):
+        with subscribe(self.handle_event), stream_tokens(), human_handlers(input_provider=self.input_provider,
+                                                                           approver=self.approver):
             yield self
 
     # ------------------------------------------------------------------ human hooks
