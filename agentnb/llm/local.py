@@ -158,6 +158,7 @@ class LocalModelServer:
         self.chat_format = chat_format
         self._model_alias = model_alias
         self.log_path: Path | None = Path(log_path) if log_path is not None else None
+        self._own_log = log_path is None  # a log we named ourselves is removed after a clean stop
         self.model_path: Path | None = None
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -284,6 +285,8 @@ class LocalModelServer:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout)
+            if self._own_log and self.log_path is not None:  # healthy until we stopped it: nothing to keep
+                self.log_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server log ('' if there is none)."""
