@@ -341,3 +341,17 @@ def test_default_executor_is_a_stateful_jupyter_kernel(model_server, tmp_workdir
     finished = [e for e in result.events if isinstance(e, ExecutionFinished)]
     assert [e.execution_count for e in finished] == [1, 2]  # a kernel numbers its cells
     assert user_proxy.code_executor is None  # the kernel was shut down when the chat ended
+
+
+def test_a_failing_approver_rejects(model_server, tmp_workdir):
+    marker = tmp_workdir / "ran.txt"
+    model_server.add(code(f"open({str(marker)!r}, 'w').write('x')"), "TERMINATE")
+    assistant, user_proxy = pair(model_server, tmp_workdir, approval="always")
+
+    def broken(request):
+        raise NotImplementedError("stdin is not available")
+
+    with human_handlers(approver=broken):
+        result = user_proxy.initiate_chat(assistant, message="go", silent=True)
+    assert not marker.exists()
+    assert "rejected" in result.chat_history[2]["content"] and "stdin is not available" in result.chat_history[2]["content"]

@@ -131,8 +131,9 @@ async def request_approval(request: ApprovalRequest) -> ApprovalDecision:
             decision = await call_in_caller(lambda: console_approver(request))
         else:
             decision = await maybe_await(approver(request))
-    except (EOFError, OSError) as exc:
-        decision = ApprovalDecision(approved=False, reason=f"approval could not be asked: {exc}")
+    except Exception as exc:  # no stdin (nbconvert: StdinNotImplementedError), EOF, a broken approver: reject
+        decision = ApprovalDecision(approved=False,
+                                    reason=f"approval could not be asked ({type(exc).__name__}: {exc})")
     if not isinstance(decision, ApprovalDecision):
         decision = ApprovalDecision(approved=bool(decision))
     emit(ApprovalDecided(request=request, decision=decision))

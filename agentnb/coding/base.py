@@ -1,0 +1,159 @@
+"""Code blocks, results, and the small interface every executor implements."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._aio import run_sync
+
+OutputCallback = Callable[[dict[str, Any]], None]
+"""Receives each output as it arrives, as an nbformat-style dict.
+
+``output_type`` is one of ``stream`` (``name``, ``text``), ``display_data`` /
+``execute_result`` (``data``, ``metadata``, ``execution_count``), ``error``
+(``ename``, ``evalue``, ``traceback``), ``update_display_data`` (``data``,
+``metadata``, ``transient.display_id``) and ``clear_output`` (``wait``).
+"""
+
+PYTHON_TAGS = {"", "python", "py", "python3", "ipython", "pycon"}
+SHELL_TAGS = {"sh", "bash", "shell", "console", "zsh"}
+
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.\-]*)[^\n]*\n(?P<code>.*?)^[ \t]*(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+_OPEN_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,})[ \t]*(?P<lang>[\w+#.\-]*)[ \t]*\n", re.MULTILINE)
+
+
+def normalize_language(tag: str | None) -> str:
+    """Map a fence tag to ``python``, ``sh``, or the tag itself (lower-cased)."""
+    tag = (tag or "").strip().lower()
+    if tag in PYTHON_TAGS:
+        return "python"
+    if tag in SHELL_TAGS:
+        return "sh"
+    return tag
+
+
+@dataclass
+class CodeBlock:
+    """A fenced code block found in a message."""
+
+    code: str
+    language: str = "python"
+
+
+@dataclass
+class CodeResult:
+    """The outcome of running one code block."""
+
+    exit_code: int
+    """0 on success; 1 on an error in the code; 124 on timeout; other values executor-specific."""
+    output: str
+    """The concise text summary the model is told."""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    """Every output as an nbformat dict (MIME bundles kept whole), for views and export."""
+    execution_count: int | None = None
+    files: list[str] = field(default_factory=list)
+    """Files the executor wrote for outputs (saved images)."""
+    timed_out: bool = False
+    kernel_died: bool = False
+
+
+def extract_code_blocks(text: str | None) -> list[CodeBlock]:
+    """Fenced code blocks of ``text`` in order; untagged blocks are Python."""
+    if not text:
+        return []
+    blocks = []
+    end = 0
+    for m in _FENCE.finditer(text):
+        end = m.end()
+        code = m.group("code")
+        indent = m.group("indent")
+        if indent:
+            code = "\n".join(line[len(indent):] if line.startswith(indent) else line for line in code.split("\n"))
+        blocks.append(CodeBlock(code=code.rstrip("\n") + "\n", language=normalize_language(m.group("lang"))))
+    tail = text[end:]
+    last = _OPEN_FENCE.search(tail)
+    if last and tail[last.end():].strip():  # a reply cut off inside its last block (e.g. max_tokens)
+        blocks.append(CodeBlock(code=tail[last.end():].rstrip("\n") + "\n",
+                                language=normalize_language(last.group("lang"))))
+    return blocks
+
+
+class CodeExecutor(abc.ABC):
+    """Runs code blocks and reports outputs as they arrive.
+
+    Executors are async context managers; each async method has a sync twin.
+    """
+
+    name: str = "executor"
+    languages: frozenset[str] = frozenset({"python", "sh"})
+
+    @abc.abstractmethod
+    async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                        timeout: float | None = None) -> CodeResult:
+        """Run one block; never raises for errors *in* the code (they are in the result)."""
+
+    async def a_start(self) -> None:
+        """Acquire resources ahead of the first block (optional)."""
+
+    async def a_interrupt(self) -> None:
+        """Interrupt whatever is running (optional)."""
+
+    async def a_restart(self) -> None:
+        """Forget all state (optional)."""
+
+    async def a_close(self) -> None:
+        """Release every resource; idempotent."""
+
+    async def __aenter__(self):
+        await self.a_start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.a_close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                timeout: float | None = None) -> CodeResult:
+        return run_sync(self.a_execute(block, on_output=on_output, timeout=timeout))
+
+    def start(self) -> None:
+        run_sync(self.a_start())
+
+    def restart(self) -> None:
+        run_sync(self.a_restart())
+
+    def close(self) -> None:
+        run_sync(self.a_close())
+
+    def unsupported(self, block: CodeBlock) -> CodeResult:
+        """The result for a block in a language this executor cannot run."""
+        langs = ", ".join(sorted(self.languages))
+        return CodeResult(
+            exit_code=1,
+            output=f"Error: unknown language {block.language!r}; this executor runs {langs}. "
+            "Send the code as a ```python block.",
+        )
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, keeping head and tail around a clear marker."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    head = int(limit * 0.7)
+    tail = limit - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n... [output truncated: {cut} characters omitted] ...\n{text[len(text) - tail:]}"

@@ -1,0 +1,405 @@
+"""Run code blocks in a dedicated Jupyter kernel (``jupyter_client``), streaming MIME outputs.
+
+    async with KernelExecutor(work_dir="coding") as ex:
+        await ex.a_execute(CodeBlock("x = 21"))
+        result = await ex.a_execute(CodeBlock("x * 2"), on_output=print)
+        result.output   # '42'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import queue
+import re
+import weakref
+from typing import Any
+
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from .pool import Kernel, KernelPool, default_pool, start_kernel
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+_POLL = 0.3  # seconds between liveness checks while waiting on the kernel
+_INTERRUPT_GRACE = 10.0  # seconds a cell may take to stop after an interrupt
+_IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/svg+xml": "svg"}
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None if ``data`` is not a PNG."""
+    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return None
+
+
+class BoundedText:
+    """Accumulates text keeping only a head and a tail; renders like :func:`base.truncate`."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.head = ""
+        self.tail = ""
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self.total += len(text)
+        if len(self.head) < self.limit:
+            self.head += text[: self.limit - len(self.head)]
+        self.tail = (self.tail + text[-self.limit:])[-self.limit:]
+
+    def clear(self) -> None:
+        self.head, self.tail, self.total = "", "", 0
+
+    def render(self) -> str:
+        if self.limit <= 0 or self.total <= self.limit:
+            return self.head if self.total <= len(self.head) else self.head + self.tail
+        head = int(self.limit * 0.7)
+        tail = self.limit - head
+        cut = self.total - head - tail
+        return f"{self.head[:head]}\n... [output truncated: {cut} characters omitted] ...\n{self.tail[-tail:]}"
+
+
+class _Run:
+    """Collects one execution's outputs: the kept list, the streamed callbacks, the summary."""
+
+    def __init__(self, ex: KernelExecutor, on_output: OutputCallback | None):
+        self.ex = ex
+        self.on_output = on_output
+        self.outputs: list[dict[str, Any]] = []
+        self.summary = BoundedText(ex.max_output_chars)
+        self.stream_chars: dict[str, int] = {}
+        self.files: list[str] = []
+        self.clear_pending = False
+        self.execution_count: int | None = None
+        self.error = False
+
+    def emit(self, out: dict[str, Any]) -> None:
+        if self.on_output is not None:
+            self.on_output(out)
+
+    def keep(self, out: dict[str, Any]) -> None:
+        if self.clear_pending:
+            self.outputs.clear()
+            self.stream_chars.clear()
+            self.summary.clear()
+            self.clear_pending = False
+        last = self.outputs[-1] if self.outputs else None
+        if (out["output_type"] == "stream" and last is not None and last["output_type"] == "stream"
+                and last["name"] == out["name"]):
+            last["text"] += out["text"]
+        else:
+            self.outputs.append(out)
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        c = msg["content"]
+        if kind == "stream":
+            self._stream(c["name"], c.get("text", ""))
+        elif kind in ("display_data", "execute_result"):
+            out: dict[str, Any] = {"output_type": kind, "data": c.get("data", {}),
+                                   "metadata": c.get("metadata", {})}
+            if kind == "execute_result":
+                out["execution_count"] = c.get("execution_count")
+            if c.get("transient"):
+                out["transient"] = c["transient"]
+            self.emit(out)
+            self.keep(out)
+            self._summarize_bundle(out["data"])
+        elif kind == "update_display_data":
+            out = {"output_type": kind, "data": c.get("data", {}), "metadata": c.get("metadata", {}),
+                   "transient": c.get("transient", {})}
+            self.emit(out)
+            display_id = out["transient"].get("display_id")
+            for kept in self.outputs:
+                if display_id and kept.get("transient", {}).get("display_id") == display_id:
+                    kept["data"], kept["metadata"] = out["data"], out["metadata"]
+        elif kind == "error":
+            self.error = True
+            out = {"output_type": "error", "ename": c.get("ename", ""), "evalue": c.get("evalue", ""),
+                   "traceback": c.get("traceback", [])}
+            self.emit(out)
+            self.keep(out)
+            tb = strip_ansi("\n".join(out["traceback"])).rstrip()
+            head = f"{out['ename']}: {out['evalue']}".rstrip()
+            self.summary.add(self._sep() + (tb if head in tb else f"{tb}\n{head}".strip()) + "\n")
+        elif kind == "clear_output":
+            out = {"output_type": "clear_output", "wait": bool(c.get("wait"))}
+            self.emit(out)
+            if out["wait"]:
+                self.clear_pending = True
+            else:
+                self.outputs.clear()
+                self.stream_chars.clear()
+                self.summary.clear()
+        elif kind == "execute_input":
+            self.execution_count = c.get("execution_count", self.execution_count)
+
+    def _sep(self) -> str:
+        text = self.summary.tail
+        return "" if not text or text.endswith("\n") else "\n"
+
+    def _stream(self, name: str, text: str) -> None:
+        self.summary.add(strip_ansi(text))
+        cap = self.ex.max_display_chars
+        used = self.stream_chars.get(name, 0)
+        if used >= cap:
+            return
+        if used + len(text) > cap:
+            text = text[: cap - used] + f"\n... [{name} truncated for display after {cap} characters] ...\n"
+            used = cap
+        else:
+            used += len(text)
+        self.stream_chars[name] = used
+        out = {"output_type": "stream", "name": name, "text": text}
+        self.emit(dict(out))
+        self.keep(out)
+
+    def _summarize_bundle(self, data: dict[str, Any]) -> None:
+        lines = []
+        for mime, ext in _IMAGE_EXT.items():
+            if mime in data:
+                lines.append(self._save_image(mime, ext, data[mime]))
+        if not lines:
+            if "text/plain" in data:
+                lines.append(strip_ansi(str(data["text/plain"])))
+            elif data:
+                lines.append("[" + ", ".join(sorted(data)) + " output]")
+        if lines:
+            self.summary.add(self._sep() + "\n".join(lines) + "\n")
+
+    def _save_image(self, mime: str, ext: str, payload: Any) -> str:
+        if mime == "image/svg+xml":
+            raw = (payload if isinstance(payload, str) else "".join(payload)).encode()
+        else:
+            raw = base64.b64decode(payload if isinstance(payload, str) else "".join(payload))
+        path = self.ex._next_image_path(ext)
+        with open(path, "wb") as f:
+            f.write(raw)
+        self.files.append(path)
+        size = png_size(raw)
+        dims = f" {size[0]}x{size[1]}" if size else ""
+        return f"[{mime}{dims} saved to {_display_path(path)}]"
+
+
+def _display_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+class KernelExecutor(CodeExecutor):
+    """Runs Python (and ``sh`` via bash) blocks in a dedicated Jupyter kernel that keeps state.
+
+    Outputs stream to ``on_output`` as nbformat dicts; the model gets a concise summary
+    (images saved under ``work_dir``). Timeouts interrupt the cell and keep state; a dead
+    kernel is replaced and reported. Kernels come warm from ``pool`` (default: a shared pool).
+    """
+
+    name = "jupyter-kernel"
+
+    def __init__(self, work_dir: str | os.PathLike = "coding", *, kernel_name: str = "python3",
+                 timeout: float = 60, env: dict[str, str] | None = None, max_output_chars: int = 20_000,
+                 max_display_chars: int = 1_000_000, pool: KernelPool | None = None):
+        self.work_dir = os.path.abspath(os.fspath(work_dir))
+        self.kernel_name = kernel_name
+        self.timeout = timeout
+        self.env = dict(env or {})
+        self.max_output_chars = max_output_chars
+        self.max_display_chars = max_display_chars
+        self.pool = pool
+        self._kernel: Kernel | None = None
+        self._lock: asyncio.Lock | None = None
+        self._image_counter = 0
+        self._finalizer: weakref.finalize | None = None
+        self._abandoned: str | None = None
+
+    @property
+    def kernel(self) -> Kernel | None:
+        return self._kernel
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def _new_kernel(self) -> Kernel:
+        os.makedirs(self.work_dir, exist_ok=True)
+        pool = self.pool if self.pool is not None else default_pool(self.kernel_name)
+        if pool.kernel_name == self.kernel_name:
+            kernel = await pool.acquire()
+            if kernel.helpers:
+                try:
+                    await kernel.bind(self.work_dir, self.env)
+                except BaseException:
+                    await asyncio.shield(kernel.shutdown())
+                    raise
+                return kernel
+            await kernel.shutdown()  # cannot chdir a non-Python kernel: start one in place
+        return await start_kernel(self.kernel_name, cwd=self.work_dir, env=self.env)
+
+    async def a_start(self) -> None:
+        if self._kernel is None:
+            self._kernel = await self._new_kernel()
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, self._kernel.kill)
+
+    async def _drop_kernel(self) -> None:
+        kernel, self._kernel, self._abandoned = self._kernel, None, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if kernel is not None:
+            await _shielded(kernel.shutdown())
+
+    async def a_close(self) -> None:
+        await self._drop_kernel()
+
+    async def a_restart(self) -> None:
+        await self._drop_kernel()
+        await self.a_start()
+
+    async def a_interrupt(self) -> None:
+        if self._kernel is not None:
+            await self._kernel.km.interrupt_kernel()
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def _next_image_path(self, ext: str) -> str:
+        while True:
+            self._image_counter += 1
+            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
+            if not os.path.exists(path):
+                return path
+
+    # -- execution ---------------------------------------------------------------------------
+    async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                        timeout: float | None = None) -> CodeResult:
+        if block.language not in self.languages:
+            return self.unsupported(block)
+        async with self._get_lock():
+            await self.a_start()
+            assert self._kernel is not None
+            note = ""
+            if not await self._kernel.is_alive():
+                code = self._kernel.exit_code()
+                await self.a_restart()
+                note = (f"Note: the kernel had died (exit code {code}); it was restarted and "
+                        "all variables were lost.\n")
+            result = await self._run(block, on_output, self.timeout if timeout is None else timeout)
+            if note:
+                result.output = note + result.output
+            return result
+
+    async def _run(self, block: CodeBlock, on_output: OutputCallback | None, timeout: float) -> CodeResult:
+        kernel = self._kernel
+        assert kernel is not None
+        kc = kernel.kc
+        sh = block.language == "sh"
+        if sh and not kernel.helpers:
+            return self.unsupported(block)
+        code = f"__import__('__agentnb__').run_sh({block.code!r})" if sh else block.code
+        if self._abandoned is not None:
+            abandoned, self._abandoned = self._abandoned, None
+            await self._shell_reply(kernel, abandoned, wait=_INTERRUPT_GRACE)
+        run = _Run(self, on_output)
+        loop = asyncio.get_running_loop()
+        msg_id = kc.execute(code, store_history=not sh, allow_stdin=False,
+                            user_expressions={"rc": "__import__('__agentnb__').last_rc"} if sh else None)
+        deadline = loop.time() + timeout
+        timed_out = False
+        try:
+            # iopub until our status: idle
+            while True:
+                try:
+                    msg = await kc.get_iopub_msg(timeout=max(0.0, min(_POLL, deadline - loop.time())))
+                except queue.Empty:
+                    if not await kernel.is_alive():
+                        return await self._died(run, kernel)
+                    if loop.time() >= deadline:
+                        if timed_out:  # the interrupt did not stop it: replace the kernel
+                            return await self._died(run, kernel, stuck=timeout)
+                        timed_out = True
+                        await kernel.km.interrupt_kernel()
+                        deadline = loop.time() + _INTERRUPT_GRACE
+                    continue
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status":
+                    if msg["content"].get("execution_state") == "idle":
+                        break
+                    continue
+                run.handle(msg)
+            reply = await self._shell_reply(kernel, msg_id)
+        except asyncio.CancelledError:
+            self._abandoned = msg_id  # the next block first waits for this cell to stop
+            with contextlib.suppress(Exception):
+                await _shielded(kernel.km.interrupt_kernel())
+            raise
+        content = reply.get("content", {}) if reply else {}
+        run.execution_count = content.get("execution_count", run.execution_count)
+        exit_code = 1 if (run.error or content.get("status") == "error") else 0
+        if sh and not timed_out:
+            rc = content.get("user_expressions", {}).get("rc", {})
+            with contextlib.suppress(Exception):
+                shell_rc = int(rc.get("data", {}).get("text/plain", "0"))
+                exit_code = shell_rc or exit_code
+        text = run.summary.render()
+        if timed_out:
+            exit_code = 124
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
+                f"TimeoutError: code execution exceeded {timeout:g} s (the cell was interrupted; "
+                "the kernel and its variables are kept)")
+        return CodeResult(exit_code=exit_code, output=text, outputs=run.outputs,
+                          execution_count=None if sh else run.execution_count, files=run.files,
+                          timed_out=timed_out)
+
+    async def _shell_reply(self, kernel: Kernel, msg_id: str, wait: float = 30) -> dict[str, Any] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while loop.time() < deadline:
+            try:
+                reply = await kernel.kc.get_shell_msg(timeout=_POLL)
+            except queue.Empty:
+                if not await kernel.is_alive():
+                    return None
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+        return None
+
+    async def _died(self, run: _Run, kernel: Kernel, stuck: float | None = None) -> CodeResult:
+        code = kernel.exit_code()
+        await self._drop_kernel()
+        await self.a_start()
+        if stuck is not None:
+            why = (f"TimeoutError: code execution exceeded {stuck:g} s and the cell ignored the interrupt; "
+                   "the kernel was restarted and all variables were lost.")
+        else:
+            why = (f"KernelDiedError: the kernel died while running this code (exit code {code}); "
+                   "it was restarted and all variables were lost.")
+        text = run.summary.render()
+        text = (text.rstrip("\n") + "\n" if text.strip() else "") + why
+        out = {"output_type": "error", "ename": why.split(":")[0], "evalue": why.split(": ", 1)[1],
+               "traceback": [why]}
+        run.emit(out)
+        run.keep(out)
+        return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
+                          execution_count=run.execution_count, files=run.files,
+                          timed_out=stuck is not None, kernel_died=stuck is None)
+
+
+async def _shielded(coro) -> Any:
+    """Await ``coro`` to completion even if the caller is cancelled meanwhile, then re-raise."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise

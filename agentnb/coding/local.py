@@ -1,0 +1,97 @@
+"""Run each code block in its own subprocess on the host (AutoGen's ``LocalCommandLineExecutor``).
+
+    with LocalCommandLineExecutor("coding") as ex:
+        ex.execute(CodeBlock("print(6 * 7)")).output   # '42\\n'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import signal
+import sys
+
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from .kernel import BoundedText
+
+_FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
+
+
+class LocalCommandLineExecutor(CodeExecutor):
+    """One process per block: Python via ``python``, ``sh`` via ``bash``; no state between blocks."""
+
+    name = "commandline-local"
+
+    def __init__(self, work_dir: str | os.PathLike = "coding", timeout: float = 60,
+                 python: str = sys.executable, max_output_chars: int = 20_000):
+        self.work_dir = os.path.abspath(os.fspath(work_dir))
+        self.timeout = timeout
+        self.python = python
+        self.max_output_chars = max_output_chars
+
+    def _write(self, block: CodeBlock) -> str:
+        first = block.code.lstrip().split("\n", 1)[0]
+        match = _FILENAME.match(first)
+        if match:
+            name = match.group(1)
+        else:
+            digest = hashlib.md5(block.code.encode()).hexdigest()[:12]
+            name = f"tmp_code_{digest}.{'py' if block.language == 'python' else 'sh'}"
+        path = os.path.abspath(os.path.join(self.work_dir, name))
+        if not path.startswith(self.work_dir + os.sep):
+            raise ValueError(f"filename {name!r} is outside the work_dir")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(block.code)
+        return path
+
+    async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                        timeout: float | None = None) -> CodeResult:
+        if block.language not in self.languages:
+            return self.unsupported(block)
+        timeout = self.timeout if timeout is None else timeout
+        os.makedirs(self.work_dir, exist_ok=True)
+        try:
+            path = self._write(block)
+        except ValueError as exc:
+            return CodeResult(exit_code=1, output=f"Error: {exc}")
+        argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        summary = BoundedText(self.max_output_chars)
+        outputs: list[dict] = []
+
+        async def pump() -> None:
+            assert proc.stdout is not None
+            while chunk := await proc.stdout.read(65536):
+                text = chunk.decode("utf-8", "replace")
+                summary.add(text)
+                if summary.total <= self.max_output_chars:
+                    out = {"output_type": "stream", "name": "stdout", "text": text}
+                    if on_output is not None:
+                        on_output(dict(out))
+                    if outputs:
+                        outputs[-1]["text"] += text
+                    else:
+                        outputs.append(out)
+
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout)
+        except asyncio.TimeoutError:
+            timed_out = True
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await asyncio.shield(proc.wait())
+        text = summary.render()
+        if timed_out:
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
+                f"TimeoutError: code execution exceeded {timeout:g} s (the process was killed)")
+            return CodeResult(exit_code=124, output=text, outputs=outputs, timed_out=True)
+        return CodeResult(exit_code=proc.returncode or 0, output=text, outputs=outputs)

@@ -1,0 +1,355 @@
+"""Warm Jupyter kernels: started ahead of need, handed out once, always shut down.
+
+A :class:`KernelPool` keeps ``size`` started, warmed-up kernels (helpers loaded,
+matplotlib pre-imported and its fonts rendered once) and refills in the
+background after each :meth:`KernelPool.acquire`. Every kernel started here is
+recorded until it is shut down; a lazily registered ``atexit`` sweep kills
+whatever is left, so no kernel outlives the Python process.
+
+    pool = KernelPool(size=2)
+    kernel = await pool.acquire()       # instant when one is ready
+    await kernel.bind("coding", {})     # chdir + env, before the first block
+    ...
+    await kernel.shutdown(); await pool.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import glob
+import os
+import signal
+import tempfile
+import threading
+import uuid
+import weakref
+from typing import Any
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+POOL_SIZE_ENV = "AGENTNB_KERNEL_POOL"
+
+# Loaded into every Python kernel as the module ``__agentnb__`` (kept out of the user namespace).
+HELPER_SOURCE = r'''
+import os, sys
+last_rc = 0
+
+def bind(work_dir, env, neutral):
+    os.chdir(work_dir)
+    sys.path[:] = [p for p in sys.path if p not in ("", neutral)]
+    sys.path.insert(0, work_dir)
+    os.environ.update(env)
+    try:
+        sh = get_ipython()
+        sh.user_ns["_dh"][:] = [work_dir]
+    except Exception:
+        pass
+
+def warm(preload):
+    for name in preload:
+        try:
+            __import__(name)
+        except Exception:
+            continue
+        if name == "matplotlib":
+            _warm_matplotlib()
+
+def _warm_matplotlib():
+    import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="warm")
+    ax.set_title("warm"); ax.legend()
+    print_figure(fig, "png", bbox_inches="tight")
+    plt.close(fig)
+
+def run_sh(code):
+    """Run ``code`` with bash in the kernel's cwd, streaming stdout/stderr."""
+    global last_rc
+    import codecs, selectors, subprocess
+    p = subprocess.Popen(["bash", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    sel = selectors.DefaultSelector()
+    for pipe, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
+        sel.register(pipe, selectors.EVENT_READ, (out, codecs.getincrementaldecoder("utf-8")("replace")))
+    try:
+        while sel.get_map():
+            for key, _ in sel.select():
+                out, dec = key.data
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    out.write(dec.decode(b"", final=True))
+                    continue
+                out.write(dec.decode(chunk))
+                out.flush()
+        last_rc = p.wait()
+    except BaseException:
+        p.kill()
+        p.wait()
+        last_rc = p.returncode
+        raise
+    finally:
+        sel.close()
+        p.stdout.close(); p.stderr.close()
+'''
+
+_LOAD_HELPERS = (
+    "import sys as _s, types as _t\n"
+    "_m = _t.ModuleType('__agentnb__'); exec({src!r}, _m.__dict__); _s.modules['__agentnb__'] = _m\n"
+    "_m.warm({preload!r}); del _s, _t, _m\n"
+)
+
+_live: set[Kernel] = set()
+_live_lock = threading.Lock()
+_atexit_registered = False
+
+
+class Kernel:
+    """One started kernel: its manager, a connected client, and whether helpers are loaded."""
+
+    def __init__(self, km: AsyncKernelManager, kc: AsyncKernelClient, language: str, neutral_dir: str):
+        self.km = km
+        self.kc = kc
+        self.language = language
+        self.neutral_dir = neutral_dir
+        self.pid = km.provisioner.process.pid if km.provisioner and km.provisioner.process else None
+        self._closed = False
+
+    @property
+    def helpers(self) -> bool:
+        return self.language == "python"
+
+    async def is_alive(self) -> bool:
+        return not self._closed and await self.km.is_alive()
+
+    def exit_code(self) -> int | None:
+        proc = getattr(self.km.provisioner, "process", None)
+        return proc.poll() if proc is not None else None
+
+    async def run_silent(self, code: str, timeout: float = 60) -> dict[str, Any]:
+        """Execute ``code`` silently and return the execute_reply content."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                reply = await self.kc.get_shell_msg(timeout=0.5)
+            except Exception:  # queue.Empty
+                if loop.time() > deadline or not await self.km.is_alive():
+                    raise RuntimeError(f"kernel did not run its setup code: {code[:60]!r}") from None
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]
+
+    async def bind(self, work_dir: str, env: dict[str, str]) -> None:
+        """Move the kernel into ``work_dir`` and add ``env`` to its environment."""
+        if self.helpers:
+            code = f"__import__('__agentnb__').bind({work_dir!r}, {dict(env)!r}, {self.neutral_dir!r})"
+            content = await self.run_silent(code)
+            if content.get("status") != "ok":
+                raise RuntimeError(f"could not bind kernel to {work_dir}: {content.get('evalue')}")
+
+    async def shutdown(self) -> None:
+        """Stop the kernel and reap its process group; idempotent, safe under cancellation."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
+        try:
+            await self.km.shutdown_kernel(now=True)
+        except Exception:
+            self.kill()
+        self._remove_ipc_files()
+        _forget(self)
+
+    def kill(self) -> None:
+        """Synchronous last resort (atexit, finalizers): SIGKILL the process group."""
+        self._closed = True
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                proc.kill()
+                proc.wait(timeout=5)
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
+        with contextlib.suppress(Exception):
+            self.km.cleanup_connection_file()
+        self._remove_ipc_files()
+        _forget(self)
+
+    def _remove_ipc_files(self) -> None:
+        if self.km.transport == "ipc":
+            for path in glob.glob(glob.escape(self.km.ip) + "-*"):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+
+def _remember(kernel: Kernel) -> None:
+    global _atexit_registered
+    with _live_lock:
+        _live.add(kernel)
+        if not _atexit_registered:
+            atexit.register(kill_all_kernels)
+            _atexit_registered = True
+
+
+def _forget(kernel: Kernel) -> None:
+    with _live_lock:
+        _live.discard(kernel)
+
+
+def kill_all_kernels() -> None:
+    """Kill every kernel this process started and has not shut down (the atexit sweep)."""
+    with _live_lock:
+        kernels = list(_live)
+    for kernel in kernels:
+        kernel.kill()
+
+
+def live_kernel_count() -> int:
+    with _live_lock:
+        return len(_live)
+
+
+async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
+                       env: dict[str, str] | None = None, preload: tuple[str, ...] = ("matplotlib",),
+                       startup_timeout: float = 60) -> Kernel:
+    """Start one kernel, wait until it answers, and load the helpers (Python kernels)."""
+    neutral = tempfile.gettempdir()
+    # IPC (unix sockets) with an absolute path: no TCP ports, no plain-TCP warning from ipykernel
+    ipc = os.path.join(neutral, f"agentnb-{uuid.uuid4().hex[:12]}-ipc")
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
+    full_env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
+    full_env.pop("JPY_PARENT_PID", None)
+    await km.start_kernel(cwd=cwd or neutral, env=full_env)
+    kc = km.client()
+    kernel = Kernel(km, kc, (km.kernel_spec.language or "").lower() if km.kernel_spec else "", neutral)
+    _remember(kernel)
+    try:
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=startup_timeout)
+        if kernel.helpers:
+            content = await kernel.run_silent(_LOAD_HELPERS.format(src=HELPER_SOURCE, preload=preload))
+            if content.get("status") != "ok":
+                raise RuntimeError(f"kernel helpers failed to load: {content.get('evalue')}")
+    except BaseException:
+        await asyncio.shield(kernel.shutdown())
+        raise
+    return kernel
+
+
+class KernelPool:
+    """Keeps ``size`` warm kernels of ``kernel_name`` ready; ``size=0`` starts each on demand.
+
+    A pool belongs to the event loop it is first used on. Kernels it hands out
+    belong to the caller, who shuts them down (:meth:`Kernel.shutdown`).
+    """
+
+    def __init__(self, size: int = 1, *, kernel_name: str = "python3",
+                 preload: tuple[str, ...] = ("matplotlib",), env: dict[str, str] | None = None):
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        self.size = size
+        self.kernel_name = kernel_name
+        self.preload = tuple(preload)
+        self.env = dict(env or {})
+        self._ready: list[Kernel] = []
+        self._starting: set[asyncio.Task] = set()
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _kill_list, self._ready)
+
+    async def _start_one(self) -> Kernel:
+        return await start_kernel(self.kernel_name, env=self.env, preload=self.preload)
+
+    def fill(self) -> None:
+        """Start kernels in the background until ``size`` are ready or starting."""
+        if self._closed:
+            return
+        while len(self._ready) + len(self._starting) < self.size:
+            task = asyncio.ensure_future(self._start_one())
+            self._starting.add(task)
+            task.add_done_callback(self._started)
+
+    def _started(self, task: asyncio.Task) -> None:
+        self._starting.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            return
+        kernel = task.result()
+        if self._closed:
+            stopping = asyncio.ensure_future(kernel.shutdown())
+            self._starting.add(stopping)
+            stopping.add_done_callback(self._starting.discard)
+        else:
+            self._ready.append(kernel)
+
+    async def acquire(self) -> Kernel:
+        """A started kernel for the caller to keep; refills the pool in the background."""
+        if self._closed:
+            raise RuntimeError("this KernelPool is closed")
+        kernel = None
+        while self._ready and kernel is None:
+            candidate = self._ready.pop(0)
+            if await candidate.is_alive():
+                kernel = candidate
+            else:
+                await candidate.shutdown()
+        if kernel is None and self._starting:
+            # a kernel already on its way is sooner than a new one
+            await asyncio.wait(set(self._starting), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.sleep(0)
+            if self._ready:
+                kernel = self._ready.pop(0)
+        if kernel is None:
+            kernel = await self._start_one()
+        self.fill()
+        return kernel
+
+    async def close(self) -> None:
+        """Shut down ready kernels and any still starting; idempotent."""
+        self._closed = True
+        starting = list(self._starting)
+        for task in starting:
+            task.cancel()
+        if starting:
+            await asyncio.gather(*starting, return_exceptions=True)
+        kernels, self._ready[:] = list(self._ready), []
+        if kernels:
+            await asyncio.shield(asyncio.gather(*(k.shutdown() for k in kernels), return_exceptions=True))
+
+    async def __aenter__(self) -> KernelPool:
+        self.fill()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+def _kill_list(kernels: list[Kernel]) -> None:
+    for kernel in list(kernels):
+        kernel.kill()
+
+
+_default_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, KernelPool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def default_pool(kernel_name: str = "python3") -> KernelPool:
+    """The process-wide pool of the running event loop (size from ``AGENTNB_KERNEL_POOL``, default 1)."""
+    loop = asyncio.get_running_loop()
+    pools = _default_pools.setdefault(loop, {})
+    pool = pools.get(kernel_name)
+    if pool is None or pool._closed:
+        try:
+            size = int(os.environ.get(POOL_SIZE_ENV, "1"))
+        except ValueError:
+            size = 1
+        pool = pools[kernel_name] = KernelPool(max(size, 0), kernel_name=kernel_name)
+    return pool
