@@ -87,14 +87,16 @@ def main() -> None:
     args = parser.parse_args()
     with ScriptedModelServer([forever("pong")]) as server:
         sync_floor = statistics.median(raw_sync(server.base_url, 50))
-        async_floor = statistics.median(asyncio.run(raw_async(server.base_url, 50)))
+        floors, turns = [], []
+        for _ in range(args.repeat):  # interleaved, so machine noise hits both sides alike
+            floors.append(statistics.median(asyncio.run(raw_async(server.base_url, 50))))
+            turns.append(asyncio.run(agentnb_turns(server, args.rounds)))
+        async_floor, per_turn = statistics.median(floors), statistics.median(turns)
         async_hist = statistics.median(asyncio.run(raw_async(server.base_url, 50, history(args.rounds // 2))))
-        per_turn = statistics.median(
-            asyncio.run(agentnb_turns(server, args.rounds)) for _ in range(args.repeat))
     imp = import_time("agentnb")
     imp_openai = import_time("openai")
     print(f"raw openai sync call      {sync_floor * 1e3:7.2f} ms (median of 50)")
-    print(f"raw openai async call     {async_floor * 1e3:7.2f} ms (median of 50)")
+    print(f"raw openai async call     {async_floor * 1e3:7.2f} ms (median of {args.repeat} medians of 50)")
     print(f"raw async, {args.rounds}-msg history {async_hist * 1e3:6.2f} ms (the SDK's typed path, same size "
           "as an average agentnb request)")
     print(f"agentnb turn ({args.rounds} rounds)   {per_turn * 1e3:7.2f} ms (median of {args.repeat} chats)")
