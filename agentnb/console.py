@@ -71,8 +71,9 @@ class ConsoleView:
         if isinstance(event, MessageSent):
             self._message(event)
         elif isinstance(event, CodeBlockProposed):
-            self._print(self._c(f"\n>>>>>>>> EXECUTING CODE BLOCK (inferred language is {event.language})...",
-                                "red"))
+            if not event.needs_approval:  # else it is announced once approved
+                self._print(self._c(f"\n>>>>>>>> EXECUTING CODE BLOCK (inferred language is {event.language})...",
+                                    "red"))
         elif isinstance(event, ExecutionFinished):
             pass  # the result is printed as the executor's next message
         elif isinstance(event, ToolCallProposed):
@@ -82,7 +83,10 @@ class ConsoleView:
             verdict = "APPROVED" if event.decision.approved else "REJECTED"
             extra = " (edited)" if event.decision.edited else ""
             reason = f": {event.decision.reason}" if event.decision.reason else ""
-            self._print(self._c(f">>>>>>>> {verdict}{extra}{reason}", "yellow"))
+            then = ""
+            if event.decision.approved and event.request.kind == "code":
+                then = f", EXECUTING CODE BLOCK (inferred language is {event.request.language})..."
+            self._print(self._c(f">>>>>>>> {verdict}{extra}{reason}{then}", "yellow"))
         elif isinstance(event, SpeakerSelected):
             self._print(self._c(f"\nNext speaker: {event.speaker}\n", "green"))
         elif isinstance(event, ErrorOccurred):

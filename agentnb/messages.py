@@ -125,6 +125,8 @@ class CodeBlockProposed(Event):
     block_id: str
     language: str
     code: str
+    needs_approval: bool = False
+    """True when a person must approve it first (an :class:`ApprovalRequested` follows)."""
 
 
 @dataclass(kw_only=True)

@@ -355,3 +355,14 @@ def test_a_failing_approver_rejects(model_server, tmp_workdir):
         result = user_proxy.initiate_chat(assistant, message="go", silent=True)
     assert not marker.exists()
     assert "rejected" in result.chat_history[2]["content"] and "stdin is not available" in result.chat_history[2]["content"]
+
+
+def test_console_announces_execution_only_after_approval(model_server, tmp_workdir):
+    model_server.add(code("print('never')"), "TERMINATE")
+    assistant, user_proxy = pair(model_server, tmp_workdir, approval="always")
+    buf = io.StringIO()
+    with ConsoleView(stream=buf).attach(), human_handlers(
+            approver=lambda r: ApprovalDecision(approved=False, reason="no")):
+        user_proxy.initiate_chat(assistant, message="go", silent=True)
+    printed = buf.getvalue()
+    assert "REJECTED: no" in printed and "EXECUTING CODE BLOCK" not in printed

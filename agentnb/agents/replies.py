@@ -183,8 +183,10 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
     rejected = False
     for index, block in enumerate(blocks):
         block_id = new_id("block")
-        emit(CodeBlockProposed(executor=agent.name, block_id=block_id, language=block.language, code=block.code))
-        if _needs_approval(agent):
+        needs_approval = _needs_approval(agent)
+        emit(CodeBlockProposed(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
+                               needs_approval=needs_approval))
+        if needs_approval:
             decision = await request_approval(ApprovalRequest(kind="code", agent=agent.name,
                                                               language=block.language, code=block.code))
             if not decision.approved:
