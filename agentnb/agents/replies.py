@@ -45,11 +45,13 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
     message = messages[-1]
     sender_name = "the sender" if sender is None else sender.name
     reply = ""
+    human_exit = False
     auto_limit = agent._max_consecutive_auto_reply_dict[sender]
     if agent.human_input_mode == "ALWAYS":
         reply = await agent.a_get_human_input(
             f"Replying as {agent.name}. Provide feedback to {sender_name}. Press enter to skip and use "
             "auto-reply, or type 'exit' to end the conversation: ")
+        human_exit = reply.strip().lower() == "exit"
         reply = reply if reply or not agent._is_termination_msg(message) else "exit"
         stop_reason = "terminated"
     elif agent._consecutive_auto_reply_counter[sender] >= auto_limit:
@@ -63,6 +65,7 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
                 if terminate else
                 f"Please give feedback to {sender_name}. Press enter to skip and use auto-reply, "
                 "or type 'exit' to stop the conversation: ")
+            human_exit = reply.strip().lower() == "exit"
             reply = reply if reply or not terminate else "exit"
     elif agent._is_termination_msg(message):
         stop_reason = "terminated"
@@ -71,12 +74,13 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
         else:
             reply = await agent.a_get_human_input(
                 f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: ")
+            human_exit = reply.strip().lower() == "exit"
             reply = reply or "exit"
     else:
         stop_reason = "terminated"
     if reply.strip().lower() == "exit":
         agent._consecutive_auto_reply_counter[sender] = 0
-        _chat.note_stop(stop_reason if agent.human_input_mode == "NEVER" else "human_exit")
+        _chat.note_stop("human_exit" if human_exit else stop_reason)
         return True, None
     if reply or auto_limit == 0:
         agent._consecutive_auto_reply_counter[sender] = 0
