@@ -22,6 +22,8 @@ _EXPORTS = {
     "GroupChatManager": "agentnb.groupchat",
     "register_function": "agentnb.agents.tools",
     "config_list_from_json": "agentnb.llm.config",
+    "Cache": "agentnb.llm.cache",
+    "initiate_chats": "agentnb.agents.chat",
     "config_list_openai_aoai": "agentnb.llm.config",
     "filter_config": "agentnb.llm.config",
     "set_default_llm_config": "agentnb.llm.config",

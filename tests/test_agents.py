@@ -367,3 +367,60 @@ def test_console_announces_execution_only_after_approval(model_server, tmp_workd
         user_proxy.initiate_chat(assistant, message="go", silent=True)
     printed = buf.getvalue()
     assert "REJECTED: no" in printed and "EXECUTING CODE BLOCK" not in printed
+
+
+@pytest.mark.parametrize("answer", [{"approved": False}, "no", (False, "reason"), None, 1])
+def test_approver_answers_other_than_a_decision_reject(model_server, tmp_workdir, answer):
+    """Fail closed: only an ApprovalDecision or True approves."""
+    marker = tmp_workdir / "ran.txt"
+    model_server.add(code(f"open({str(marker)!r}, 'w').write('x')"), "TERMINATE")
+    assistant, user_proxy = pair(model_server, tmp_workdir, approval="always")
+    with human_handlers(approver=lambda r: answer):
+        result = user_proxy.initiate_chat(assistant, message="go", silent=True)
+    assert not marker.exists()
+    assert "rejected" in result.chat_history[2]["content"]
+
+
+def test_model_code_cannot_read_model_keys(model_server, tmp_workdir, monkeypatch):
+    secret = "sk-proj-abcdefghijklmnop1234"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("OTHER_API_KEY", secret)
+    model_server.add(code("import os\nprint('key:', os.environ.get('OPENAI_API_KEY'), os.environ.get('OTHER_API_KEY'))"),
+                     "TERMINATE")
+    assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
+    user_proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER",
+                                        code_execution_config={"work_dir": str(tmp_workdir)})
+    result = user_proxy.initiate_chat(assistant, message="go", silent=True)
+    assert "key: None None" in result.chat_history[2]["content"]
+    assert secret not in str(result.chat_history) and secret not in str(model_server.requests)
+
+
+def test_cache_object_and_reflection_uses_the_recipients_model(model_server, tmp_workdir, tmp_path):
+    model_server.add("Answer. TERMINATE", "the reflection")
+    assistant, user_proxy = pair(model_server, tmp_workdir)
+    with autogen.Cache.disk(cache_seed=3, cache_path_root=str(tmp_path)) as cache:
+        first = user_proxy.initiate_chat(assistant, message="q", cache=cache, silent=True,
+                                         summary_method="reflection_with_llm")
+        second = user_proxy.initiate_chat(assistant, message="q", cache=cache, silent=True,
+                                          summary_method="reflection_with_llm")
+    assert first.summary == second.summary == "the reflection"
+    assert len(model_server.requests) == 2  # the second chat came from the cache
+    assert second.cost["usage_excluding_cached_inference"]["total_cost"] == 0
+
+
+def test_module_level_initiate_chats_carries_summaries(model_server, tmp_workdir):
+    model_server.add("Paris. TERMINATE", "It has 2 million people. TERMINATE")
+    assistant, user_proxy = pair(model_server, tmp_workdir)
+    results = autogen.initiate_chats([
+        {"sender": user_proxy, "recipient": assistant, "message": "Capital of France?", "silent": True},
+        {"sender": user_proxy, "recipient": assistant, "message": "Its population?", "silent": True},
+    ])
+    assert [r.summary for r in results] == ["Paris.", "It has 2 million people."]
+    assert "Paris." in model_server.requests[1]["messages"][-1]["content"]
+
+
+def test_execute_code_blocks_directly(tmp_workdir):
+    proxy = autogen.UserProxyAgent("u", human_input_mode="NEVER",
+                                   code_execution_config={"work_dir": str(tmp_workdir), "executor": "commandline-local"})
+    out = proxy.execute_code_blocks([("python", "print(2 + 3)"), ("sh", "echo shell")])
+    assert out.startswith("exitcode: 0") and "5" in out and "shell" in out

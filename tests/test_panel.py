@@ -402,3 +402,27 @@ def test_model_line_magic_filters_config_list(monkeypatch, capsys):
     assert [e["model"] for e in AgentMagics.llm_config("big")["config_list"]] == ["big"]
     with pytest.raises(UsageError, match="known: big, small"):
         shell.run_line_magic("agents", "model huge")
+
+
+def test_explicit_approve_covers_a_teams_tools_and_code():
+    """--approve with --team applies to code blocks and tool calls of every member."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.magic_arguments import parse_argstring
+
+    import agentnb as autogen
+    from agentnb.notebook.magics import AgentMagics
+
+    shell = InteractiveShell.instance()
+    user = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", code_execution_config=False)
+    coder = autogen.UserProxyAgent("runner", human_input_mode="NEVER", code_execution_config={"approval": "never"})
+    assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
+    shell.user_ns["team"] = {"user_proxy": user, "assistant": assistant}
+    magics = AgentMagics(shell)
+    args = parse_argstring(magics.agents_cell, "--team team --approve always")
+    sender, recipient = magics._participants(args)
+    assert sender is user and recipient is assistant
+    assert user.tool_approval == "always" and assistant.tool_approval == "always"
+    args = parse_argstring(magics.agents_cell, "--team pair")
+    shell.user_ns["pair"] = (coder, assistant)
+    magics._participants(args)  # no --approve: the team's own settings stay
+    assert coder._code_execution_config["approval"] == "never"

@@ -13,7 +13,7 @@ import contextvars
 from typing import TYPE_CHECKING, Any
 
 from .._aio import has_sync_caller
-from ..errors import AgentNBError, ChatError
+from ..errors import AgentNBError, ChatError, redact
 from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
 from .human import maybe_await
 from .result import ChatResult, gather_usage_summary
@@ -76,6 +76,10 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
             model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
             emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
                              agents=[a.name for a in members], model=model))
+            previous_caches = [a.client_cache for a in members]
+            if cache is not None:
+                for a in members:
+                    a.client_cache = cache
             try:
                 await _turns(sender, recipient, clear_history, max_turns, message, kwargs)
                 summary = await _summarize(sender, recipient, summary_method, summary_args, cache)
@@ -86,26 +90,25 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
                 history = list(sender.chat_messages[recipient])
                 exc.chat_history = history  # type: ignore[attr-defined]
                 emit(ErrorOccurred(source=type(exc).__name__, error_type=type(exc).__name__,
-                                   message=str(exc), fatal=True))
+                                   message=redact(str(exc)), fatal=True))
                 emit(ChatFinished(reason="error", error=str(exc)))
                 raise
             except Exception as exc:
                 history = list(sender.chat_messages[recipient])
                 emit(ErrorOccurred(source=type(exc).__name__, error_type=type(exc).__name__,
-                                   message=str(exc), fatal=True))
-                emit(ChatFinished(reason="error", error=f"{type(exc).__name__}: {exc}"))
+                                   message=redact(str(exc)), fatal=True))
+                emit(ChatFinished(reason="error", error=redact(f"{type(exc).__name__}: {exc}")))
                 raise ChatError(f"the chat stopped on an error: {type(exc).__name__}: {exc}",
                                 chat_history=history, cause=exc) from exc
+            finally:
+                for a, previous in zip(members, previous_caches, strict=True):
+                    a.client_cache = previous
             reason = state.get("reason") or "no_reply"
             emit(ChatFinished(reason=reason, summary=summary))
     finally:
         _state.reset(token)
         if outer:
-            for agent in members:
-                closer = getattr(agent, "a_execution_resources_close", None)
-                if closer is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(closer())
+            await _close_all(members)
     return ChatResult(
         chat_id=chat_id,
         chat_history=list(sender.chat_messages[recipient]),
@@ -115,6 +118,22 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
         events=recorder.events,
         stop_reason=reason,
     )
+
+
+async def _close_all(members: list[Any]) -> None:
+    """Shut down every executor the chat's agents created, all at once, even if cancelled again meanwhile."""
+    closers = [c() for a in members if (c := getattr(a, "a_execution_resources_close", None)) is not None]
+    if not closers:
+        return
+    cleanup = asyncio.ensure_future(asyncio.gather(*closers, return_exceptions=True))
+    cancelled = False
+    while not cleanup.done():
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_history: bool,
@@ -149,7 +168,7 @@ async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, meth
         if last is None:
             last = sender.last_message(recipient) if sender.chat_messages.get(recipient) else None
         return content_str(last.get("content")).replace("TERMINATE", "").strip() if last else ""
-    client = sender.client or recipient.client
+    client = recipient.client or sender.client
     if client is None:
         raise ChatError("summary_method='reflection_with_llm' needs an agent with an llm_config",
                         chat_history=sender.chat_messages[recipient])
@@ -158,5 +177,28 @@ async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, meth
     history = [{k: v for k, v in m.items() if k in ("role", "content")} for m in sender.chat_messages[recipient]
                if m.get("content") is not None and m.get("role") in ("user", "assistant", "system")]
     messages = sender._oai_system_message + history + [{"role": role, "content": prompt}]
-    completion = await client.create(messages, stream=False)
+    completion = await client.create(messages, stream=False, cache=cache)
     return (completion.content or "").replace("TERMINATE", "").strip()
+
+
+async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+    """AutoGen's module-level sequential chats: each dict has ``sender``, ``recipient`` and chat arguments.
+
+    Each chat's summary is carried over into the messages of the chats after it.
+    """
+    results: list[ChatResult] = []
+    for spec in chat_queue:
+        spec = dict(spec)
+        sender = spec.pop("sender")
+        own = spec.get("carryover", [])
+        carry = [r.summary for r in results]
+        if carry:
+            spec["carryover"] = ([own] if isinstance(own, str) else list(own)) + carry
+        results.append(await sender.a_initiate_chat(**spec))
+    return results
+
+
+def initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+    from .._aio import run_sync
+
+    return run_sync(a_initiate_chats(chat_queue))

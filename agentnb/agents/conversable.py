@@ -389,6 +389,20 @@ class ConversableAgent(Agent):
                 message["content"] = f"{content_str(message.get('content'))}\nContext: \n{text}"
         return message
 
+    def generate_init_message(self, message: Any, **kwargs: Any) -> str | dict[str, Any]:
+        return run_sync(self.a_generate_init_message(message, **kwargs))
+
+    async def a_execute_code_blocks(self, code_blocks: list[Any]) -> str:
+        """Run ``(language, code)`` pairs or CodeBlocks as the code-execution reply would (approval included)."""
+        from ..coding.base import CodeBlock, normalize_language
+
+        blocks = [b if isinstance(b, CodeBlock) else CodeBlock(code=b[1], language=normalize_language(b[0]))
+                  for b in code_blocks]
+        return await replies.run_code_blocks(self, blocks)
+
+    def execute_code_blocks(self, code_blocks: list[Any]) -> str:
+        return run_sync(self.a_execute_code_blocks(code_blocks))
+
     async def a_initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True,
                               silent: bool | None = False, cache: Any = None, max_turns: int | None = None,
                               summary_method: str | Callable | None = "last_msg",
@@ -418,9 +432,9 @@ class ConversableAgent(Agent):
         for spec in chat_queue:
             spec = dict(spec)
             recipient = spec.pop("recipient")
-            if carry:
-                spec["carryover"] = carry + ([spec["carryover"]] if isinstance(spec.get("carryover"), str)
-                                             else list(spec.get("carryover", [])))
+            if carry:  # the chat's own carryover first, then the earlier summaries (AutoGen's order)
+                own = spec.get("carryover", [])
+                spec["carryover"] = ([own] if isinstance(own, str) else list(own)) + carry
             result = await self.a_initiate_chat(recipient, **spec)
             results.append(result)
             carry.append(result.summary)

@@ -134,7 +134,11 @@ async def request_approval(request: ApprovalRequest) -> ApprovalDecision:
     except Exception as exc:  # no stdin (nbconvert: StdinNotImplementedError), EOF, a broken approver: reject
         decision = ApprovalDecision(approved=False,
                                     reason=f"approval could not be asked ({type(exc).__name__}: {exc})")
-    if not isinstance(decision, ApprovalDecision):
-        decision = ApprovalDecision(approved=bool(decision))
+    if isinstance(decision, bool):
+        decision = ApprovalDecision(approved=decision)
+    elif not isinstance(decision, ApprovalDecision):  # fail closed: only an explicit yes approves
+        decision = ApprovalDecision(
+            approved=False,
+            reason=f"the approver returned {type(decision).__name__}, not an ApprovalDecision or True/False")
     emit(ApprovalDecided(request=request, decision=decision))
     return decision

@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..coding.base import CodeBlock, extract_code_blocks
+from ..errors import redact
 from ..messages import (
     ApprovalRequest,
     CodeBlockProposed,
@@ -154,12 +155,12 @@ async def generate_code_execution_reply(agent: ConversableAgent, messages: list[
         blocks = extract_code_blocks(content_str(message.get("content")))
         if not blocks:
             continue
-        return True, await run_code_blocks(agent, blocks)
+        return True, await run_code_blocks(agent, blocks, cfg)
     return False, None
 
 
-def _needs_approval(agent: ConversableAgent) -> bool:
-    cfg = agent._code_execution_config
+def _needs_approval(agent: ConversableAgent, cfg: Any = None) -> bool:
+    cfg = agent._code_execution_config if cfg is None else cfg
     policy = cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
     if policy == "always":
         return True
@@ -179,7 +180,7 @@ async def _get_executor(agent: ConversableAgent) -> Any:
     return agent._executor
 
 
-async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
+async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], config: Any = None) -> str:
     """Execute ``blocks`` in order (stopping at the first failure) and format AutoGen's reply."""
     logs: list[str] = []
     exit_code = 0
@@ -187,7 +188,7 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
     rejected = False
     for index, block in enumerate(blocks):
         block_id = new_id("block")
-        needs_approval = _needs_approval(agent)
+        needs_approval = _needs_approval(agent, config)
         emit(CodeBlockProposed(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
                                needs_approval=needs_approval))
         if needs_approval:
@@ -224,7 +225,7 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> s
     if rejected and not logs:
         return "\n".join(notes) + " Nothing was executed."
     status = "execution succeeded" if exit_code == 0 else "execution failed"
-    text = f"exitcode: {exit_code} ({status})\nCode output: {''.join(_join(logs))}"
+    text = redact(f"exitcode: {exit_code} ({status})\nCode output: {''.join(_join(logs))}")
     if notes:
         text = "\n".join(notes) + "\n" + text
     return text
@@ -289,7 +290,7 @@ async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | Non
     if messages is None:
         messages = agent.chat_messages[sender]
     tools = agent.tools or None
-    completion = await client.create(oai_messages(agent, messages), tools=tools)
+    completion = await client.create(oai_messages(agent, messages), tools=tools, cache=agent.client_cache)
     reply = completion.to_message()
     if reply.get("content") is None and not reply.get("tool_calls") and not reply.get("function_call"):
         reply["content"] = ""

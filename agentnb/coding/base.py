@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,21 @@ class CodeExecutor(abc.ABC):
             output=f"Error: unknown language {block.language!r}; this executor runs {langs}. "
             "Send the code as a ```python block.",
         )
+
+
+SECRET_ENV_NAMES = {"OAI_CONFIG_LIST", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ORG_ID"}
+
+
+def execution_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for model-written code: ours minus model credentials, plus ``extra``.
+
+    Code the model writes has no business reading the keys that pay for the model; pass them in
+    ``extra`` (the executor's ``env=``) if a task really needs one.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in SECRET_ENV_NAMES and not k.endswith("_API_KEY")}
+    env.update(extra or {})
+    return env
 
 
 def truncate(text: str, limit: int) -> str:

@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 
-from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .kernel import BoundedText
 
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
@@ -61,7 +61,7 @@ class LocalCommandLineExecutor(CodeExecutor):
         argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env())
         summary = BoundedText(self.max_output_chars)
         outputs: list[dict] = []
 

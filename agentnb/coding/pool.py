@@ -30,6 +30,8 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
+from .base import execution_env
+
 POOL_SIZE_ENV = "AGENTNB_KERNEL_POOL"
 
 # Loaded into every Python kernel as the module ``__agentnb__`` (kept out of the user namespace).
@@ -226,7 +228,7 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
     # IPC (unix sockets) with an absolute path: no TCP ports, no plain-TCP warning from ipykernel
     ipc = os.path.join(neutral, f"agentnb-{uuid.uuid4().hex[:12]}-ipc")
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
-    full_env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
+    full_env = execution_env({"PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})})
     full_env.pop("JPY_PARENT_PID", None)
     await km.start_kernel(cwd=cwd or neutral, env=full_env)
     kc = km.client()

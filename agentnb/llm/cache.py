@@ -40,3 +40,29 @@ class DiskCache:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh)
         os.replace(tmp, self.dir / f"{key}.json")
+
+
+class Cache:
+    """AutoGen's ``Cache``: ``with Cache.disk(cache_seed=7) as cache: agent.initiate_chat(..., cache=cache)``.
+
+    Replies of every model call in that chat are read from / written to the disk cache.
+    """
+
+    def __init__(self, store: DiskCache):
+        self.store = store
+
+    @classmethod
+    def disk(cls, cache_seed: int | str = 42, cache_path_root: str = ".cache") -> Cache:
+        return cls(DiskCache(cache_path_root, cache_seed))
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    async def __aenter__(self) -> Cache:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None

@@ -119,7 +119,7 @@ class ModelClient:
             request.pop("tool_choice", None)
         if stream is None:
             stream = self.config.stream if self.config.stream is not None else wants_tokens()
-        cache = cache if cache is not None else self._cache
+        cache = getattr(cache, "store", cache) if cache is not None else self._cache
         failures: list[str] = []
         last_exc: BaseException | None = None
         permanent = False

@@ -118,10 +118,11 @@ class AgentMagics(Magics):
             if args.approve is not None:
                 from ..agents.chat import participants
 
-                for agent in participants(sender, recipient):
+                for agent in participants(sender, recipient):  # code blocks and tool calls alike
                     config = getattr(agent, "_code_execution_config", False)
                     if isinstance(config, dict):
                         config["approval"] = args.approve
+                    agent.tool_approval = args.approve
             return sender, recipient
         executor: Any = args.executor
         if executor and executor in self.shell.user_ns and not isinstance(self.shell.user_ns[executor], str):
