@@ -355,7 +355,8 @@ def test_a_failing_approver_rejects(model_server, tmp_workdir):
     with human_handlers(approver=broken):
         result = user_proxy.initiate_chat(assistant, message="go", silent=True)
     assert not marker.exists()
-    assert "rejected" in result.chat_history[2]["content"] and "stdin is not available" in result.chat_history[2]["content"]
+    reply = result.chat_history[2]["content"]
+    assert "rejected" in reply and "stdin is not available" in reply
 
 
 def test_console_announces_execution_only_after_approval(model_server, tmp_workdir):
@@ -385,8 +386,9 @@ def test_model_code_cannot_read_model_keys(model_server, tmp_workdir, monkeypatc
     secret = "sk-proj-abcdefghijklmnop1234"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     monkeypatch.setenv("OTHER_API_KEY", secret)
-    model_server.add(code("import os\nprint('key:', os.environ.get('OPENAI_API_KEY'), os.environ.get('OTHER_API_KEY'))"),
-                     "TERMINATE")
+    model_server.add(
+        code("import os\nprint('key:', os.environ.get('OPENAI_API_KEY'), os.environ.get('OTHER_API_KEY'))"),
+        "TERMINATE")
     assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
     user_proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER",
                                         code_execution_config={"work_dir": str(tmp_workdir)})
@@ -420,7 +422,8 @@ def test_module_level_initiate_chats_carries_summaries(model_server, tmp_workdir
 
 
 def test_execute_code_blocks_directly(tmp_workdir):
-    proxy = autogen.UserProxyAgent("u", human_input_mode="NEVER",
-                                   code_execution_config={"work_dir": str(tmp_workdir), "executor": "commandline-local"})
+    proxy = autogen.UserProxyAgent(
+        "u", human_input_mode="NEVER",
+        code_execution_config={"work_dir": str(tmp_workdir), "executor": "commandline-local"})
     out = proxy.execute_code_blocks([("python", "print(2 + 3)"), ("sh", "echo shell")])
     assert out.startswith("exitcode: 0") and "5" in out and "shell" in out

@@ -73,6 +73,7 @@ def test_sync_chat_rejected_through_stdin_never_runs(kernel, model_server, tmp_p
     model_server.add(code("open('made.txt', 'w').write('ok')"), "Fine. TERMINATE")
     cell = CELL.format(llm=model_server.llm_config(), work=str(work))
     prompts, out = run_answering(kernel, cell, {"Run it?": "n not today", "Provide feedback": ""})
+    assert any("Run it?" in p for p in prompts)
     assert not (work / "made.txt").exists()
     assert "STOP" in out
     assert "not today" in model_server.requests[-1]["messages"][-1]["content"]

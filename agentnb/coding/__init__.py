@@ -75,5 +75,6 @@ def make_executor(code_execution_config: dict[str, Any] | bool | None) -> CodeEx
         raise ConfigError(f"unknown executor {executor!r} in code_execution_config; valid: {valid}, "
                           "or a CodeExecutor instance")
     if executor.lower() in _LOCAL_NAMES:
-        return LocalCommandLineExecutor(work_dir, timeout=timeout)
-    return KernelExecutor(work_dir, timeout=timeout, kernel_name=cfg.get("kernel_name", "python3"))
+        return LocalCommandLineExecutor(work_dir, timeout=timeout, env=cfg.get("env"))
+    return KernelExecutor(work_dir, timeout=timeout, kernel_name=cfg.get("kernel_name", "python3"),
+                          env=cfg.get("env"))

@@ -309,7 +309,9 @@ class KernelExecutor(CodeExecutor):
             await self._shell_reply(kernel, abandoned, wait=_INTERRUPT_GRACE)
         run = _Run(self, on_output)
         loop = asyncio.get_running_loop()
-        msg_id = kc.execute(code, store_history=not sh, allow_stdin=False,
+        # stop_on_error=False: an interrupted or failing cell must not make the kernel abort the requests
+        # queued behind it (ipykernel does so by default, which silently dropped the next block)
+        msg_id = kc.execute(code, store_history=not sh, allow_stdin=False, stop_on_error=False,
                             user_expressions={"rc": "__import__('__agentnb__').last_rc"} if sh else None)
         deadline = loop.time() + timeout
         timed_out = False

@@ -26,8 +26,9 @@ class LocalCommandLineExecutor(CodeExecutor):
     name = "commandline-local"
 
     def __init__(self, work_dir: str | os.PathLike = "coding", timeout: float = 60,
-                 python: str = sys.executable, max_output_chars: int = 20_000):
+                 python: str = sys.executable, max_output_chars: int = 20_000, env: dict[str, str] | None = None):
         self.work_dir = os.path.abspath(os.fspath(work_dir))
+        self.env = dict(env or {})
         self.timeout = timeout
         self.python = python
         self.max_output_chars = max_output_chars
@@ -61,7 +62,7 @@ class LocalCommandLineExecutor(CodeExecutor):
         argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env())
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env(self.env))
         summary = BoundedText(self.max_output_chars)
         outputs: list[dict] = []
 
