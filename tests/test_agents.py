@@ -427,3 +427,31 @@ def test_execute_code_blocks_directly(tmp_workdir):
         code_execution_config={"work_dir": str(tmp_workdir), "executor": "commandline-local"})
     out = proxy.execute_code_blocks([("python", "print(2 + 3)"), ("sh", "echo shell")])
     assert out.startswith("exitcode: 0") and "5" in out and "shell" in out
+
+
+def test_hooks_change_what_the_model_sees_and_what_is_sent(model_server, tmp_workdir):
+    model_server.add("answer TERMINATE")
+    assistant, user_proxy = pair(model_server, tmp_workdir)
+    assistant.register_hook("process_last_received_message", lambda text: text.upper())
+    user_proxy.register_hook("process_message_before_send",
+                             lambda sender, message, recipient, silent: f"[{recipient.name}] {message}")
+    with pytest.raises(ConfigError, match="hookable"):
+        assistant.register_hook("no_such_hook", print)
+    user_proxy.initiate_chat(assistant, message="hello", silent=True)
+    assert model_server.requests[0]["messages"][-1]["content"] == "[ASSISTANT] HELLO"
+    assert assistant.chat_messages[user_proxy][0]["content"] == "[assistant] hello"  # history keeps the original
+
+
+def test_nested_chats_reply_with_the_inner_summary(model_server, tmp_workdir):
+    model_server.add("Inner critique: fine. TERMINATE", model="critic")
+    model_server.add("Draft answer", "Thanks", model="writer")
+    writer = autogen.AssistantAgent("writer", llm_config=model_server.llm_config(model="writer"))
+    critic = autogen.AssistantAgent("critic", llm_config=model_server.llm_config(model="critic"))
+    reviewer = autogen.UserProxyAgent("reviewer", human_input_mode="NEVER", code_execution_config=False,
+                                      max_consecutive_auto_reply=1)
+    reviewer.register_nested_chats([{"recipient": critic, "max_turns": 1, "summary_method": "last_msg"}],
+                                   trigger=writer)
+    result = reviewer.initiate_chat(writer, message="write", max_turns=2, silent=True)
+    # writer's draft went to the critic in a nested chat; its summary is the reviewer's reply
+    assert model_server.requests_for("critic")[0]["messages"][-1]["content"] == "Draft answer"
+    assert result.chat_history[2]["content"] == "Inner critique: fine."

@@ -20,6 +20,7 @@ from ..llm.client import ModelClient
 from ..messages import MessageSent, content_str, emit
 from . import chat as _chat
 from . import replies
+from .hooks import HooksMixin
 from .human import ask_human, maybe_await
 from .result import ChatResult
 
@@ -39,7 +40,7 @@ class Agent:
     description: str
 
 
-class ConversableAgent(Agent):
+class ConversableAgent(HooksMixin, Agent):
     """An agent that converses by sending and receiving messages.
 
     >>> bot = ConversableAgent("bot", llm_config=False, default_auto_reply="hi", human_input_mode="NEVER")
@@ -94,6 +95,9 @@ class ConversableAgent(Agent):
         self._reply_func_list: list[dict[str, Any]] = []
         self.client_cache: Any = None
         self._tools_for_llm: list[dict[str, Any]] = []
+        self.hook_lists: dict[str, list[Callable]] = {
+            "process_last_received_message": [], "process_all_messages_before_reply": [],
+            "process_message_before_send": []}
         self._setup_llm(llm_config)
         self._setup_code_execution(code_execution_config)
         self.register_reply([Agent, None], replies.generate_oai_reply)
@@ -258,6 +262,7 @@ class ConversableAgent(Agent):
         """Run the reply functions (newest first) until one is final; else the default auto reply."""
         if messages is None and sender is not None:
             messages = self._oai_messages[sender]
+        messages = self._apply_reply_hooks(messages)
         for entry in list(self._reply_func_list):
             func = entry["reply_func"]
             if func in exclude or not self._match_trigger(entry["trigger"], sender):
@@ -308,6 +313,8 @@ class ConversableAgent(Agent):
     async def a_send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
                      silent: bool | None = False) -> None:
         """Send ``message`` to ``recipient`` (who may reply)."""
+        for hook in self.hook_lists["process_message_before_send"]:
+            message = hook(sender=self, message=message, recipient=recipient, silent=silent)
         message = self._message_to_dict(message)
         if not self._append_oai_message(message, "assistant", recipient, is_sending=True):
             raise ValueError("Message can't be converted into a valid ChatCompletion message. "
