@@ -9,7 +9,8 @@
     │   └── ModelResponseError               the endpoint answered with a permanent error (4xx) or garbage
     ├── ExecutionError                       an executor could not run code at all
     │   ├── DockerUnavailableError           use_docker=True but no Docker engine answers
-    │   └── KernelDiedError                  the execution kernel died (it is restarted; state was lost)
+    │   ├── KernelDiedError                  the execution kernel died (it is restarted; state was lost)
+    │   └── UnsafePathError                  a write under work_dir would leave it (symlink, hard link, ``..``)
     ├── LocalModelError                      the embedded llama.cpp server is missing, crashed or unhealthy
     ├── ChatError                            a chat stopped on an error; carries the history so far
     └── OutsideLoopbackError                 a test tried to reach a non-loopback endpoint
@@ -19,6 +20,7 @@ Messages name the endpoint and model, never an API key (see :func:`redact`).
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -63,8 +65,16 @@ class KernelDiedError(ExecutionError):
     """The execution kernel died; it has been restarted and its state is lost."""
 
 
+class UnsafePathError(ExecutionError):
+    """agentnb refused to write a file: the path leads out of ``work_dir`` (symlink, hard link, ``..``)."""
+
+
 class LocalModelError(AgentNBError):
     """The embedded local model could not be started or stopped answering."""
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the message (what happened and what to do), not 40 frames of traceback."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class ChatError(AgentNBError):
@@ -97,19 +107,67 @@ _KEY_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)([A-Za-z0-9_\-\.]{8,})"),
 ]
 _known_secrets: set[str] = set()
+_secret_forms: list[tuple[str, re.Pattern[str]]] = []  # (separator-free form, tolerant pattern)
+
+# characters a "spaced" copy may put between the characters of a key (" ".join(key), list(key), wrapped base64)
+_SEPARATORS = " \t\r\n,;:|.'\"`+*/\\_-"
+_SEP_RE = re.compile("[" + re.escape(_SEPARATORS) + "]+")
+_FUZZY_MIN = 10  # shorter keys are matched literally only: their variants would hit ordinary text
 
 
 def register_secret(secret: str | None) -> None:
-    """Remember a key so that :func:`redact` removes it wherever it appears."""
-    if secret and len(secret) >= 6:
-        _known_secrets.add(secret)
+    """Remember a key so that :func:`redact` removes it wherever it appears (also reversed, base64, spaced)."""
+    if not secret or len(secret) < 6 or secret in _known_secrets:
+        return
+    _known_secrets.add(secret)
+    if len(_SEP_RE.sub("", secret)) >= _FUZZY_MIN:
+        for form in _variants(secret):
+            core = _SEP_RE.sub("", form)
+            gap = "[" + re.escape(_SEPARATORS) + "]{0,12}"
+            _secret_forms.append((core, re.compile(gap.join(re.escape(c) for c in core))))
+
+
+def known_secrets() -> frozenset[str]:
+    """The keys registered for redaction (for callers that must keep them out of environments)."""
+    return frozenset(_known_secrets)
+
+
+def _variants(secret: str) -> list[str]:
+    """The key, reversed, and the parts of its base64/hex encodings that do not depend on neighbouring bytes."""
+    raw = secret.encode()
+    forms = {secret, secret[::-1], raw.hex(), raw.hex().upper()}
+    for offset in range(3):  # base64 of a text that holds the key at any byte offset
+        encoded = base64.b64encode(b"\0" * offset + raw + b"\0\0").decode()
+        start = -(-offset * 8 // 6)
+        stop = (offset + len(raw)) * 8 // 6
+        core = encoded[start:stop]
+        forms.update({core, core.translate(_URLSAFE)})
+    return sorted(forms)
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def contains_secret(text: str) -> bool:
+    """True if ``text`` holds a registered key in any of the forms :func:`redact` removes."""
+    if any(secret in text for secret in _known_secrets):
+        return True
+    if _secret_forms:
+        flat = _SEP_RE.sub("", text)
+        return any(core in flat for core, _ in _secret_forms)
+    return False
 
 
 def redact(text: str) -> str:
-    """Remove API keys (known ones and key-shaped strings) from ``text``."""
+    """Remove API keys (known ones, their reversed/base64/hex/spaced copies, and key-shaped strings)."""
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, "***")
+    if _secret_forms:
+        flat = _SEP_RE.sub("", text)
+        for core, pattern in _secret_forms:
+            if core in flat:
+                text = pattern.sub("***", text)
     text = _KEY_PATTERNS[0].sub("sk-***", text)
     text = _KEY_PATTERNS[1].sub(lambda m: m.group(1) + "***", text)
     text = _KEY_PATTERNS[2].sub(lambda m: m.group(1) + "***", text)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._aio import run_sync
+from ..errors import contains_secret
 
 OutputCallback = Callable[[dict[str, Any]], None]
 """Receives each output as it arrives, as an nbformat-style dict.
@@ -67,9 +68,14 @@ class CodeResult:
 
 
 def extract_code_blocks(text: str | None) -> list[CodeBlock]:
-    """Fenced code blocks of ``text`` in order; untagged blocks are Python."""
+    """Fenced code blocks of ``text`` in order; untagged blocks are Python.
+
+    Line endings are normalised first (CRLF and lone CR become LF, as Python reads source), so
+    fences written with Windows line endings are found.
+    """
     if not text:
         return []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = []
     end = 0
     for m in _FENCE.finditer(text):
@@ -156,13 +162,32 @@ SECRET_ENV_NAMES = {"OAI_CONFIG_LIST", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY",
 def execution_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for model-written code: ours minus model credentials, plus ``extra``.
 
-    Code the model writes has no business reading the keys that pay for the model; pass them in
-    ``extra`` (the executor's ``env=``) if a task really needs one.
+    Code the model writes has no business reading the keys that pay for the model: variables named
+    like keys and any variable holding a key registered for redaction are left out. Pass one in
+    ``extra`` (the executor's ``env=``) if a task really needs it.
     """
     env = {k: v for k, v in os.environ.items()
-           if k not in SECRET_ENV_NAMES and not k.endswith("_API_KEY")}
+           if k not in SECRET_ENV_NAMES and not k.endswith("_API_KEY") and not contains_secret(v)}
     env.update(extra or {})
     return env
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """``value`` with lone UTF-16 surrogates in every string (and dict key) replaced by U+FFFD.
+
+    Such strings cannot be encoded as UTF-8: written to a notebook, a terminal or a JSON request
+    they raise. Containers are copied only when something changed.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_surrogates(v) for v in value)
+    return value
 
 
 def truncate(text: str, limit: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import os
 import queue
@@ -17,8 +18,10 @@ import re
 import weakref
 from typing import Any
 
-from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from ..errors import UnsafePathError
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, scrub_surrogates
 from .pool import Kernel, KernelPool, default_pool, start_kernel
+from .safepath import resolve_root, write_file
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _POLL = 0.3  # seconds between liveness checks while waiting on the kernel
@@ -98,8 +101,18 @@ class _Run:
             self.outputs.append(out)
 
     def handle(self, msg: dict[str, Any]) -> None:
-        kind = msg["msg_type"]
-        c = msg["content"]
+        """Take one iopub message; a malformed output becomes a note in the result, never an exception."""
+        try:
+            self._handle(msg["msg_type"], scrub_surrogates(msg["content"]))
+        except Exception as exc:  # the kernel sent something we cannot use: tell the model, go on
+            note = (f"[an output of this code could not be processed ({msg.get('msg_type')}): "
+                    f"{type(exc).__name__}: {exc}]")
+            self.summary.add(self._sep() + note + "\n")
+            out = {"output_type": "stream", "name": "stderr", "text": note + "\n"}
+            self.emit(dict(out))
+            self.keep(out)
+
+    def _handle(self, kind: str, c: dict[str, Any]) -> None:
         if kind == "stream":
             self._stream(c["name"], c.get("text", ""))
         elif kind in ("display_data", "execute_result"):
@@ -175,13 +188,18 @@ class _Run:
             self.summary.add(self._sep() + "\n".join(lines) + "\n")
 
     def _save_image(self, mime: str, ext: str, payload: Any) -> str:
+        text = payload if isinstance(payload, str) else "".join(str(p) for p in payload)
         if mime == "image/svg+xml":
-            raw = (payload if isinstance(payload, str) else "".join(payload)).encode()
+            raw = text.encode("utf-8", "replace")
         else:
-            raw = base64.b64decode(payload if isinstance(payload, str) else "".join(payload))
-        path = self.ex._next_image_path(ext)
-        with open(path, "wb") as f:
-            f.write(raw)
+            try:
+                raw = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                return f"[{mime} output is not valid base64 ({len(text)} characters); it was not saved]"
+        try:
+            path = self.ex._save_output_file(ext, raw)
+        except (UnsafePathError, OSError) as exc:
+            return f"[{mime} output not saved: {exc}]"
         self.files.append(path)
         size = png_size(raw)
         dims = f" {size[0]}x{size[1]}" if size else ""
@@ -216,6 +234,8 @@ class KernelExecutor(CodeExecutor):
         self._kernel: Kernel | None = None
         self._lock: asyncio.Lock | None = None
         self._image_counter = 0
+        self._root: str | None = None
+        """work_dir's real path, resolved once before model code runs there."""
         self._finalizer: weakref.finalize | None = None
         self._abandoned: str | None = None
 
@@ -226,6 +246,8 @@ class KernelExecutor(CodeExecutor):
     # -- lifecycle -------------------------------------------------------------------------
     async def _new_kernel(self) -> Kernel:
         os.makedirs(self.work_dir, exist_ok=True)
+        if self._root is None:
+            self._root = resolve_root(self.work_dir)
         pool = self.pool if self.pool is not None else default_pool(self.kernel_name)
         if pool.kernel_name == self.kernel_name:
             kernel = await pool.acquire()
@@ -270,12 +292,16 @@ class KernelExecutor(CodeExecutor):
             self._lock = asyncio.Lock()
         return self._lock
 
-    def _next_image_path(self, ext: str) -> str:
-        while True:
+    def _save_output_file(self, ext: str, data: bytes) -> str:
+        """Write an image output as a new ``output_N.ext`` in work_dir (never through a link)."""
+        root = self._root or resolve_root(self.work_dir)
+        for _ in range(10_000):
             self._image_counter += 1
-            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
-            if not os.path.exists(path):
-                return path
+            try:
+                return write_file(root, f"output_{self._image_counter}.{ext}", data, exclusive=True)
+            except FileExistsError:
+                continue
+        raise UnsafePathError(f"no free output_N.{ext} name in {self.work_dir}")
 
     # -- execution ---------------------------------------------------------------------------
     async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,

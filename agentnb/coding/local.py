@@ -14,8 +14,10 @@ import re
 import signal
 import sys
 
+from ..errors import UnsafePathError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .kernel import BoundedText
+from .safepath import resolve_root, write_file
 
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
 
@@ -32,8 +34,11 @@ class LocalCommandLineExecutor(CodeExecutor):
         self.timeout = timeout
         self.python = python
         self.max_output_chars = max_output_chars
+        self._root: str | None = None
+        """work_dir's real path, resolved once before model code runs there."""
 
     def _write(self, block: CodeBlock) -> str:
+        """Save the block under work_dir (``# filename: x`` names it); never through a link out of it."""
         first = block.code.lstrip().split("\n", 1)[0]
         match = _FILENAME.match(first)
         if match:
@@ -41,13 +46,9 @@ class LocalCommandLineExecutor(CodeExecutor):
         else:
             digest = hashlib.md5(block.code.encode()).hexdigest()[:12]
             name = f"tmp_code_{digest}.{'py' if block.language == 'python' else 'sh'}"
-        path = os.path.abspath(os.path.join(self.work_dir, name))
-        if not path.startswith(self.work_dir + os.sep):
-            raise ValueError(f"filename {name!r} is outside the work_dir")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(block.code)
-        return path
+        if self._root is None:
+            self._root = resolve_root(self.work_dir)
+        return write_file(self._root, name, block.code.encode("utf-8", "surrogatepass"))
 
     async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
                         timeout: float | None = None) -> CodeResult:
@@ -57,8 +58,8 @@ class LocalCommandLineExecutor(CodeExecutor):
         os.makedirs(self.work_dir, exist_ok=True)
         try:
             path = self._write(block)
-        except ValueError as exc:
-            return CodeResult(exit_code=1, output=f"Error: {exc}")
+        except (UnsafePathError, OSError) as exc:
+            return CodeResult(exit_code=1, output=f"Error: {exc}. Nothing was executed.")
         argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

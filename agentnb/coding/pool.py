@@ -30,6 +30,8 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
+from ..errors import contains_secret
+from . import proctree
 from .base import execution_env
 
 POOL_SIZE_ENV = "AGENTNB_KERNEL_POOL"
@@ -49,6 +51,32 @@ def bind(work_dir, env, neutral):
         sh.user_ns["_dh"][:] = [work_dir]
     except Exception:
         pass
+
+def harden():
+    """Send outputs holding lone surrogates with U+FFFD instead of failing in the iopub thread."""
+    import re
+    from ipykernel.kernelapp import IPKernelApp
+    bad = re.compile("[\ud800-\udfff]")
+
+    def scrub(v):
+        if isinstance(v, str):
+            return bad.sub("\ufffd", v)
+        if isinstance(v, dict):
+            return {scrub(k): scrub(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [scrub(x) for x in v]
+        return v
+
+    session = IPKernelApp.instance().session
+    original = session.pack
+
+    def pack(obj):
+        try:
+            return original(obj)
+        except UnicodeEncodeError:
+            return original(scrub(obj))
+
+    session.pack = pack
 
 def warm(preload):
     for name in preload:
@@ -102,7 +130,7 @@ def run_sh(code):
 _LOAD_HELPERS = (
     "import sys as _s, types as _t\n"
     "_m = _t.ModuleType('__agentnb__'); exec({src!r}, _m.__dict__); _s.modules['__agentnb__'] = _m\n"
-    "_m.warm({preload!r}); del _s, _t, _m\n"
+    "_m.harden(); _m.warm({preload!r}); del _s, _t, _m\n"
 )
 
 _live: set[Kernel] = set()
@@ -110,16 +138,37 @@ _live_lock = threading.Lock()
 _atexit_registered = False
 
 
-class Kernel:
-    """One started kernel: its manager, a connected client, and whether helpers are loaded."""
+class _SupervisedKernelManager(AsyncKernelManager):
+    """Starts the kernel under :mod:`agentnb.coding.launcher` (Linux) so its process tree dies with us."""
 
-    def __init__(self, km: AsyncKernelManager, kc: AsyncKernelClient, language: str, neutral_dir: str):
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return proctree.supervised(super().format_kernel_cmd(extra_arguments))
+
+
+class Kernel:
+    """One started kernel: its manager, a connected client, and whether helpers are loaded.
+
+    ``pid`` is the process agentnb started: the launcher on Linux, which owns the kernel's process tree.
+    """
+
+    def __init__(self, km: AsyncKernelManager, kc: AsyncKernelClient, language: str, neutral_dir: str,
+                 env: dict[str, str] | None = None):
         self.km = km
         self.kc = kc
         self.language = language
         self.neutral_dir = neutral_dir
+        self.env = dict(env or {})
+        """The environment the kernel process was started with (checked for keys registered later)."""
         self.pid = km.provisioner.process.pid if km.provisioner and km.provisioner.process else None
+        self.supervised = proctree.supervision_enabled()
         self._closed = False
+
+    def holds_secret(self) -> bool:
+        """True if the kernel's start environment holds a key registered for redaction since then."""
+        return any(contains_secret(value) for value in self.env.values())
+
+    def _process(self) -> Any:
+        return getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
 
     @property
     def helpers(self) -> bool:
@@ -160,19 +209,31 @@ class Kernel:
         if self._closed:
             return
         self._closed = True
+        tree = proctree.snapshot(self.pid)  # before anything dies: orphans are still descendants now
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
+        proc = self._process()
+        if self.supervised and proctree.ask_supervisor_to_stop(proc):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while proc.poll() is None and loop.time() < deadline:
+                await asyncio.sleep(0.01)
         try:
             await self.km.shutdown_kernel(now=True)
         except Exception:
             self.kill()
+        proctree.kill_procs(tree)
         self._remove_ipc_files()
         _forget(self)
 
     def kill(self) -> None:
         """Synchronous last resort (atexit, finalizers): SIGKILL the process group."""
         self._closed = True
-        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        proc = self._process()
+        tree = proctree.snapshot(self.pid)
+        if self.supervised and proctree.ask_supervisor_to_stop(proc):
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
         if proc is not None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -183,6 +244,7 @@ class Kernel:
             self.kc.stop_channels()
         with contextlib.suppress(Exception):
             self.km.cleanup_connection_file()
+        proctree.kill_procs(tree)
         self._remove_ipc_files()
         _forget(self)
 
@@ -224,15 +286,16 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
                        env: dict[str, str] | None = None, preload: tuple[str, ...] = ("matplotlib",),
                        startup_timeout: float = 60) -> Kernel:
     """Start one kernel, wait until it answers, and load the helpers (Python kernels)."""
+    proctree.make_undumpable()  # before any kernel exists: none may read our environ or memory
     neutral = tempfile.gettempdir()
     # IPC (unix sockets) with an absolute path: no TCP ports, no plain-TCP warning from ipykernel
     ipc = os.path.join(neutral, f"agentnb-{uuid.uuid4().hex[:12]}-ipc")
-    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
+    km = _SupervisedKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
     full_env = execution_env({"PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})})
     full_env.pop("JPY_PARENT_PID", None)
     await km.start_kernel(cwd=cwd or neutral, env=full_env)
     kc = km.client()
-    kernel = Kernel(km, kc, (km.kernel_spec.language or "").lower() if km.kernel_spec else "", neutral)
+    kernel = Kernel(km, kc, (km.kernel_spec.language or "").lower() if km.kernel_spec else "", neutral, full_env)
     _remember(kernel)
     try:
         kc.start_channels()
@@ -298,7 +361,7 @@ class KernelPool:
         kernel = None
         while self._ready and kernel is None:
             candidate = self._ready.pop(0)
-            if await candidate.is_alive():
+            if await candidate.is_alive() and not candidate.holds_secret():
                 kernel = candidate
             else:
                 await candidate.shutdown()
