@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .._aio import call_in_caller, run_sync
+from ..coding.config_schema import check_code_execution_config
 from ..errors import ConfigError
 from ..llm.client import ModelClient
 from ..messages import MessageSent, content_str, emit
 from . import chat as _chat
 from . import replies
+from .arguments import check_agent_arguments, check_chat_arguments, check_message
 from .hooks import HooksMixin
 from .human import ask_human, maybe_await
 from .result import ChatResult
@@ -72,9 +74,10 @@ class ConversableAgent(HooksMixin, Agent):
         if human_input_mode not in HUMAN_INPUT_MODES:
             raise ConfigError(f"human_input_mode must be one of {', '.join(HUMAN_INPUT_MODES)}, "
                               f"not {human_input_mode!r}")
-        if max_consecutive_auto_reply is not None and (
-                not isinstance(max_consecutive_auto_reply, int) or max_consecutive_auto_reply < 0):
-            raise ConfigError("max_consecutive_auto_reply must be a non-negative int")
+        check_agent_arguments(name=name, system_message=system_message, is_termination_msg=is_termination_msg,
+                              max_consecutive_auto_reply=max_consecutive_auto_reply, function_map=function_map,
+                              default_auto_reply=default_auto_reply, description=description,
+                              chat_messages=chat_messages, silent=silent)
         self._name = name
         self._oai_system_message = [{"content": system_message or "", "role": "system"}]
         self._description = description if description is not None else (system_message or "")
@@ -129,8 +132,7 @@ class ConversableAgent(HooksMixin, Agent):
             config = {}
         if config is True:
             config = {}
-        if config is not False and not isinstance(config, dict) and not _is_executor(config):
-            raise ConfigError("code_execution_config must be a dict or False")
+        check_code_execution_config(config)
         if isinstance(config, dict):
             config = dict(config)
             approval = config.get("approval", "never")
@@ -315,6 +317,8 @@ class ConversableAgent(HooksMixin, Agent):
         """Send ``message`` to ``recipient`` (who may reply)."""
         for hook in self.hook_lists["process_message_before_send"]:
             message = hook(sender=self, message=message, recipient=recipient, silent=silent)
+        if isinstance(message, dict):
+            check_message("message", message)
         message = self._message_to_dict(message)
         if not self._append_oai_message(message, "assistant", recipient, is_sending=True):
             raise ValueError("Message can't be converted into a valid ChatCompletion message. "
@@ -416,8 +420,8 @@ class ConversableAgent(HooksMixin, Agent):
                               summary_args: dict[str, Any] | None = None,
                               message: str | dict | Callable | None = None, **kwargs: Any) -> ChatResult:
         """Start a chat with ``recipient`` and return its :class:`ChatResult` when it ends."""
-        if max_turns is not None and (not isinstance(max_turns, int) or max_turns < 0):
-            raise ConfigError("max_turns must be a non-negative int or None")
+        check_chat_arguments(recipient=recipient, clear_history=clear_history, silent=silent, max_turns=max_turns,
+                             message=message, summary_args=summary_args)
         if summary_method not in (None, "last_msg", "reflection_with_llm") and not callable(summary_method):
             raise ConfigError("summary_method must be 'last_msg', 'reflection_with_llm', a callable or None")
         return await _chat.run_chat(self, recipient, clear_history=clear_history, silent=silent,

@@ -278,7 +278,9 @@ def oai_messages(agent: ConversableAgent, messages: list[dict]) -> list[dict[str
         if msg["content"] is None and msg["role"] != "assistant":
             msg["content"] = ""
         out.append(msg)
-    return out
+    from .tools import pair_tool_calls
+
+    return pair_tool_calls(out)  # every tool_call_id answered exactly once, or the request is invalid
 
 
 async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | None = None,

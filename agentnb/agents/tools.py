@@ -11,6 +11,11 @@ A tool call is validated against the schema the model was shown, may need a pers
 (``code_execution_config={"approval": ...}`` or ``agent.tool_approval``), and runs off the event
 loop when sync. Several calls of one reply run concurrently; results keep their order. Every
 failure becomes an ``Error: ...`` result the model can act on; the chat goes on.
+
+Protocol: an agent with tools answers *every* call of a message (an unknown or missing tool name
+gets an error result), so each ``tool_call_id`` gets exactly one ``tool`` message; an agent with no
+tools at all leaves the calls to another agent. :func:`pair_tool_calls` repairs any history that still
+breaks the rule before it is sent to a model.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "generate_function_call_reply",
     "generate_tool_calls_reply",
     "get_function_schema",
+    "pair_tool_calls",
     "register_for_execution",
     "register_for_llm",
     "register_function",
@@ -240,7 +246,10 @@ def _check(agent: ConversableAgent, call: _Call) -> None:
     func = agent.function_map.get(name)
     if func is None:
         known = ", ".join(sorted(agent.function_map)) or "none"
-        call.content = f"Error: Function {name} not found. Available functions: {known}."
+        if not name:
+            call.content = f"Error: the tool call {call.call_id} named no function. Available functions: {known}."
+        else:
+            call.content = f"Error: Function {name} not found. Available functions: {known}."
         return
     call.func = func
     try:
@@ -368,12 +377,15 @@ async def execute_function(agent: ConversableAgent, func_call: dict[str, Any],
 async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, Any]) -> tuple[bool, Any]:
     """Run the tool calls of ``message`` (concurrently; results in order), or ``(False, None)`` if none are ours."""
     raw = [tc for tc in message.get("tool_calls") or [] if isinstance(tc, dict)]
-    names = [(tc.get("function") or {}).get("name") for tc in raw]
-    if not any(n in agent.function_map for n in names):
+    if not raw or not agent.function_map:  # an agent without tools leaves the calls to the one that has them
         return False, None
-    calls = [_prepare(agent, name or "", (tc.get("function") or {}).get("arguments"),
-                      tc.get("id") or new_id("call"))
-             for tc, name in zip(raw, names, strict=True)]
+    for tc in raw:  # the assistant message and the tool reply must carry the same id
+        if not isinstance(tc.get("id"), str) or not tc["id"]:
+            tc["id"] = new_id("call")
+    functions = [tc.get("function") if isinstance(tc.get("function"), dict) else {} for tc in raw]
+    calls = [_prepare(agent, fn.get("name") if isinstance(fn.get("name"), str) else "", fn.get("arguments"),
+                      tc["id"])
+             for tc, fn in zip(raw, functions, strict=True)]
     for call in calls:  # one question at a time, in order
         await _approve(agent, call)
     await asyncio.gather(*(_run(call) for call in calls))
@@ -384,8 +396,45 @@ async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, 
 
 async def generate_function_call_reply(agent: ConversableAgent, message: dict[str, Any]) -> tuple[bool, Any]:
     """Run a legacy ``function_call`` of ``message`` (``(False, None)`` if the function is not ours)."""
-    func_call = message.get("function_call") or {}
-    if func_call.get("name") not in agent.function_map:
+    func_call = message.get("function_call")
+    if not isinstance(func_call, dict) or not agent.function_map:
         return False, None
     _, reply = await execute_function(agent, func_call)
     return True, reply
+
+
+def pair_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with every ``tool_call_id`` answered by exactly one ``tool`` message, right after its call.
+
+    The OpenAI protocol rejects a request otherwise. A call nobody answered gets an error result that
+    tells the model so; a second or stray ``tool`` message becomes a user message with the same text.
+    """
+    out: list[dict[str, Any]] = []
+    pending: dict[str, str] = {}
+
+    def unanswered() -> None:
+        for call_id, name in pending.items():
+            out.append({"role": "tool", "tool_call_id": call_id,
+                        "content": f"Error: no agent ran the call to {name or '(no function name)'}: no agent in "
+                                   "this chat has that tool. Do not call it again."})
+        pending.clear()
+
+    for msg in messages:
+        if msg.get("role") == "tool":
+            call_id = msg.get("tool_call_id")
+            if isinstance(call_id, str) and call_id in pending:
+                del pending[call_id]
+                out.append(msg)
+            else:
+                unanswered()
+                out.append({"role": "user", "content": f"(result of tool call {call_id}) {msg.get('content') or ''}"})
+            continue
+        unanswered()
+        out.append(msg)
+        if msg.get("role") == "assistant" and msg.get("tool_calls"):
+            for tc in msg["tool_calls"]:
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                if isinstance(tc, dict) and isinstance(tc.get("id"), str):
+                    pending[tc["id"]] = fn.get("name", "") if isinstance(fn, dict) else ""
+    unanswered()
+    return out

@@ -52,6 +52,10 @@ class GroupChat:
     DEFAULT_INTRO_MSG = sel.INTRO_MSG
 
     def __post_init__(self) -> None:
+        from ..agents.arguments import check_group_agents, check_group_options
+
+        check_group_agents(self.agents)
+        check_group_options(self)
         self.agents = list(self.agents or [])
         if not self.agents:
             raise ConfigError("GroupChat needs at least one agent")
@@ -214,7 +218,7 @@ class GroupChat:
         last = self.messages[-1] if self.messages else {}
         if self.func_call_filter and (last.get("function_call") or last.get("tool_calls")):
             names = [last["function_call"].get("name")] if last.get("function_call") else [
-                tc.get("function", {}).get("name") for tc in last["tool_calls"]]
+                (tc.get("function") or {}).get("name") for tc in last["tool_calls"]]
             able = [a for a in self.agents if _can_execute(a, names)]
             if not able:
                 able = [a for a in self.agents if getattr(a, "function_map", None)]

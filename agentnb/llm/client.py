@@ -2,13 +2,20 @@
 
 Entries of the ``config_list`` are tried in order; within an entry the SDK
 retries transient failures (429, 5xx, timeouts, dropped connections) with
-exponential backoff. Usage and cost are accumulated per client (one per agent)
+exponential backoff, and a streamed reply cut off part-way is asked for again
+(``max_retries`` times). Usage and cost are accumulated per client (one per agent)
 in AutoGen's ``usage_including/excluding_cached_inference`` shape.
+
+Timeouts (``llm_config["timeout"]``, default :data:`~agentnb.llm.config.DEFAULT_TIMEOUT` = 120 s):
+connecting may take at most 10 s; an attempt fails when the server sends nothing for ``timeout``
+seconds; a non-streamed call, retries included, gives up after ``timeout * (max_retries + 1)``
+seconds. Cancelling the task (Stop, ``handle.cancel()``, Ctrl-C) ends a call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import weakref
@@ -16,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError, redact
-from ..messages import StreamStarted, TokenChunk, UsageUpdated, emit, new_id, wants_tokens
+from ..messages import ErrorOccurred, StreamStarted, TokenChunk, UsageUpdated, emit, new_id, wants_tokens
 from .cache import DiskCache
-from .config import EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
+from .config import CONNECT_TIMEOUT, EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
 from .pricing import cost_of
 
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {key: AsyncOpenAI}
@@ -39,6 +46,8 @@ class Completion:
     cached: bool = False
     message_id: str | None = None
     """Set when the reply was streamed: the id its TokenChunk events carried."""
+    finish_reason: str | None = None
+    """Why the model stopped: ``stop``, ``length`` (cut off by ``max_tokens``), ``tool_calls``..."""
 
     def to_message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"content": self.content, "role": "assistant"}
@@ -159,50 +168,69 @@ class ModelClient:
 
     async def _call(self, entry: ModelEntry, messages: list[dict[str, Any]], request: dict[str, Any],
                     stream: bool) -> Completion:
-        import openai
-
+        """One entry: the SDK retries failed requests; a stream broken part-way is asked for again here."""
         if os.environ.get("AGENTNB_LOOPBACK_ONLY") == "1" or _loopback_ctx():
             from ..testing import check_loopback
 
             check_loopback(entry.endpoint)
         client = _client_for(entry, self.config)
+        attempts = self.config.max_retries + 1
+        for attempt in itertools.count(1):
+            try:
+                return await self._attempt(client, entry, messages, request, stream)
+            except _BrokenStream as exc:
+                if attempt >= attempts:
+                    raise ModelUnavailableError(f"{exc}; gave up after {attempts} attempt(s)",
+                                                model=entry.model, base_url=entry.endpoint) from None
+                emit(ErrorOccurred(source=self.agent_name, error_type="TruncatedStream", fatal=False,
+                                   message=f"model {entry.model!r} at {entry.endpoint}: {exc}; asking again "
+                                           f"(attempt {attempt + 1} of {attempts})"))
+                await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, client: Any, entry: ModelEntry, messages: list[dict[str, Any]],
+                       request: dict[str, Any], stream: bool) -> Completion:
+        import openai
+
+        timeout = self.config.timeout
         try:
             if stream:
                 return await self._stream(client, entry, messages, request)
-            resp = await client.chat.completions.create(model=entry.model, **_body(messages, request))
+            async with asyncio.timeout(timeout * (self.config.max_retries + 1)):
+                resp = await client.chat.completions.create(model=entry.model, **_body(messages, request))
         except openai.APIStatusError as exc:
             raise _status_error(exc, entry) from None
-        except openai.APITimeoutError:
-            raise ModelUnavailableError(f"timed out after {self.config.timeout or 600} s (and retries)",
-                                        model=entry.model, base_url=entry.endpoint) from None
+        except (openai.APITimeoutError, TimeoutError):
+            raise ModelUnavailableError(f"timed out: no reply within {timeout:g} s "
+                                        f"(tried {self.config.max_retries + 1} time(s); llm_config 'timeout' "
+                                        "sets the limit)", model=entry.model, base_url=entry.endpoint) from None
         except openai.APIConnectionError as exc:
-            raise ModelUnavailableError(f"could not connect ({type(exc.__cause__ or exc).__name__})",
-                                        model=entry.model, base_url=entry.endpoint) from None
+            raise ModelUnavailableError(_connection_problem(exc), model=entry.model,
+                                        base_url=entry.endpoint) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise ModelResponseError(f"the reply could not be parsed: {type(exc).__name__}: {exc}",
                                      model=entry.model, base_url=entry.endpoint) from None
         if not getattr(resp, "choices", None):
             raise ModelResponseError("the reply had no choices", model=entry.model, base_url=entry.endpoint)
-        msg = resp.choices[0].message
-        tool_calls = None
-        if msg.tool_calls:
-            tool_calls = [
-                {"id": tc.id, "type": "function",
-                 "function": {"name": tc.function.name, "arguments": tc.function.arguments}}
-                for tc in msg.tool_calls
-            ]
+        choice = resp.choices[0]
+        msg = choice.message
+        tool_calls = _tool_calls(
+            (tc.id, getattr(tc, "function", None)) for tc in (getattr(msg, "tool_calls", None) or ()))
         function_call = None
         if getattr(msg, "function_call", None):
-            function_call = {"name": msg.function_call.name, "arguments": msg.function_call.arguments}
+            function_call = {"name": msg.function_call.name or "", "arguments": msg.function_call.arguments or ""}
         prompt = resp.usage.prompt_tokens if resp.usage else 0
         completion = resp.usage.completion_tokens if resp.usage else 0
         model = resp.model or entry.model
         return Completion(content=msg.content, tool_calls=tool_calls, function_call=function_call,
-                          model=model, prompt_tokens=prompt,
-                          completion_tokens=completion, cost=cost_of(entry, model, prompt, completion))
+                          model=model, prompt_tokens=prompt, completion_tokens=completion,
+                          cost=cost_of(entry, model, prompt, completion),
+                          finish_reason=getattr(choice, "finish_reason", None))
 
     async def _stream(self, client: Any, entry: ModelEntry, messages: list[dict[str, Any]],
                       request: dict[str, Any]) -> Completion:
+        import openai
+
         message_id = new_id("msg")
         emit(StreamStarted(sender=self.agent_name, message_id=message_id))
         stream = await client.chat.completions.create(
@@ -212,36 +240,52 @@ class ModelClient:
         fcall: dict[str, str] = {}
         prompt = completion = 0
         model = entry.model
-        async for chunk in stream:
-            if chunk.model:
-                model = chunk.model
-            if chunk.usage:
-                prompt, completion = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-            if not chunk.choices:
-                continue
-            delta = chunk.choices[0].delta
-            if delta.content:
-                parts.append(delta.content)
-                emit(TokenChunk(sender=self.agent_name, message_id=message_id, text=delta.content))
-            legacy = getattr(delta, "function_call", None)
-            if legacy is not None:
-                fcall["name"] = fcall.get("name", "") + (legacy.name or "")
-                fcall["arguments"] = fcall.get("arguments", "") + (legacy.arguments or "")
-            for tc in delta.tool_calls or ():
-                slot = calls.setdefault(tc.index, {"id": None, "type": "function",
-                                                   "function": {"name": "", "arguments": ""}})
-                if tc.id:
-                    slot["id"] = tc.id
-                if tc.function and tc.function.name:
-                    slot["function"]["name"] += tc.function.name
-                if tc.function and tc.function.arguments:
-                    slot["function"]["arguments"] += tc.function.arguments
+        finish: str | None = None
+        received = 0
+        try:
+            async for chunk in stream:
+                received += 1
+                if chunk.model:
+                    model = chunk.model
+                if chunk.usage:
+                    prompt, completion = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                if not chunk.choices:
+                    continue
+                finish = chunk.choices[0].finish_reason or finish
+                delta = chunk.choices[0].delta
+                if delta.content:
+                    parts.append(delta.content)
+                    emit(TokenChunk(sender=self.agent_name, message_id=message_id, text=delta.content))
+                legacy = getattr(delta, "function_call", None)
+                if legacy is not None:
+                    fcall["name"] = fcall.get("name", "") + (legacy.name or "")
+                    fcall["arguments"] = fcall.get("arguments", "") + (legacy.arguments or "")
+                for tc in delta.tool_calls or ():
+                    index = tc.index if isinstance(tc.index, int) else len(calls)
+                    slot = calls.setdefault(index, {"id": None, "function": None})
+                    slot["id"] = tc.id or slot["id"]
+                    fn = getattr(tc, "function", None)
+                    if fn is not None:
+                        acc = slot["function"] = slot["function"] or {"name": "", "arguments": ""}
+                        acc["name"] += fn.name or ""
+                        acc["arguments"] += fn.arguments or ""
+        except openai.APITimeoutError:
+            raise _BrokenStream(f"the reply stream stalled: nothing for {self.config.timeout:g} s after "
+                                f"{received} chunk(s)") from None
+        except openai.APIConnectionError as exc:
+            raise _BrokenStream(f"the reply stream was cut off after {received} chunk(s) (truncated stream: "
+                                f"{_cause_name(exc)})") from None
+        finally:
+            await stream.close()
+        if finish is None:
+            raise _BrokenStream(f"the reply stream ended after {received} chunk(s) without a finish_reason "
+                                "(truncated stream)")
         content = "".join(parts) if parts or not (calls or fcall) else None
-        tool_calls = [calls[i] for i in sorted(calls)] or None
+        tool_calls = _tool_calls((calls[i]["id"], calls[i]["function"]) for i in sorted(calls))
         return Completion(content=content, tool_calls=tool_calls, function_call=fcall or None,
                           model=model, prompt_tokens=prompt,
                           completion_tokens=completion, cost=cost_of(entry, model, prompt, completion),
-                          message_id=message_id)
+                          message_id=message_id, finish_reason=finish)
 
     def usage_summary(self, actual: bool = False) -> dict[str, Any] | None:
         usage = self.actual_usage if actual else self.total_usage
@@ -250,6 +294,41 @@ class ModelClient:
     def clear_usage(self) -> None:
         self.total_usage.clear()
         self.actual_usage.clear()
+
+
+class _BrokenStream(Exception):
+    """A streamed reply stopped part-way (connection cut, stall, or no finish_reason): ask again."""
+
+
+def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
+    """Tool calls in OpenAI's shape, whatever the server sent: every call gets an id and a function.
+
+    A call without an ``id`` gets a fresh one (the tool reply answers that same id); a call without
+    a ``function`` gets an empty name, so the executing agent tells the model it named no tool.
+    """
+    out = []
+    for call_id, fn in raw:
+        if isinstance(fn, dict):
+            name, arguments = fn.get("name"), fn.get("arguments")
+        else:
+            name, arguments = getattr(fn, "name", None), getattr(fn, "arguments", None)
+        out.append({"id": call_id if isinstance(call_id, str) and call_id else new_id("call"),
+                    "type": "function",
+                    "function": {"name": name if isinstance(name, str) else "",
+                                 "arguments": arguments if isinstance(arguments, str) else ""}})
+    return out or None
+
+
+def _cause_name(exc: BaseException) -> str:
+    return type(exc.__cause__ or exc).__name__
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """``could not connect`` only when no connection was made; otherwise say the connection broke."""
+    cause = _cause_name(exc)
+    if "Connect" in cause or cause == "APIConnectionError":
+        return f"could not connect ({cause})"
+    return f"the connection broke before the reply was complete ({cause}; retries exhausted)"
 
 
 async def _resolve(entry: ModelEntry) -> ModelEntry:
@@ -292,9 +371,9 @@ def _client_for(entry: ModelEntry, config: LLMConfig) -> Any:
     client = per_loop.get(key)
     if client is None:
         api_key = entry.api_key or os.environ.get("OPENAI_API_KEY") or "sk-no-key-required"
-        kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": config.max_retries}
-        if config.timeout is not None:
-            kwargs["timeout"] = config.timeout
+        kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": config.max_retries,
+                                  "timeout": openai.Timeout(config.timeout,
+                                                            connect=min(CONNECT_TIMEOUT, config.timeout))}
         if entry.api_type == "azure":
             if not entry.api_version:
                 raise ConfigError(f"model {entry.model!r}: api_type 'azure' needs 'api_version'")

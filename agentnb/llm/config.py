@@ -7,6 +7,9 @@ local model) or a dict::
     {"config_list": [{"model": "gpt-4o", "api_key": "...", "base_url": "...",
                       "api_type": "openai" | "azure", "api_version": "...", "price": [0.0025, 0.01]}],
      "temperature": 0, "timeout": 60, "cache_seed": None, "stream": False}
+
+Every key is type-checked up front (:mod:`agentnb.llm.schema`); a bad value raises one
+:class:`~agentnb.errors.ConfigError` naming the key. ``timeout`` defaults to :data:`DEFAULT_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, register_secret
+from .schema import check_llm_config
+
+DEFAULT_TIMEOUT = 120.0
+"""Seconds of silence from the server after which a model call attempt fails (``llm_config['timeout']``)."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds connecting to the server may take (never more than the timeout)."""
 
 EMBEDDED = "embedded"
 """``api_type`` of the entry that stands for the embedded local model (resolved on first call)."""
@@ -63,7 +72,8 @@ class LLMConfig:
 
     entries: list[ModelEntry]
     request: dict[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds without a byte from the server before an attempt fails (see :mod:`agentnb.llm.client`)."""
     cache_seed: int | str | None = None
     cache_path_root: str = ".cache"
     stream: bool | None = None
@@ -116,7 +126,8 @@ def parse_llm_config(llm_config: dict[str, Any] | None) -> LLMConfig:
     if llm_config is None:
         llm_config = get_default_llm_config()
     if not isinstance(llm_config, dict):
-        raise ConfigError(f"llm_config must be a dict, None or False, not {type(llm_config).__name__}")
+        raise ConfigError(f"llm_config must be a dict, None or False; got {type(llm_config).__name__}")
+    check_llm_config(llm_config)
     raw_list = llm_config.get("config_list")
     if raw_list is None:
         if "model" in llm_config:  # AutoGen also accepts a single entry inline
@@ -130,16 +141,14 @@ def parse_llm_config(llm_config: dict[str, Any] | None) -> LLMConfig:
     unknown = set(llm_config) - REQUEST_KEYS - CLIENT_KEYS - ENTRY_KEYS - {"functions", "tools"}
     request.update({k: llm_config[k] for k in unknown if not k.startswith("_")})
     timeout = llm_config.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise ConfigError(f"llm_config['timeout'] must be a positive number of seconds, not {timeout!r}")
     return LLMConfig(
         entries=entries,
         request=request,
-        timeout=timeout,
+        timeout=float(timeout) if timeout is not None else DEFAULT_TIMEOUT,
         cache_seed=llm_config.get("cache_seed"),
         cache_path_root=llm_config.get("cache_path_root", ".cache"),
         stream=llm_config.get("stream"),
-        max_retries=int(llm_config.get("max_retries", 2)),
+        max_retries=llm_config.get("max_retries", 2),
     )
 
 

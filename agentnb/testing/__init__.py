@@ -22,7 +22,7 @@ from agentnb.testing.loopback import (
     loopback_only,
     loopback_required,
 )
-from agentnb.testing.replies import Fault, Reply, code, forever, text, tool_calls
+from agentnb.testing.replies import Fault, Reply, code, forever, raw_tool_calls, text, tool_calls
 from agentnb.testing.server import TEST_API_KEY, ScriptedModelServer
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "is_loopback_host",
     "loopback_only",
     "loopback_required",
+    "raw_tool_calls",
     "text",
     "tool_calls",
 ]

@@ -23,11 +23,16 @@ class Reply:
     finish_reason: str = "stop"
     usage: dict[str, int] | None = None
     """Overrides for ``prompt_tokens`` / ``completion_tokens`` (otherwise estimated)."""
+    raw_tool_calls: tuple[dict[str, Any], ...] = ()
+    """Tool calls served verbatim (malformed on purpose: no ``id``, no ``function``...)."""
 
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted failure. Build with :meth:`status`, :meth:`hang`, :meth:`malformed`, :meth:`disconnect`."""
+    """A scripted failure.
+
+    Build with :meth:`status`, :meth:`hang`, :meth:`malformed`, :meth:`disconnect`, :meth:`cut`, :meth:`stall`.
+    """
 
     kind: str
     http_status: int = 0
@@ -38,6 +43,8 @@ class Fault:
     then: Any = None
     """What a hang answers with once it is over."""
     retry_after: float | None = None
+    after: int = 0
+    """For ``cut`` and ``stall``: how many streamed chunks are sent first."""
 
     @classmethod
     def status(cls, code: int, times: int = 1, message: str | None = None, *,
@@ -63,10 +70,32 @@ class Fault:
         """Close the connection without answering."""
         return cls("disconnect", times=_times(times))
 
+    @classmethod
+    def cut(cls, after: int = 2, times: int = 1, then: Any = "(the whole reply)") -> Fault:
+        """Start answering ``then``, and close the connection after ``after`` chunks (a truncated stream).
+
+        A non-streamed request gets the headers and half of the body, then the connection closes.
+        """
+        return cls("cut", after=_after(after), times=_times(times), then=then)
+
+    @classmethod
+    def stall(cls, seconds: float, after: int = 2, times: int = 1, then: Any = "(the whole reply)") -> Fault:
+        """Start answering ``then``, then send nothing for ``seconds`` after ``after`` chunks, then finish.
+
+        A non-streamed request gets its headers, then silence (a stopping server cuts the wait short).
+        """
+        return cls("stall", seconds=float(seconds), after=_after(after), times=_times(times), then=then)
+
 
 @dataclass(frozen=True)
 class Forever:
     reply: Any
+
+
+def _after(after: int) -> int:
+    if int(after) < 0:
+        raise ConfigError(f"a fault's chunk count must be >= 0, got after={after!r}")
+    return int(after)
 
 
 def _times(times: int) -> int:
@@ -102,6 +131,16 @@ def tool_calls(calls: list, content: str | None = None) -> Reply:
     return Reply(content=content, tool_calls=tuple(normal), finish_reason="tool_calls")
 
 
+def raw_tool_calls(calls: list[dict[str, Any]], content: str | None = None) -> Reply:
+    """A reply whose tool calls are served exactly as given, e.g. ``[{"type": "function"}]`` (no id, no function).
+
+    Streamed, each call is one delta (with its ``index`` added). For testing how clients survive bad servers.
+    """
+    if not calls or not all(isinstance(c, dict) for c in calls):
+        raise ConfigError("raw_tool_calls() needs a non-empty list of dicts")
+    return Reply(content=content, raw_tool_calls=tuple(calls), finish_reason="tool_calls")
+
+
 def forever(reply: Any) -> Forever:
     """Answer every request of its queue with ``reply`` (typically a function model); never consumed."""
     return Forever(reply)
@@ -130,6 +169,7 @@ def _message_chars(messages: Any) -> int:
 
 def _usage(body: dict, reply: Reply) -> dict[str, int]:
     calls = sum(len(c["name"]) + len(c["arguments"]) for c in reply.tool_calls)
+    calls += len(json.dumps(list(reply.raw_tool_calls))) if reply.raw_tool_calls else 0
     completion = len(reply.content or "") + calls
     usage = {"prompt_tokens": _estimate_tokens(_message_chars(body.get("messages"))) or 1,
              "completion_tokens": _estimate_tokens(completion)}
@@ -151,6 +191,8 @@ def completion_payload(body: dict, reply: Reply, model: str, ident: str, created
             {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
             for c in reply.tool_calls
         ]
+    if reply.raw_tool_calls:
+        message["tool_calls"] = [dict(c) for c in reply.raw_tool_calls]
     return {"id": ident, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason,
                          "logprobs": None}],
@@ -168,7 +210,8 @@ def chunk_payloads(body: dict, reply: Reply, model: str, ident: str, created: in
             out["usage"] = None
         return out
 
-    yield chunk({"role": "assistant", "content": None if reply.tool_calls and not reply.content else ""})
+    calls_only = (reply.tool_calls or reply.raw_tool_calls) and not reply.content
+    yield chunk({"role": "assistant", "content": None if calls_only else ""})
     for piece in _pieces(reply.content or ""):
         yield chunk({"content": piece})
     for index, call in enumerate(reply.tool_calls):
@@ -176,10 +219,42 @@ def chunk_payloads(body: dict, reply: Reply, model: str, ident: str, created: in
                                      "function": {"name": call["name"], "arguments": ""}}]})
         for piece in _pieces(call["arguments"], 8):
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    for index, call in enumerate(reply.raw_tool_calls, start=len(reply.tool_calls)):
+        yield chunk({"tool_calls": [{"index": index, **call}]})
     yield chunk({}, reply.finish_reason)
     if with_usage:
         yield {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                "choices": [], "usage": _usage(body, reply)}
+
+
+def protocol_problem(messages: Any) -> str | None:
+    """What OpenAI would reject in ``messages`` about tool calls (its wording), else None.
+
+    Every ``tool_calls`` id must be answered by exactly one ``tool`` message before the next other
+    message, and a ``tool`` message must answer a call of the assistant message before it.
+    """
+    pending: set[str] = set()
+    for msg in messages if isinstance(messages, list) else []:
+        if not isinstance(msg, dict):
+            continue
+        if msg.get("role") == "tool":
+            call_id = msg.get("tool_call_id")
+            if call_id not in pending:
+                return ("Invalid parameter: messages with role 'tool' must be a response to a preceding message "
+                        f"with 'tool_calls' (tool_call_id {call_id!r} answers no pending call).")
+            pending.discard(call_id)
+            continue
+        if pending:
+            return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                    f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                    f"{', '.join(sorted(pending))}")
+        if msg.get("role") == "assistant":
+            calls = msg.get("tool_calls") or []
+            ids = [c.get("id") if isinstance(c, dict) else None for c in calls]
+            if any(not isinstance(i, str) or not i for i in ids):
+                return "Invalid 'messages': every tool call needs a string 'id'."
+            pending = set(ids)
+    return None
 
 
 _ERROR_TYPES = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),

@@ -24,6 +24,7 @@ from agentnb.testing.replies import (
     completion_payload,
     error_body,
     forever,
+    protocol_problem,
     text,
 )
 
@@ -127,19 +128,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_stream(self, events: Iterator[dict], delay: float, stopping: threading.Event):
+    def _send_stream(self, events: Iterator[dict], delay: float, stopping: threading.Event,
+                     fault: Fault | None = None):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for event in itertools.chain((json.dumps(e) for e in events), ["[DONE]"]):
+        for sent, event in enumerate(itertools.chain((json.dumps(e) for e in events), ["[DONE]"])):
+            if fault is not None and sent == fault.after and not self._interrupt(fault, stopping):
+                return
             if delay and stopping.wait(delay):
                 self.close_connection = True
                 return
             data = f"data: {event}\n\n".encode()
             self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _send_json_faulty(self, payload: Any, fault: Fault, stopping: threading.Event):
+        """Headers and then: half the body and a closed connection (``cut``) or silence first (``stall``)."""
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if fault.kind == "cut":
+            self.wfile.write(data[: len(data) // 2])
+            self._interrupt(fault, stopping)
+        elif self._interrupt(fault, stopping):
+            self.wfile.write(data)
+
+    def _interrupt(self, fault: Fault, stopping: threading.Event) -> bool:
+        """Apply a ``cut`` (close now) or ``stall`` (wait); True when the answer may go on."""
+        self.wfile.flush()
+        if fault.kind == "stall" and not stopping.wait(fault.seconds):
+            return True
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return False
 
 
 class ScriptedModelServer:
@@ -152,13 +179,15 @@ class ScriptedModelServer:
     __test__ = False
 
     def __init__(self, replies: Any = (), *, model: str = "scripted-model", port: int = 0,
-                 latency: float = 0.0, stream_delay: float = 0.0):
+                 latency: float = 0.0, stream_delay: float = 0.0, check_protocol: bool = True):
         self.model = model
         self.port = port
         self.latency = latency
         """Seconds to wait before every answer."""
         self.stream_delay = stream_delay
         """Seconds to wait before each streamed chunk."""
+        self.check_protocol = check_protocol
+        """Answer 400, as OpenAI does, to a request whose tool calls and tool messages do not pair up."""
         self.requests: list[dict] = []
         """Every chat-completion request body received, in order."""
         self._lock = threading.Lock()
@@ -277,6 +306,11 @@ class ScriptedModelServer:
     # -- answering
     def _serve(self, handler: _Handler, body: dict) -> None:
         model = str(body.get("model") or self.model)
+        problem = protocol_problem(body.get("messages")) if self.check_protocol else None
+        if problem is not None:
+            with self._lock:
+                self.requests.append(body)
+            return handler._send_json(400, error_body(400, problem))
         reply = self._next(body)
         if self.latency and self._stopping.wait(self.latency):
             handler.close_connection = True
@@ -290,6 +324,7 @@ class ScriptedModelServer:
             except Exception as exc:
                 message = f"scripted model server: function model raised {type(exc).__name__}: {exc}"
                 return handler._send_json(500, error_body(500, redact(message), "function_model_error"))
+        interruption = reply if isinstance(reply, Fault) and reply.kind in ("cut", "stall") else None
         if isinstance(reply, Fault):
             reply = self._apply_fault(handler, reply, bool(body.get("stream")))
             if reply is None:
@@ -303,7 +338,10 @@ class ScriptedModelServer:
         ident, created = f"chatcmpl-scripted-{next(self._completion_ids)}", int(time.time())
         if body.get("stream"):
             events = chunk_payloads(body, reply, model, ident, created)
-            handler._send_stream(events, self.stream_delay, self._stopping)
+            handler._send_stream(events, self.stream_delay, self._stopping, interruption)
+        elif interruption is not None:
+            handler._send_json_faulty(completion_payload(body, reply, model, ident, created), interruption,
+                                      self._stopping)
         else:
             handler._send_json(200, completion_payload(body, reply, model, ident, created))
 
@@ -328,6 +366,8 @@ class ScriptedModelServer:
             if not self._stopping.wait(fault.seconds):
                 return fault.then
             handler.close_connection = True
+        elif fault.kind in ("cut", "stall"):
+            return fault.then  # served by _serve, interrupted part-way
         return None
 
     def _with_call_ids(self, reply: Reply) -> Reply:
