@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--executor", default="jupyter", choices=["jupyter", "commandline-local"],
                       help="where code runs (default: a dedicated Jupyter kernel)")
     demo.add_argument("--temperature", type=float, default=None)
+    demo.add_argument("--require-code", action="store_true",
+                      help="exit with status 3 unless the model wrote a code block and it was executed "
+                           "(CI uses this to prove the embedded model really works on this machine)")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -90,6 +93,10 @@ def demo(args: argparse.Namespace) -> int:
     if not runs:
         print("note: the model wrote no code block this time; a real model endpoint does much better "
               "(see --base-url / --model).")
+    if args.require_code and not runs:
+        print("agentnb demo failed: --require-code was given and the model produced no code block",
+              file=sys.stderr)
+        return 3
     return 0
 
 

@@ -380,16 +380,14 @@ from agentnb.llm.local import default_llm_config
 
 llm_config = default_llm_config()  # starts the embedded server (once per kernel), stopped when the kernel exits
 print("local model ready")'''),
-    code('''# NBVAL_IGNORE_OUTPUT
-print(llm_config["config_list"][0]["model"], "at", llm_config["config_list"][0]["base_url"])'''),
-    code('''# NBVAL_IGNORE_OUTPUT
-assistant = autogen.AssistantAgent("assistant", llm_config=llm_config)
+    code('''print(llm_config["config_list"][0]["model"], "at", llm_config["config_list"][0]["base_url"])''', "nbval-ignore-output"),
+    code('''assistant = autogen.AssistantAgent("assistant", llm_config=llm_config)
 user_proxy = autogen.UserProxyAgent(
     "user_proxy", human_input_mode="NEVER",
     code_execution_config={"work_dir": "coding", "use_docker": False},
 )
 result = user_proxy.initiate_chat(assistant, message="Print the sum of the numbers from 1 to 10 with Python.",
-                                  max_turns=2)'''),
+                                  max_turns=2)''', "nbval-ignore-output"),
     code('''assert result.stop_reason, "the chat did not finish"
 assert result.chat_history[0]["content"].startswith("Print the sum")
 print("chat finished")'''),

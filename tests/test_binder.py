@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLAY_NOTEBOOKS = ["quickstart", "groupchat", "approval", "tools", "export"]
-COPIED = ["pyproject.toml", "README.md", "LICENSE", "agentnb", "binder", "notebooks"]
+COPIED = ["pyproject.toml", "README.md", "LICENSE", "constraints.txt", "agentnb", "binder", "notebooks", "scripts"]
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 RUN_OUTPUTS = ("coding", "exported")
 """Folders a notebook run leaves in notebooks/ (not part of the repository)."""

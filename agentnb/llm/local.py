@@ -16,7 +16,9 @@ Importing this module is cheap: nothing heavy is imported and nothing starts unt
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,10 +26,13 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 from agentnb.errors import LocalModelError
+
+from .llama_launch import ENV_REPACK
 
 __all__ = [
     "DEFAULT_MODEL_ALIAS",
@@ -53,6 +58,8 @@ _MODEL_NAME_HINT = "smollm2-135m-instruct"
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
                    "pydantic_settings")
 _LOG_TAIL_LINES = 30
+PORTABLE_LLAMA_VERSION = "0.3.36"
+"""The llama-cpp-python release that ./dev builds portable and constraints.txt pins."""
 
 
 def find_default_gguf() -> Path:
@@ -100,7 +107,13 @@ def _packaged_gguf_files() -> list[Path]:
 def _check_server_installed() -> None:
     from importlib import util
 
-    missing = [name for name in _SERVER_MODULES if util.find_spec(name) is None]
+    def absent(name: str) -> bool:
+        try:
+            return util.find_spec(name) is None
+        except (ImportError, ValueError):  # a broken or blocked install counts as missing
+            return True
+
+    missing = [name for name in _SERVER_MODULES if absent(name)]
     if missing:
         raise LocalModelError(f"llama-cpp-python[server] is not installed (missing: {', '.join(missing)}); "
                               f"{INSTALL_HINT}")
@@ -119,18 +132,37 @@ def _alias_for(path: Path) -> str:
     return stem
 
 
-_ORPHAN_GUARD = """
-import os, runpy, sys, threading, time
-parent = os.getppid()
-def watch():
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-"""Runs ``python -m llama_cpp.server`` and exits when its parent dies, even by SIGKILL (no atexit then)."""
+_KEY_ENV = re.compile(r"(API_KEY|_TOKEN|SECRET|PASSWORD|OAI_CONFIG_LIST)", re.IGNORECASE)
+
+
+def _server_env() -> dict[str, str]:
+    """The server's environment: ours without credentials (it never needs a key, and a crash dump must not hold one)."""
+    env = {k: v for k, v in os.environ.items() if not _KEY_ENV.search(k)}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def describe_exit(code: int | None) -> str:
+    """``'killed by SIGSEGV (exit code -11)'`` for a signal, ``'exit code 1'`` otherwise."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (exit code {code})"
+    return f"exit code {code}"
+
+
+CRASH_REMEDY = (
+    "likely cause: llama-cpp-python was compiled for another CPU (GGML_NATIVE) or crashed in a CPU-specific "
+    "kernel. Remedy: rebuild it portable with `./dev setup` in an agentnb checkout, or: "
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+    "pip install --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "
+    f"llama-cpp-python=={PORTABLE_LLAMA_VERSION}; if {{repack}} is set, unset it"
+)
+
+HEALTH_PROMPT = "The capital of France is"
+"""A multi-token prompt: crashes of CPU-specific kernels show on the first prompt longer than one token."""
 
 
 class LocalModelServer:
@@ -221,7 +253,7 @@ class LocalModelServer:
             return self
 
     def _command(self) -> list[str]:
-        cmd = [sys.executable, "-c", _ORPHAN_GUARD, "--model", str(self.model_path),
+        cmd = [sys.executable, "-m", "agentnb.llm.llama_launch", "--model", str(self.model_path),
                "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                "--n_ctx", str(self.n_ctx)]
         if self.chat_format:
@@ -237,27 +269,72 @@ class LocalModelServer:
             log.flush()
             self._proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True,
-                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                          env=_server_env())
+        _live_servers[self._url()] = weakref.ref(self)
 
     def _wait_ready(self) -> None:
+        """Wait for ``/v1/models``, then prove the model generates: a short multi-token completion."""
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._get_ok("/models", deadline):
+            time.sleep(0.05)
+        self._check_generates(deadline)
+
+    def _check_alive(self, phase: str) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            code = self._proc.returncode if self._proc is not None else None
+            raise self._crash_error(f"llama.cpp server exited {phase} ({describe_exit(code)})", code)
+
+    def _get_ok(self, path: str, deadline: float) -> bool:
         import urllib.error
         import urllib.request
 
-        deadline = time.monotonic() + self.startup_timeout
-        url = self._url() + "/models"
-        while True:
-            if self._proc is None or self._proc.poll() is not None:
-                code = self._proc.returncode if self._proc is not None else None
-                raise self._error(f"llama.cpp server exited during start-up (exit code {code})")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise self._error(f"llama.cpp server not ready after {self.startup_timeout:.0f} s")
-            time.sleep(0.05)
+        self._check_alive("during start-up")
+        try:
+            with urllib.request.urlopen(self._url() + path, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise self._error(f"llama.cpp server not ready after {self.startup_timeout:.0f} s")
+        return False
+
+    def _check_generates(self, deadline: float) -> None:
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps({"model": self.model, "prompt": HEALTH_PROMPT, "max_tokens": 4,
+                           "temperature": 0}).encode()
+        request = urllib.request.Request(self._url() + "/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=max(1.0, deadline - time.monotonic())) as response:
+                reply = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            self._wait_exit(2.0)
+            self._check_alive("on its first completion (the health check)")
+            raise self._error(f"llama.cpp server failed its health check ({type(exc).__name__}: {exc})") from None
+        choices = reply.get("choices") or [{}]
+        tokens = (reply.get("usage") or {}).get("completion_tokens", 0)
+        if not choices[0].get("text") or tokens < 1:
+            raise self._error(f"llama.cpp server generated nothing on its health check: {reply!r:.300}")
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        """The exit code once the process has ended within ``timeout`` s, else None."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def crash_error(self) -> LocalModelError | None:
+        """A :class:`LocalModelError` if the server process has died (waits up to 1 s for it to end)."""
+        if self._proc is None:
+            return None
+        code = self._wait_exit(1.0)
+        if code is None:
+            return None
+        return self._crash_error(f"llama.cpp server at {self._url()} died ({describe_exit(code)})", code)
 
     def is_running(self) -> bool:
         """True while the server process is alive (after a successful :meth:`start`)."""
@@ -269,7 +346,7 @@ class LocalModelServer:
             raise LocalModelError("the local model server is not started; call start() first")
         code = self._proc.poll()
         if code is not None:
-            raise self._error(f"llama.cpp server at {self._url()} died (exit code {code})")
+            raise self._crash_error(f"llama.cpp server at {self._url()} died ({describe_exit(code)})", code)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the process group, then kill it if needed. Idempotent."""
@@ -303,10 +380,16 @@ class LocalModelServer:
 
     def _error(self, message: str) -> LocalModelError:
         tail = self.log_tail()
-        details = f"\nmodel: {self.model_path}\nlog: {self.log_path}"
+        details = f"\nmodel: {self.model_path}\nlog (kept): {self.log_path}"
         if tail:
             details += f"\n--- last lines of the log ---\n{tail}"
+        self._own_log = False  # something went wrong: keep the log for the person reading this error
         return LocalModelError(message + details)
+
+    def _crash_error(self, message: str, code: int | None) -> LocalModelError:
+        if code is not None and code < 0 and -code in (signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGABRT):
+            message += "\n" + CRASH_REMEDY.format(repack=ENV_REPACK)
+        return self._error(message)
 
     def __enter__(self) -> LocalModelServer:
         return self.start()
@@ -317,6 +400,17 @@ class LocalModelServer:
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
         return f"<LocalModelServer {self.model} {self._url() if self.port else ''} {state}>"
+
+
+_live_servers: dict[str, weakref.ref[LocalModelServer]] = {}
+"""Servers this process started, by base URL, so a failed model call can say that one crashed."""
+
+
+def crashed_server_error(base_url: str) -> LocalModelError | None:
+    """If ``base_url`` belongs to a local server of ours that has died, the error that says so (else None)."""
+    ref = _live_servers.get(base_url.rstrip("/"))
+    server = ref() if ref is not None else None
+    return server.crash_error() if server is not None else None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
