@@ -7,6 +7,10 @@
     Plot a chart of ...
 
     --------------------------------------------------------------------------------
+
+Every piece of model or execution text goes through :func:`agentnb.textguard.visible`
+before it reaches the terminal: an escape sequence in a reply is shown (``␛[2K``), never
+obeyed, so it cannot erase or rewrite what a person reads before approving.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .messages import (
     content_str,
     subscribe,
 )
+from .textguard import HIDDEN_WARNING, has_hidden, visible
 
 RULE = "-" * 80
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
@@ -48,6 +53,8 @@ class ConsoleView:
         return self._stream or sys.stdout
 
     def _c(self, text: str, color: str) -> str:
+        """``text`` (made visible) in ``color`` when colours are on."""
+        text = visible(text)
         use = self.color
         if use is None:
             use = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
@@ -63,9 +70,12 @@ class ConsoleView:
             self.stream.write(text.encode(enc, "replace").decode(enc) + "\n")
 
     def _clip(self, text: str) -> str:
+        """``text`` made visible and cut to ``max_chars`` (a warning line first if it hides characters)."""
+        warning = self._c(HIDDEN_WARNING, "red") + "\n" if has_hidden(text) else ""
         if len(text) > self.max_chars:
-            return text[: self.max_chars] + f"\n... [{len(text) - self.max_chars} more characters not shown]"
-        return text
+            cut = f"\n... [{len(text) - self.max_chars} more characters not shown]"
+            return warning + visible(text[: self.max_chars]) + cut
+        return warning + visible(text)
 
     def handle_event(self, event: Event) -> None:
         if isinstance(event, MessageSent):
@@ -78,7 +88,7 @@ class ConsoleView:
             pass  # the result is printed as the executor's next message
         elif isinstance(event, ToolCallProposed):
             self._print(self._c(f"\n>>>>>>>> EXECUTING FUNCTION {event.name}...", "magenta"),
-                        f"Call ID: {event.call_id}", f"Input arguments: {event.arguments}")
+                        f"Call ID: {visible(event.call_id)}", f"Input arguments: {self._clip(event.arguments)}")
         elif isinstance(event, ApprovalDecided):
             verdict = "APPROVED" if event.decision.approved else "REJECTED"
             extra = " (edited)" if event.decision.edited else ""
@@ -96,7 +106,7 @@ class ConsoleView:
 
     def _message(self, event: MessageSent) -> None:
         msg = event.message
-        lines = [self._c(event.sender, "yellow") + f" (to {event.recipient}):\n"]
+        lines = [self._c(event.sender, "yellow") + f" (to {visible(event.recipient)}):\n"]
         if msg.get("tool_responses"):
             for tr in msg["tool_responses"]:
                 lines.append(self._c(f"***** Response from calling tool ({tr.get('tool_call_id')}) *****",
@@ -113,7 +123,7 @@ class ConsoleView:
                 fn = tc.get("function", {})
                 lines.append(self._c(f"***** Suggested tool call ({tc.get('id')}): {fn.get('name')} *****",
                                      "green"))
-                lines.append(f"Arguments: \n{fn.get('arguments')}")
+                lines.append(f"Arguments: \n{self._clip(str(fn.get('arguments')))}")
                 lines.append(self._c("*" * 69, "green"))
             if not content and not msg.get("tool_calls"):
                 lines.append("(empty message)")

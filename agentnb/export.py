@@ -15,11 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import itertools
 import json
+import os
 import re
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -330,11 +333,56 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
     return nb
 
 
-def write_notebook(events: Iterable[Event], path: str | Path, **kw: Any) -> Path:
-    """Export ``events`` (see :func:`events_to_notebook`), validate, and write to ``path``."""
+def write_notebook(events: Iterable[Event], path: str | Path, *, overwrite: bool = False, unique: bool = False,
+                   **kw: Any) -> Path:
+    """Export ``events`` (see :func:`events_to_notebook`), validate, and write to ``path``; returns the path.
+
+    An existing file is never replaced silently: it raises :class:`FileExistsError` unless
+    ``overwrite=True`` (then replaced atomically, a symlink at ``path`` replaced, not followed),
+    or with ``unique=True`` the first free name ``stem-2.ipynb``, ``stem-3.ipynb``, ... is used.
+    """
+    if overwrite and unique:
+        raise ValueError("write_notebook: pass overwrite=True or unique=True, not both")
     nb = events_to_notebook(events, **kw)
     nbformat.validate(nb)
+    text = nbformat.writes(nb)
+    if not text.endswith("\n"):
+        text += "\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
+    if overwrite:
+        return _replace(path, text)
+    candidates = _numbered(path) if unique else iter([path])
+    for candidate in candidates:
+        try:
+            with open(candidate, "x", encoding="utf-8") as fh:  # O_EXCL: never an existing file or symlink
+                fh.write(text)
+        except FileExistsError:
+            if unique:
+                continue
+            raise FileExistsError(
+                f"{candidate} already exists; not overwritten. Pass overwrite=True to replace it "
+                f"(or unique=True to write under a free name)") from None
+        return candidate
+    raise AssertionError("unreachable: _numbered is endless")
+
+
+def _numbered(path: Path) -> Iterator[Path]:
+    """``path``, then ``stem-2.suffix``, ``stem-3.suffix``, ... (endless)."""
+    yield path
+    for n in itertools.count(2):
+        yield path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def _replace(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file next to ``path`` and move it over ``path`` in one step."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return path

@@ -273,12 +273,26 @@ class ApprovalRequest:
 
 @dataclass(kw_only=True)
 class ApprovalDecision:
-    """``approved`` runs (``code`` replaces the request's code when edited)."""
+    """``approved`` runs (``code`` replaces the request's code when edited).
+
+    ``approved`` must be a real bool: ``ApprovalDecision(approved="no")`` raises TypeError
+    rather than approving because a non-empty string is truthy.
+    """
 
     approved: bool
+    """``True`` runs, ``False`` rejects; nothing else is accepted."""
     code: str | None = None
     """Edited code; ``None`` means run the code as proposed."""
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        if type(self.approved) is not bool:
+            raise TypeError(f"ApprovalDecision.approved must be True or False, not {self.approved!r} "
+                            f"({type(self.approved).__name__})")
+        if self.code is not None and not isinstance(self.code, str):
+            raise TypeError(f"ApprovalDecision.code must be a str or None, not {type(self.code).__name__}")
+        if not isinstance(self.reason, str):
+            raise TypeError(f"ApprovalDecision.reason must be a str, not {type(self.reason).__name__}")
 
     @property
     def edited(self) -> bool:

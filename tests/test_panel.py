@@ -405,7 +405,8 @@ def test_model_line_magic_filters_config_list(monkeypatch, capsys):
 
 
 def test_explicit_approve_covers_a_teams_tools_and_code():
-    """--approve with --team applies to code blocks and tool calls of every member."""
+    """--approve with --team becomes the chat's policy (code and tools, nested agents too: see
+    tests/adversarial/test_approval_nested.py); the team's agents themselves are not changed."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.core.magic_arguments import parse_argstring
 
@@ -421,7 +422,8 @@ def test_explicit_approve_covers_a_teams_tools_and_code():
     args = parse_argstring(magics.agents_cell, "--team team --approve always")
     sender, recipient = magics._participants(args)
     assert sender is user and recipient is assistant
-    assert user.tool_approval == "always" and assistant.tool_approval == "always"
+    assert not hasattr(user, "tool_approval") and not hasattr(assistant, "tool_approval")
+    assert user._code_execution_config is False
     args = parse_argstring(magics.agents_cell, "--team pair")
     shell.user_ns["pair"] = (coder, assistant)
     magics._participants(args)  # no --approve: the team's own settings stay

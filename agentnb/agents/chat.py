@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._aio import has_sync_caller
 from ..errors import AgentNBError, ChatError, redact
 from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
-from .human import maybe_await
+from .human import chat_approval, maybe_await
 from .result import ChatResult, gather_usage_summary
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ def _view(silent: bool | None) -> contextlib.AbstractContextManager:
 async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, clear_history: bool,
                    silent: bool | None, cache: Any, max_turns: int | None, summary_method: Any,
                    summary_args: dict[str, Any], message: Any, kwargs: dict[str, Any]) -> ChatResult:
+    kwargs = dict(kwargs)
+    approval = kwargs.pop("approval", None)  # chat-scoped: reaches nested chats, never mutates the agents
     outer = _state.get() is None
     state: dict[str, Any] = {"reason": None}
     token = _state.set(state)
@@ -72,7 +74,8 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     recorder = Recorder()
     members = participants(sender, recipient)
     try:
-        with chat_scope(chat_id), subscribe(recorder), (_view(silent) if outer else contextlib.nullcontext()):
+        with chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
+                (_view(silent) if outer else contextlib.nullcontext()):
             model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
             emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
                              agents=[a.name for a in members], model=model))

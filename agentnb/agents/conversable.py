@@ -23,7 +23,7 @@ from . import chat as _chat
 from . import replies
 from .arguments import check_agent_arguments, check_chat_arguments, check_message
 from .hooks import HooksMixin
-from .human import ask_human, maybe_await
+from .human import ask_human, check_policy, maybe_await
 from .result import ChatResult
 
 HUMAN_INPUT_MODES = ("ALWAYS", "TERMINATE", "NEVER")
@@ -424,6 +424,8 @@ class ConversableAgent(HooksMixin, Agent):
                              message=message, summary_args=summary_args)
         if summary_method not in (None, "last_msg", "reflection_with_llm") and not callable(summary_method):
             raise ConfigError("summary_method must be 'last_msg', 'reflection_with_llm', a callable or None")
+        if kwargs.get("approval") is not None:  # the chat's policy for every agent in it (nested included)
+            check_policy(kwargs["approval"], "approval")
         return await _chat.run_chat(self, recipient, clear_history=clear_history, silent=silent,
                                     cache=cache, max_turns=max_turns, summary_method=summary_method,
                                     summary_args=summary_args or {}, message=message, kwargs=kwargs)

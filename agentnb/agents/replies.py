@@ -25,7 +25,7 @@ from ..messages import (
     new_id,
 )
 from . import chat as _chat
-from .human import request_approval
+from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
 
 if TYPE_CHECKING:
     from .conversable import ConversableAgent
@@ -160,13 +160,10 @@ async def generate_code_execution_reply(agent: ConversableAgent, messages: list[
 
 
 def _needs_approval(agent: ConversableAgent, cfg: Any = None) -> bool:
+    """The agent's own policy, unless the chat imposes one (see :func:`human.chat_approval`)."""
     cfg = agent._code_execution_config if cfg is None else cfg
     policy = cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
-    if policy == "always":
-        return True
-    if policy == "first":
-        return agent._approvals_given == 0
-    return False
+    return approval_needed(agent, "code", policy)
 
 
 async def _get_executor(agent: ConversableAgent) -> Any:
@@ -182,6 +179,11 @@ async def _get_executor(agent: ConversableAgent) -> Any:
 
 async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], config: Any = None) -> str:
     """Execute ``blocks`` in order (stopping at the first failure) and format AutoGen's reply."""
+    with approval_round():  # outside a chat, "first" counts within this call
+        return await _run_code_blocks(agent, blocks, config)
+
+
+async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], config: Any = None) -> str:
     logs: list[str] = []
     exit_code = 0
     notes: list[str] = []
@@ -200,7 +202,7 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], conf
                 notes.append(f"The user rejected {what}; it was not executed.{reason}")
                 rejected = True
                 break
-            agent._approvals_given += 1
+            note_approved(agent, "code")
             if decision.edited:
                 block = CodeBlock(code=decision.code or "", language=block.language)
                 what = f"code block {index + 1}" if len(blocks) > 1 else "the code block"
@@ -214,6 +216,7 @@ async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], conf
         if block.language not in executor.languages:
             result = executor.unsupported(block)
         else:
+            await ensure_not_stopped()  # a Stop during approval or executor start: nothing new runs
             result = await executor.a_execute(block, on_output=forward)
         emit(ExecutionFinished(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
                                exit_code=result.exit_code, summary=result.output,

@@ -33,7 +33,7 @@ import pydantic
 
 from ..errors import ConfigError, redact
 from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
-from .human import request_approval
+from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
 from .schema import (
     ToolSignature,
     callable_name,
@@ -292,8 +292,7 @@ async def _approve(agent: ConversableAgent, call: _Call) -> None:
     """Ask for approval when the policy wants it; a rejected call gets an error result and never runs."""
     if call.content is not None:
         return
-    policy = _approval_policy(agent)
-    if policy == "never" or (policy == "first" and agent._approvals_given > 0):
+    if not approval_needed(agent, "tool", _approval_policy(agent)):  # the chat's override wins
         return
     shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in json.loads(call.arguments or "{}",
                                                                                    strict=False).items())
@@ -304,7 +303,7 @@ async def _approve(agent: ConversableAgent, call: _Call) -> None:
         call.content = f"Error: the user rejected the call to {call.name}; it was not run.{reason}"
         call.func = None
         return
-    agent._approvals_given += 1
+    note_approved(agent, "tool")
     if decision.edited:
         call.arguments = _edited_arguments(call.name, decision.code or "")
         call.args, call.kwargs = [], {}
@@ -366,7 +365,10 @@ async def execute_function(agent: ConversableAgent, func_call: dict[str, Any],
     """Run one ``{"name", "arguments"}`` call: ``(ok, {"name", "role": "function", "content"})``."""
     name = func_call.get("name") or ""
     call = _prepare(agent, name, func_call.get("arguments"), call_id or new_id("call"))
-    await _approve(agent, call)
+    with approval_round():
+        await _approve(agent, call)
+    if call.func is not None and call.content is None:
+        await ensure_not_stopped()
     await _run(call)
     return call.ok, {"name": name, "role": "function", "content": _finish(agent, call)}
 
@@ -386,8 +388,11 @@ async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, 
     calls = [_prepare(agent, fn.get("name") if isinstance(fn.get("name"), str) else "", fn.get("arguments"),
                       tc["id"])
              for tc, fn in zip(raw, functions, strict=True)]
-    for call in calls:  # one question at a time, in order
-        await _approve(agent, call)
+    with approval_round():
+        for call in calls:  # one question at a time, in order
+            await _approve(agent, call)
+    if any(call.func is not None and call.content is None for call in calls):
+        await ensure_not_stopped()  # a Stop while a person decided: no call starts
     await asyncio.gather(*(_run(call) for call in calls))
     responses = [{"tool_call_id": call.call_id, "role": "tool", "content": _finish(agent, call)} for call in calls]
     return True, {"role": "tool", "tool_responses": responses,

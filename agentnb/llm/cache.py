@@ -5,17 +5,49 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+
+
+_SEED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def cache_dir(root: str | os.PathLike, seed: Any) -> Path:
+    """``<root>/agentnb/<seed>``, checked to stay inside ``<root>/agentnb`` (symlinks resolved).
+
+    A seed is an int or a short name of letters, digits, ``_``, ``.`` and ``-`` (not starting with
+    ``.``): ``"../../.."``, ``"/etc"`` or ``"a/b"`` raise ConfigError instead of writing elsewhere.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | str):
+        raise ConfigError(f"cache_seed must be an int or a short name, not {type(seed).__name__} ({seed!r})")
+    text = str(seed)
+    if isinstance(seed, str) and not _SEED.match(text):
+        raise ConfigError(f"cache_seed {seed!r} is not allowed: use an int or up to 64 letters, digits, '_', "
+                          "'.' or '-' (not starting with '.'); it names a folder under the cache root")
+    if isinstance(root, bool) or not isinstance(root, str | os.PathLike):
+        raise ConfigError(f"cache_path_root must be a path, not {type(root).__name__} ({root!r})")
+    base = Path(root) / "agentnb"
+    folder = base / text
+    resolved_base = base.resolve()
+    resolved = folder.resolve()
+    if resolved.parent != resolved_base:
+        raise ConfigError(f"cache_seed {seed!r}: {folder} resolves to {resolved}, outside the cache root "
+                          f"{resolved_base} (a symlink?)")
+    return folder
+
 
 class DiskCache:
-    """JSON files under ``<root>/<seed>/``: the same request with the same seed makes no network call."""
+    """JSON files under ``<root>/agentnb/<seed>/``: the same request with the same seed makes no network call."""
 
     def __init__(self, root: str | os.PathLike = ".cache", seed: int | str = 41):
-        self.dir = Path(root) / "agentnb" / str(seed)
+        self.root = root
+        self.seed = seed
+        self.dir = cache_dir(root, seed)
 
     @staticmethod
     def key(model: str, messages: list[dict[str, Any]], request: dict[str, Any]) -> str:
@@ -36,6 +68,7 @@ class DiskCache:
         data.pop("cached", None)
         data["message_id"] = None
         self.dir.mkdir(parents=True, exist_ok=True)
+        cache_dir(self.root, self.seed)  # re-check: a symlink planted since the start must not be followed
         fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh)

@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..messages import ExecutionFinished, ExecutionOutput, content_str
-from .html import agent_colour, escape, highlight_code, markdown_to_html
+from .html import agent_colour, escape, hidden_warning, highlight_code, markdown_to_html
 
 MAX_STREAM_CHARS = 100_000
 """Per execution, longer stdout/stderr is cut in the panel (the model's summary is separate)."""
@@ -15,11 +15,18 @@ MAX_STREAM_CHARS = 100_000
 
 def message_html(sender: str, recipient: str | None, message: dict[str, Any], *,
                  streaming: bool = False) -> str:
-    """The HTML of one message card."""
+    """The HTML of one message card (model text made visible; a warning if it hides characters)."""
     colour = agent_colour(sender)
     to = f' <span class="agentnb-to">→ {escape(recipient)}</span>' if recipient else ""
     body = []
     text = content_str(message.get("content"))
+    calls = [c.get("function", {}) for c in message.get("tool_calls") or []]
+    if message.get("function_call"):
+        calls.append(message["function_call"])
+    warning = hidden_warning(text + "".join(str(fn.get("name", "")) + str(fn.get("arguments", ""))
+                                            for fn in calls if isinstance(fn, dict)))
+    if warning:
+        body.append(warning)
     if message.get("role") == "tool" or message.get("tool_responses"):
         body.append('<div class="agentnb-note">tool result</div>' + highlight_code(text, "text"))
     elif text:

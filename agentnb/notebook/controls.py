@@ -13,7 +13,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..messages import ApprovalDecision, ApprovalRequest
-from .html import escape, highlight_code
+from ..textguard import has_hidden, visible
+from .html import escape, hidden_warning, highlight_code
 
 
 class _Waiter:
@@ -69,13 +70,16 @@ class ApprovalCard(widgets.VBox):
         language = request.language if request.kind == "code" else "python"
         head = widgets.HTML(
             f'<div class="agentnb-head">⚠ Approval needed: <b>{escape(request.agent)}</b> wants to run this '
-            f"{what}</div>" + highlight_code(request.code, language)
+            f"{what}</div>" + hidden_warning(request.code) + highlight_code(request.code, language)
         )
         self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
         self.edit_button = widgets.Button(description="Edit", icon="edit")
         self.reject_button = widgets.Button(description="Reject", button_style="danger", icon="times")
         self.reason = widgets.Text(placeholder="reason (optional)", layout=widgets.Layout(width="260px"))
-        self.editor = widgets.Textarea(value=request.code, rows=max(4, min(20, request.code.count("\n") + 2)),
+        # A browser's textarea would apply bidi controls and hide zero-width characters: the editor
+        # holds the visible form, so what the person edits and runs is exactly what they see.
+        editable = visible(request.code) if has_hidden(request.code) else request.code
+        self.editor = widgets.Textarea(value=editable, rows=max(4, min(20, editable.count("\n") + 2)),
                                        layout=widgets.Layout(width="98%", display="none"))
         self.run_edited_button = widgets.Button(description="Run edited code", button_style="warning",
                                                 layout=widgets.Layout(display="none"))

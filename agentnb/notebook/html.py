@@ -1,7 +1,9 @@
 """Safe HTML for the panel: a small Markdown subset, highlighted code, stable agent colours.
 
-Every piece of message text is HTML-escaped *before* any markup is added, so a
-model reply can never inject tags or scripts into the notebook. Supported
+Every piece of message text is made visible (:func:`agentnb.textguard.visible`: control,
+bidi and zero-width characters shown, not interpreted) and HTML-escaped *before* any
+markup is added, so a model reply can never inject tags or scripts into the notebook, nor
+reorder or hide what a person reads. Supported
 Markdown: fenced code (highlighted with pygments), headings, bullet/numbered
 lists, blockquotes, ``inline code``, **bold**, *italic*, http(s) links and
 paragraphs. Anything else shows as the plain text it is.
@@ -17,6 +19,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from ..textguard import HIDDEN_WARNING, has_hidden, visible
 
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
@@ -42,7 +46,8 @@ def agent_colour(name: str) -> str:
 
 
 def highlight_code(code: str, language: str = "python") -> str:
-    """``<pre>`` HTML of ``code`` with pygments classes (see :data:`CSS`)."""
+    """``<pre>`` HTML of ``code`` (hidden characters made visible) with pygments classes (see :data:`CSS`)."""
+    code = visible(code)
     try:
         lexer = get_lexer_by_name(language or "python")
     except ClassNotFound:
@@ -123,7 +128,8 @@ def _prose_to_html(text: str) -> str:
 
 
 def markdown_to_html(text: str) -> str:
-    """Render the supported Markdown subset of ``text`` to safe HTML."""
+    """Render the supported Markdown subset of ``text`` (hidden characters made visible) to safe HTML."""
+    text = visible(text)
     parts: list[str] = []
     pos = 0
     for m in _FENCE.finditer(text):
@@ -135,7 +141,15 @@ def markdown_to_html(text: str) -> str:
 
 
 def escape(text: str) -> str:
-    return html.escape(text, quote=True)
+    """``text`` made visible (see :mod:`agentnb.textguard`) and HTML-escaped."""
+    return html.escape(visible(text), quote=True)
+
+
+def hidden_warning(text: str) -> str:
+    """A warning line (HTML) if ``text`` holds hidden characters, else ``""``."""
+    if not has_hidden(text):
+        return ""
+    return f'<div class="agentnb-warning">{html.escape(HIDDEN_WARNING)}</div>'
 
 
 CSS = """
@@ -151,6 +165,7 @@ CSS = """
   overflow-x: auto; font-size: 12px; line-height: 1.35; border-radius: 3px; }
 .agentnb-status { font-size: 12px; opacity: 0.85; }
 .agentnb-note { font-size: 12px; opacity: 0.7; font-style: italic; }
+.agentnb-warning { font-size: 12px; font-weight: 600; color: #b00; margin: 2px 0; }
 .agentnb-cursor::after { content: "▍"; opacity: 0.6; }
 """ + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n</style>"
 """Styles the panel injects once (pygments classes scoped under ``.agentnb-code``)."""

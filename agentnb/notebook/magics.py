@@ -7,7 +7,8 @@
 
 The cell returns at once; the chat runs as a task on the kernel's loop, shown in
 a ChatPanel whose buttons stay live. ``await chat`` waits for the ChatResult.
-Line magic: ``%agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | export PATH``.
+Line magic: ``%agents model [NAME] | list | stop [ID] | view widget|plain|console|auto |
+export PATH [--overwrite]``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from IPython.display import display
 from .handle import ChatHandle
 
 LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | "
-              "export PATH")
+              "export PATH [--overwrite]")
 
 
 @magics_class
@@ -45,8 +46,9 @@ class AgentMagics(Magics):
     @argument("--model", default=None, help="model name from the configured config list")
     @argument("--max-turns", type=int, default=10, help="maximum number of turns (default 10)")
     @argument("--approve", choices=("always", "never", "first"), default=None,
-              help="ask before running code: always (default), never, or first block only; with --team, "
-                   "given explicitly, it replaces the approval policy of every team member that runs code")
+              help="ask before running code or tools: always (default), never, or first block only; with "
+                   "--team, given explicitly, it applies to every agent of the chat that runs code or tools, "
+                   "nested chats and group members included (the agents themselves are not changed)")
     @argument("--team", default=None,
               help="variable holding a GroupChatManager, a (user_proxy, assistant) tuple, or a dict")
     @argument("--work-dir", default="coding", help="working folder for executed code (default 'coding')")
@@ -68,7 +70,9 @@ class AgentMagics(Magics):
             raise
         except Exception as exc:  # configuration mistakes: short message, no traceback
             raise UsageError(f"%%agents: {type(exc).__name__}: {exc}") from None
-        kwargs = {"message": message, "max_turns": args.max_turns}
+        kwargs: dict[str, Any] = {"message": message, "max_turns": args.max_turns}
+        if args.approve is not None:  # chat-scoped: every agent that runs code or tools, nested ones too
+            kwargs["approval"] = args.approve
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # terminal IPython: no running loop, run it to the end right here
@@ -102,7 +106,8 @@ class AgentMagics(Magics):
         self.handles[name] = handle
         if panel is not None:
             panel.on_stop(handle.cancel)
-            panel.on_export(lambda: export_handle(handle, f"{name}.ipynb"))
+            # a free name (chat1.ipynb, chat1-2.ipynb, ...): never over a file of an earlier session
+            panel.on_export(lambda: export_handle(handle, f"{name}.ipynb", unique=True))
             display(panel)
         if args.out:
             self.shell.user_ns[args.out] = handle
@@ -114,16 +119,7 @@ class AgentMagics(Magics):
         if args.team:
             if args.team not in self.shell.user_ns:
                 raise UsageError(f"--team {args.team}: no such variable")
-            sender, recipient = resolve_team(self.shell.user_ns[args.team])
-            if args.approve is not None:
-                from ..agents.chat import participants
-
-                for agent in participants(sender, recipient):  # code blocks and tool calls alike
-                    config = getattr(agent, "_code_execution_config", False)
-                    if isinstance(config, dict):
-                        config["approval"] = args.approve
-                    agent.tool_approval = args.approve
-            return sender, recipient
+            return resolve_team(self.shell.user_ns[args.team])
         executor: Any = args.executor
         if executor and executor in self.shell.user_ns and not isinstance(self.shell.user_ns[executor], str):
             executor = self.shell.user_ns[executor]
@@ -154,7 +150,7 @@ class AgentMagics(Magics):
 
     @line_magic("agents")
     def agents_line(self, line: str) -> Any:
-        """``%agents model [NAME] | list | stop [ID] | view MODE | export PATH``."""
+        """``%agents model [NAME] | list | stop [ID] | view MODE | export PATH [--overwrite]``."""
         words = line.split()
         if not words:
             raise UsageError(LINE_USAGE)
@@ -192,12 +188,18 @@ class AgentMagics(Magics):
             set_view_mode(None if rest[0] == "auto" else rest[0])
             return None
         if command == "export":
-            if len(rest) != 1:
-                raise UsageError("usage: %agents export PATH")
+            overwrite = "--overwrite" in rest
+            paths = [w for w in rest if w != "--overwrite"]
+            if len(paths) != 1:
+                raise UsageError("usage: %agents export PATH [--overwrite]")
             if not self.handles:
                 raise UsageError("no chat to export yet")
             handle = list(self.handles.values())[-1]
-            print(f"exported {handle.name} to {export_handle(handle, rest[0])}")
+            try:
+                where = export_handle(handle, paths[0], overwrite=overwrite)
+            except FileExistsError:
+                raise UsageError(f"{paths[0]} already exists; add --overwrite to replace it") from None
+            print(f"exported {handle.name} to {where}")
             return None
         raise UsageError(LINE_USAGE)
 
@@ -207,13 +209,13 @@ class AgentMagics(Magics):
         return self.handles[name]
 
 
-def export_handle(handle: ChatHandle, path: str) -> Any:
-    """Write a finished chat to ``path`` with ``ChatResult.to_notebook``."""
+def export_handle(handle: ChatHandle, path: str, *, overwrite: bool = False, unique: bool = False) -> Any:
+    """Write a finished chat to ``path`` with ``ChatResult.to_notebook`` (an existing file: see its options)."""
     if not handle.done():
         raise UsageError(f"{handle.name} is still running; export it when it has finished")
     if handle.task.cancelled():
         raise UsageError(f"{handle.name} was stopped; only finished chats can be exported")
-    return handle.result().to_notebook(path)
+    return handle.result().to_notebook(path, overwrite=overwrite, unique=unique)
 
 
 def resolve_team(team: Any) -> tuple[Any, Any]:

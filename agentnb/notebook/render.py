@@ -5,6 +5,10 @@ widget manager, terminal IPython — and for saved notebooks: each message is a
 ``text/markdown`` + ``text/plain`` bundle, execution outputs are displayed as
 the MIME bundles they are (plots, tables, tracebacks), so the notebook file
 keeps the whole conversation.
+
+Every message, code block, prompt and note goes through :func:`agentnb.textguard.visible`
+(control, bidi and zero-width characters shown, not interpreted); an approval request whose
+code hides characters carries a warning line. Execution outputs are shown as produced.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..messages import (
     UsageUpdated,
     content_str,
 )
+from ..textguard import HIDDEN_WARNING, has_hidden, visible
 
 
 def _fence(text: str, language: str = "") -> str:
@@ -47,7 +52,9 @@ class PlainRenderer:
         self._streamed: set[str] = set()
 
     def show(self, markdown: str, plain: str | None = None) -> None:
-        display({"text/markdown": markdown, "text/plain": plain if plain is not None else markdown}, raw=True)
+        """Display a note built from model text: both forms are made visible first."""
+        plain = visible(plain if plain is not None else markdown)
+        display({"text/markdown": visible(markdown), "text/plain": plain}, raw=True)
 
     def handle_event(self, event: Event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
@@ -84,8 +91,9 @@ class PlainRenderer:
 
     def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
         r = ev.request
-        self.show(f"**approval needed**: {r.agent} wants to run\n\n" + _fence(r.code, r.language),
-                  f">>>>>>>> APPROVAL NEEDED ({r.agent}):\n{r.code}")
+        warning = f"{HIDDEN_WARNING}\n\n" if has_hidden(r.code) else ""
+        self.show(f"**approval needed**: {r.agent} wants to run\n\n{warning}" + _fence(visible(r.code), r.language),
+                  f">>>>>>>> APPROVAL NEEDED ({r.agent}):\n{warning}{r.code}")
 
     def _on_ApprovalDecided(self, ev: ApprovalDecided) -> None:
         d = ev.decision
