@@ -9,7 +9,8 @@ in AutoGen's ``usage_including/excluding_cached_inference`` shape.
 Timeouts (``llm_config["timeout"]``, default :data:`~agentnb.llm.config.DEFAULT_TIMEOUT` = 120 s):
 connecting may take at most 10 s; an attempt fails when the server sends nothing for ``timeout``
 seconds; a non-streamed call, retries included, gives up after ``timeout * (max_retries + 1)``
-seconds. Cancelling the task (Stop, ``handle.cancel()``, Ctrl-C) ends a call at once.
+seconds plus the back-off between retries (at most a minute each, the SDK's cap on ``retry-after``), even
+when a server trickles bytes. Cancelling the task (Stop, ``handle.cancel()``, Ctrl-C) ends a call at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError, redact
+from ..errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError, redact, register_secret
 from ..messages import ErrorOccurred, StreamStarted, TokenChunk, UsageUpdated, emit, new_id, wants_tokens
 from .cache import DiskCache
 from .config import CONNECT_TIMEOUT, EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
@@ -106,6 +107,7 @@ class ModelClient:
 
     def __init__(self, llm_config: dict[str, Any] | None, *, agent_name: str = "agent"):
         self.config: LLMConfig = parse_llm_config(llm_config)
+        register_secret(os.environ.get("OPENAI_API_KEY"))  # the fallback key: redacted like config_list keys
         self.agent_name = agent_name
         self.total_usage = Usage()
         self.actual_usage = Usage()
@@ -196,7 +198,8 @@ class ModelClient:
         try:
             if stream:
                 return await self._stream(client, entry, messages, request)
-            async with asyncio.timeout(timeout * (self.config.max_retries + 1)):
+            retries = self.config.max_retries
+            async with asyncio.timeout(timeout * (retries + 1) + _MAX_BACKOFF * retries):
                 resp = await client.chat.completions.create(model=entry.model, **_body(messages, request))
         except openai.APIStatusError as exc:
             raise _status_error(exc, entry) from None
@@ -205,6 +208,11 @@ class ModelClient:
                                         f"(tried {self.config.max_retries + 1} time(s); llm_config 'timeout' "
                                         "sets the limit)", model=entry.model, base_url=entry.endpoint) from None
         except openai.APIConnectionError as exc:
+            from .local import crashed_server_error
+
+            crash = crashed_server_error(entry.endpoint)  # our embedded server died: say so, not "could not connect"
+            if crash is not None:
+                raise crash from None
             raise ModelUnavailableError(_connection_problem(exc), model=entry.model,
                                         base_url=entry.endpoint) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
@@ -296,6 +304,10 @@ class ModelClient:
         self.actual_usage.clear()
 
 
+_MAX_BACKOFF = 60.0
+"""The longest wait between two attempts (the SDK caps a server's ``retry-after`` at 60 s)."""
+
+
 class _BrokenStream(Exception):
     """A streamed reply stopped part-way (connection cut, stall, or no finish_reason): ask again."""
 
@@ -371,6 +383,7 @@ def _client_for(entry: ModelEntry, config: LLMConfig) -> Any:
     client = per_loop.get(key)
     if client is None:
         api_key = entry.api_key or os.environ.get("OPENAI_API_KEY") or "sk-no-key-required"
+        register_secret(api_key)
         kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": config.max_retries,
                                   "timeout": openai.Timeout(config.timeout,
                                                             connect=min(CONNECT_TIMEOUT, config.timeout))}
