@@ -87,7 +87,7 @@ class FunctionWithRequirementsStr:
         self.global_imports = list(global_imports or [])
         namespace: dict[str, Any] = {"__name__": "func_module"}
         try:
-            exec(compile(self.func, "<function source>", "exec"), namespace)  # the user's own source text
+            exec(compile(self.func, "<function source>", "exec", dont_inherit=True), namespace)  # the user's own source text
         except Exception as exc:
             raise ValueError(f"Could not compile function: {exc}") from exc
         found = [(n, v) for n, v in namespace.items()
