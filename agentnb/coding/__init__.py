@@ -70,8 +70,12 @@ def make_executor(code_execution_config: dict[str, Any] | bool | None) -> CodeEx
         _check_docker(use_docker)
     work_dir = cfg.get("work_dir") or "coding"
     timeout = cfg.get("timeout") or 60
+    if isinstance(executor, str) and executor.lower() == "gateway":  # keys: see coding/gateway.py
+        from .gateway import gateway_executor_from_config
+
+        return gateway_executor_from_config(cfg)
     if not isinstance(executor, str) or executor.lower() not in _KERNEL_NAMES + _LOCAL_NAMES:
-        valid = ", ".join(repr(n) for n in _KERNEL_NAMES + _LOCAL_NAMES)
+        valid = ", ".join(repr(n) for n in (*_KERNEL_NAMES, *_LOCAL_NAMES, "gateway"))
         raise ConfigError(f"unknown executor {executor!r} in code_execution_config; valid: {valid}, "
                           "or a CodeExecutor instance")
     if executor.lower() in _LOCAL_NAMES:

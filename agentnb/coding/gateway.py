@@ -1,0 +1,706 @@
+"""Run code blocks in a kernel started through a Jupyter Kernel Gateway or Enterprise Gateway.
+
+    async with GatewayExecutor("https://gateway.example:8888", auth_token_env="GW_TOKEN") as ex:
+        await ex.a_execute(CodeBlock("x = 21"))
+        (await ex.a_execute(CodeBlock("x * 2"))).output   # '42\\n'
+
+The kernel is started, interrupted and deleted over REST (``/api/kernels``); its messages go over
+the websocket ``/api/kernels/{id}/channels`` (Jupyter's JSON protocol with a ``channel`` field).
+Both use tornado's clients (already a dependency of jupyter_client); messages are built by
+jupyter_client's ``Session``. Outputs are collected exactly as :class:`KernelExecutor` does
+(images saved under the local ``work_dir``). A dropped websocket is reopened with the same
+session id, so the gateway replays what the kernel sent meanwhile. The token travels only in
+the ``Authorization`` header and never appears in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import ssl
+import urllib.error
+import urllib.request
+import weakref
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from jupyter_client.jsonutil import json_default
+from jupyter_client.session import Session
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, websocket_connect
+
+from ..errors import ConfigError, ExecutionError, redact, register_secret
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from .kernel import _Run, _shielded
+from .pool import HELPER_SOURCE
+
+GATEWAY_URL_ENV = "AGENTNB_GATEWAY_URL"
+"""Default gateway URL when none is configured."""
+GATEWAY_TOKEN_ENV = "AGENTNB_GATEWAY_TOKEN"
+"""Default name of the environment variable holding the gateway token."""
+
+_INTERRUPT_GRACE = 10.0  # seconds a cell may take to stop after an interrupt
+_POLL = 2.0  # seconds of silence during a block before asking the gateway whether the kernel still exists
+_REPLY_GRACE = 2.0  # seconds to wait for the idle status once the reply is in (it may have been lost)
+_MAX_MESSAGE = 256 * 1024 * 1024
+_LOAD_HELPERS = (
+    "import os as _o, sys as _s, types as _t\n"
+    "_m = _t.ModuleType('__agentnb__'); exec({src!r}, _m.__dict__); _s.modules['__agentnb__'] = _m\n"
+    "_o.environ.update({env!r}); del _o, _s, _t, _m\n"
+)
+
+
+class GatewayError(ExecutionError):
+    """The gateway could not be used: unreachable, refused the request, or the kernel would not start."""
+
+    def __init__(self, message: str, *, url: str | None = None):
+        super().__init__(redact(message))
+        self.url = url
+
+    def __reduce__(self):
+        return (type(self), (str(self),), {"url": self.url})
+
+
+class GatewayAuthError(GatewayError):
+    """The gateway rejected the token (HTTP 401/403)."""
+
+
+class _KernelGone(Exception):
+    """The gateway does not know the kernel (HTTP 404): restarted gateway, culled or deleted kernel."""
+
+
+class _Signal:
+    """A connection event queued between the kernel's messages."""
+
+    def __init__(self, kind: str, error: BaseException | None = None):
+        self.kind = kind  # disconnected | reconnected | gone | failed
+        self.error = error
+
+
+def _public_url(url: str) -> str:
+    """``url`` without credentials, query or fragment: what errors may show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Gateway:
+    """REST calls to one gateway, with the token in a header and errors that name only the URL."""
+
+    def __init__(self, url: str, token: str | None, *, headers: dict[str, str] | None, validate_cert: bool,
+                 ca_certs: str | None, connect_timeout: float, request_timeout: float):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ConfigError(f"gateway_url must be an http(s):// or ws(s):// URL, not {_public_url(url)!r}")
+        http = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+        self.url = urlunsplit((http, parts.netloc, parts.path.rstrip("/"), "", ""))
+        self.ws_url = urlunsplit(({"http": "ws", "https": "wss"}[http], parts.netloc, parts.path.rstrip("/"), "", ""))
+        self.shown = _public_url(self.url)
+        self.headers = dict(headers or {})
+        if token:
+            self.headers["Authorization"] = f"token {token}"
+        self.validate_cert = validate_cert
+        self.ca_certs = ca_certs
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+
+    def request(self, url: str, method: str = "GET", body: Any = None) -> HTTPRequest:
+        return HTTPRequest(url, method=method, headers={**self.headers, "Content-Type": "application/json"},
+                           body=None if body is None and method != "POST" else json.dumps(body or {}),
+                           validate_cert=self.validate_cert, ca_certs=self.ca_certs,
+                           connect_timeout=self.connect_timeout, request_timeout=self.request_timeout)
+
+    def error(self, what: str, exc: BaseException) -> Exception:
+        """Map a client exception to a GatewayError (or _KernelGone) naming the URL only."""
+        code = getattr(exc, "code", None)
+        if isinstance(exc, HTTPClientError) and code in (401, 403):
+            return GatewayAuthError(
+                f"the Jupyter gateway at {self.shown} rejected the request ({what}: HTTP {code}); "
+                "check the token (code_execution_config['auth_token_env'] names the variable holding it)",
+                url=self.shown)
+        if isinstance(exc, HTTPClientError) and code == 404:
+            return _KernelGone(what)
+        if isinstance(exc, HTTPClientError) and code != 599:
+            detail = ""
+            with contextlib.suppress(Exception):
+                detail = json.loads(exc.response.body).get("message", "")[:300]  # type: ignore[union-attr]
+            return GatewayError(f"the Jupyter gateway at {self.shown} answered {what} with HTTP {code}"
+                                f"{': ' + detail if detail else ''}", url=self.shown)
+        reason = str(exc) or type(exc).__name__
+        return GatewayError(f"cannot reach the Jupyter gateway at {self.shown} ({what}: {reason})", url=self.shown)
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        what = f"{method} {path}"
+        try:
+            response = await AsyncHTTPClient().fetch(self.request(self.url + path, method, body))
+        except (HTTPClientError, OSError, StreamClosedError, ssl.SSLError) as exc:
+            raise self.error(what, exc) from None
+        return json.loads(response.body) if response.body else None
+
+    async def connect(self, kernel_id: str, session_id: str) -> Any:
+        url = f"{self.ws_url}/api/kernels/{kernel_id}/channels?session_id={session_id}"
+        try:
+            return await websocket_connect(self.request(url), max_message_size=_MAX_MESSAGE, ping_interval=20)
+        except (HTTPClientError, OSError, StreamClosedError, ssl.SSLError) as exc:
+            raise self.error(f"websocket to kernel {kernel_id}", exc) from None
+
+    def delete_sync(self) -> tuple[str, dict[str, str], ssl.SSLContext | None]:
+        """What a finalizer needs to DELETE a kernel without the executor or an event loop."""
+        context = None
+        if self.url.startswith("https"):
+            context = ssl.create_default_context(cafile=self.ca_certs)
+            if not self.validate_cert:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        return self.url, dict(self.headers), context
+
+
+def _delete_kernel_sync(url: str, headers: dict[str, str], context: ssl.SSLContext | None, kernel_id: str) -> None:
+    """Last resort (garbage collection, interpreter exit): DELETE the remote kernel, best effort."""
+    request = urllib.request.Request(f"{url}/api/kernels/{kernel_id}", method="DELETE", headers=headers)
+    with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+        urllib.request.urlopen(request, timeout=5, context=context).close()
+
+
+class _Channels:
+    """The kernel's websocket: a reader feeding one queue, reopened with the same session when it drops."""
+
+    def __init__(self, gateway: _Gateway, kernel_id: str, session_id: str, reconnect_timeout: float):
+        self.gateway = gateway
+        self.kernel_id = kernel_id
+        self.session_id = session_id
+        self.reconnect_timeout = reconnect_timeout
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.ws: Any = None
+        self.connected = asyncio.Event()
+        self.closing = False
+        self.reader: asyncio.Task | None = None
+        self.ended: BaseException | None = None
+        """Why the reader stopped for good (_KernelGone or a GatewayError); None while it runs."""
+        self.drops = 0
+
+    async def open(self) -> None:
+        self.ws = await self.gateway.connect(self.kernel_id, self.session_id)
+        self.connected.set()
+        self.reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            raw = await self.ws.read_message()
+            if raw is None:
+                if self.closing:
+                    return
+                self.drops += 1
+                self.connected.clear()
+                self.queue.put_nowait(_Signal("disconnected"))
+                try:
+                    await self._reconnect()
+                except _KernelGone:
+                    self.ended = _KernelGone("websocket")
+                    self.queue.put_nowait(_Signal("gone"))
+                    return
+                except GatewayError as exc:
+                    self.ended = exc
+                    self.queue.put_nowait(_Signal("failed", exc))
+                    return
+                self.queue.put_nowait(_Signal("reconnected"))
+                continue
+            if isinstance(raw, bytes):  # binary frames carry comm buffers, never outputs we summarize
+                continue
+            with contextlib.suppress(ValueError):
+                self.queue.put_nowait(json.loads(raw))
+
+    async def _reconnect(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_timeout
+        delay = 0.1
+        while True:
+            try:
+                self.ws = await self.gateway.connect(self.kernel_id, self.session_id)
+            except GatewayAuthError:
+                raise
+            except GatewayError:
+                if loop.time() + delay > deadline:
+                    raise GatewayError(f"lost the connection to the Jupyter gateway at {self.gateway.shown} and "
+                                       f"could not reconnect within {self.reconnect_timeout:g} s",
+                                       url=self.gateway.shown) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self.connected.set()
+            return
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        text = json.dumps(msg, default=json_default)
+        for _ in range(3):
+            if not self.connected.is_set():
+                if self.reader is not None and not self.reader.done():
+                    waiter = asyncio.ensure_future(self.connected.wait())
+                    await asyncio.wait({waiter, self.reader}, timeout=self.reconnect_timeout + 5,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                if self.ended is not None:
+                    raise self.ended
+                if self.reader is None or self.reader.done():
+                    raise GatewayError(f"the websocket to the Jupyter gateway at {self.gateway.shown} is closed",
+                                       url=self.gateway.shown)
+                continue
+            try:
+                await self.ws.write_message(text)
+                return
+            except WebSocketClosedError:
+                self.connected.clear()
+                await asyncio.sleep(0.05)
+        raise GatewayError(f"could not send to the kernel through the Jupyter gateway at {self.gateway.shown}",
+                           url=self.gateway.shown)
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            self.ws.close()
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+    def abandon(self) -> None:
+        """Close from another event loop (the executor moved to a new loop)."""
+        self.closing = True
+        if self.ws is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.ws.close)
+
+
+class GatewayExecutor(CodeExecutor):
+    """Runs Python (and ``sh``) blocks in a remote kernel that keeps state, through a Jupyter gateway.
+
+    Same behaviour as :class:`KernelExecutor`: streamed MIME outputs, a text summary for the model,
+    images saved under the local ``work_dir``, timeouts interrupt (REST) and keep state, a dead or
+    vanished kernel is replaced and reported. The remote kernel is deleted on close, when the
+    executor is garbage collected, and at interpreter exit.
+    """
+
+    name = "gateway-kernel"
+
+    def __init__(self, gateway_url: str | None = None, *, kernel_name: str = "python3",
+                 auth_token: str | None = None, auth_token_env: str | None = GATEWAY_TOKEN_ENV,
+                 work_dir: str | os.PathLike = "coding", timeout: float = 60, env: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None, validate_cert: bool = True, ca_certs: str | None = None,
+                 max_output_chars: int = 20_000, max_display_chars: int = 1_000_000,
+                 startup_timeout: float = 120, reconnect_timeout: float = 30, request_timeout: float = 60):
+        url = gateway_url or os.environ.get(GATEWAY_URL_ENV)
+        if not url:
+            raise ConfigError("the gateway executor needs a URL: set code_execution_config['gateway_url'] "
+                              f"or the environment variable {GATEWAY_URL_ENV}")
+        token = auth_token if auth_token is not None else (os.environ.get(auth_token_env) if auth_token_env else None)
+        register_secret(token)
+        self._gateway = _Gateway(url, token, headers=headers, validate_cert=validate_cert, ca_certs=ca_certs,
+                                 connect_timeout=min(20.0, request_timeout), request_timeout=request_timeout)
+        self.gateway_url = self._gateway.shown
+        self.kernel_name = kernel_name
+        self.work_dir = os.path.abspath(os.fspath(work_dir))
+        self.timeout = timeout
+        self.env = dict(env or {})
+        self.max_output_chars = max_output_chars
+        self.max_display_chars = max_display_chars
+        self.startup_timeout = startup_timeout
+        self.reconnect_timeout = reconnect_timeout
+        # the key only silences Session's unsigned-message warning: the gateway signs for the kernel
+        self._session = Session(key=secrets.token_hex(16).encode(), username="agentnb")
+        self._kernel_id: str | None = None
+        self._language = ""
+        self._channels: _Channels | None = None
+        self._lock: asyncio.Lock | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._abandoned: str | None = None
+        self._image_counter = 0
+
+    @property
+    def kernel_id(self) -> str | None:
+        """The remote kernel's id (None before start and after close)."""
+        return self._kernel_id
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the websocket dropped and was reopened."""
+        return self._channels.drops if self._channels is not None else 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def a_start(self) -> None:
+        if self._kernel_id is None:
+            await self._start_kernel()
+        elif self._channels is None or self._channels.loop is not asyncio.get_running_loop():
+            if self._channels is not None:
+                self._channels.abandon()
+            await self._open_channels()
+
+    async def _start_kernel(self) -> None:
+        os.makedirs(self.work_dir, exist_ok=True)
+        body: dict[str, Any] = {"name": self.kernel_name}
+        launch_env = {k: v for k, v in self.env.items() if k.startswith("KERNEL_")}
+        if launch_env:  # KERNEL_* variables steer Enterprise Gateway (namespace, image, user)
+            body["env"] = launch_env
+        model = await self._gateway.call("POST", "/api/kernels", body)
+        self._kernel_id = model["id"]
+        self._finalizer = weakref.finalize(self, _delete_kernel_sync, *self._gateway.delete_sync(), self._kernel_id)
+        try:
+            await self._open_channels()
+            await self._setup()
+        except BaseException:
+            await _shielded(self._drop_kernel())
+            raise
+
+    async def _open_channels(self) -> None:
+        assert self._kernel_id is not None
+        self._channels = _Channels(self._gateway, self._kernel_id, self._session.session, self.reconnect_timeout)
+        await self._channels.open()
+
+    async def _setup(self) -> None:
+        """Wait until the kernel answers; load the helpers (``sh`` blocks) and ``env`` into Python kernels."""
+        info = await self._request("kernel_info_request", {}, self.startup_timeout, resend=0.5, iopub=True)
+        self._language = str(info.get("language_info", {}).get("name", "")).lower()
+        if self._language == "python":
+            content = await self._request("execute_request", _execute_content(
+                _LOAD_HELPERS.format(src=HELPER_SOURCE, env=self.env), silent=True), self.startup_timeout)
+            if content.get("status") != "ok":
+                raise GatewayError(f"the kernel on {self.gateway_url} could not load agentnb's helpers: "
+                                   f"{content.get('ename')}: {content.get('evalue')}", url=self.gateway_url)
+
+    async def _drop_kernel(self) -> None:
+        kernel_id, channels = self._kernel_id, self._channels
+        self._kernel_id, self._channels, self._abandoned = None, None, None
+        if channels is not None:
+            await channels.close()
+        if kernel_id is not None:
+            try:
+                await self._gateway.call("DELETE", f"/api/kernels/{kernel_id}")
+            except _KernelGone:
+                pass
+            except GatewayError:
+                return  # unreachable: the finalizer tries once more at exit, gateway culling does the rest
+            if self._finalizer is not None:
+                self._finalizer.detach()
+
+    async def a_close(self) -> None:
+        await _shielded(self._drop_kernel())
+
+    async def a_restart(self) -> None:
+        await _shielded(self._drop_kernel())
+        await self.a_start()
+
+    async def _kernel_state(self) -> str | None:
+        """The gateway's ``execution_state`` of our kernel; raises _KernelGone if it is unknown there."""
+        model = await self._gateway.call("GET", f"/api/kernels/{self._kernel_id}")
+        return model.get("execution_state") if isinstance(model, dict) else None
+
+    async def a_interrupt(self) -> None:
+        if self._kernel_id is not None:
+            await self._gateway.call("POST", f"/api/kernels/{self._kernel_id}/interrupt")
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def _save_output_file(self, ext: str, data: bytes) -> str:
+        """Write an image output as a new ``output_N.ext`` in the local work_dir (never through a link)."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        while True:
+            self._image_counter += 1
+            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
+            try:
+                fd = os.open(path, flags, 0o644)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return path
+
+    def _next_image_path(self, ext: str) -> str:
+        """A free ``output_N.ext`` path (for collectors that write the file themselves)."""
+        while True:
+            self._image_counter += 1
+            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
+            if not os.path.exists(path):
+                return path
+
+    # -- messages --------------------------------------------------------------------------
+    async def _send(self, msg_type: str, content: dict[str, Any]) -> str:
+        assert self._channels is not None
+        msg = self._session.msg(msg_type, content)
+        msg["channel"] = "shell"
+        await self._channels.send(msg)
+        return msg["header"]["msg_id"]
+
+    async def _next(self, timeout: float) -> Any:
+        assert self._channels is not None
+        queue = self._channels.queue
+        if not queue.empty():
+            return queue.get_nowait()
+        try:
+            return await asyncio.wait_for(queue.get(), max(timeout, 0.001))
+        except asyncio.TimeoutError:
+            return None
+
+    async def _request(self, msg_type: str, content: dict[str, Any], timeout: float,
+                       resend: float | None = None, iopub: bool = False) -> dict[str, Any]:
+        """Send a shell request and return its reply's content.
+
+        ``resend``: repeat until answered; ``iopub``: also wait for an iopub message of one of the
+        requests, so that outputs cannot be missed (after a restart iopub reconnects later than shell).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sent = {await self._send(msg_type, content)}
+        next_send = loop.time() + resend if resend else deadline
+        reply: dict[str, Any] | None = None
+        seen_iopub = not iopub
+        while loop.time() < deadline:
+            if reply is not None and seen_iopub:
+                return reply
+            item = await self._next(min(deadline, next_send) - loop.time())
+            if item is None:
+                if resend and loop.time() >= next_send:
+                    sent.add(await self._send(msg_type, content))
+                    next_send = loop.time() + resend
+                continue
+            if isinstance(item, _Signal):
+                if item.kind == "gone":
+                    raise _KernelGone(msg_type)
+                if item.kind == "failed":
+                    raise item.error  # type: ignore[misc]
+                continue
+            if item.get("parent_header", {}).get("msg_id") in sent:
+                if item.get("channel") == "shell":
+                    reply = item.get("content", {})
+                elif item.get("channel") == "iopub":
+                    seen_iopub = True
+        raise GatewayError(f"the kernel on {self.gateway_url} did not answer {msg_type} within {timeout:g} s",
+                           url=self.gateway_url)
+
+    def _pending_events(self) -> str | None:
+        """Drain what arrived between blocks; the kind of kernel trouble seen, if any."""
+        trouble = None
+        assert self._channels is not None
+        while not self._channels.queue.empty():
+            item = self._channels.queue.get_nowait()
+            if isinstance(item, _Signal):
+                if item.kind == "failed":
+                    raise item.error  # type: ignore[misc]
+                if item.kind == "gone":
+                    trouble = "gone"
+            elif _kernel_status(item) in ("restarting", "dead") and trouble != "gone":
+                trouble = _kernel_status(item)
+        return trouble
+
+    async def _recover(self, trouble: str) -> None:
+        """Bring back a usable kernel after ``trouble`` (restarting | dead | gone | stuck)."""
+        if trouble == "restarting":
+            with contextlib.suppress(_KernelGone, GatewayError):
+                await self._setup()
+                return
+        await _shielded(self._drop_kernel())
+        await self._start_kernel()
+
+    # -- execution ---------------------------------------------------------------------------
+    async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                        timeout: float | None = None) -> CodeResult:
+        if block.language not in self.languages:
+            return self.unsupported(block)
+        async with self._get_lock():
+            await self.a_start()
+            note = ""
+            trouble = self._pending_events()
+            if trouble is not None:
+                await self._recover(trouble)
+                note = f"Note: {_trouble_text(trouble, self.gateway_url)}; all variables were lost.\n"
+            try:
+                result = await self._run(block, on_output, self.timeout if timeout is None else timeout)
+            except _KernelGone:
+                await self._recover("gone")
+                result = await self._run(block, on_output, self.timeout if timeout is None else timeout)
+                note += f"Note: {_trouble_text('gone', self.gateway_url)}; all variables were lost.\n"
+            if note:
+                result.output = note + result.output
+            return result
+
+    async def _run(self, block: CodeBlock, on_output: OutputCallback | None, timeout: float) -> CodeResult:
+        sh = block.language == "sh"
+        if sh and self._language != "python":
+            return self.unsupported(block)
+        code = f"__import__('__agentnb__').run_sh({block.code!r})" if sh else block.code
+        if self._abandoned is not None:
+            abandoned, self._abandoned = self._abandoned, None
+            with contextlib.suppress(GatewayError):
+                await self._wait_reply(abandoned, _INTERRUPT_GRACE)
+        run = _Run(self, on_output)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        msg_id = await self._send("execute_request", _execute_content(
+            code, store_history=not sh,
+            user_expressions={"rc": "__import__('__agentnb__').last_rc"} if sh else None))
+        deadline = loop.time() + timeout
+        timed_out = idle = started = lost = False
+        reply: dict[str, Any] | None = None
+        reply_at = 0.0
+        probe: str | None = None
+        heard = loop.time()  # when the kernel or the gateway last gave a sign of life
+        try:
+            while not (idle and reply is not None):
+                limit = deadline if reply is None else min(deadline, reply_at + _REPLY_GRACE)
+                item = await self._next(min(limit, heard + _POLL) - loop.time())
+                if item is None:
+                    now = loop.time()
+                    if reply is not None and now >= reply_at + _REPLY_GRACE:
+                        break  # the idle status was lost with a dropped connection
+                    if now >= deadline:
+                        if timed_out:  # the interrupt did not stop it: replace the kernel
+                            return await self._died(run, "stuck", stuck=timeout)
+                        timed_out = True
+                        await self.a_interrupt()
+                        deadline = loop.time() + _INTERRUPT_GRACE
+                    elif now >= heard + _POLL:  # silence: is the kernel still there?
+                        heard = now
+                        if await self._kernel_state() == "dead":
+                            return await self._died(run, "dead", started=started)
+                    continue
+                heard = loop.time()
+                if isinstance(item, _Signal):
+                    if item.kind == "gone":
+                        raise _KernelGone("websocket")
+                    if item.kind == "failed":
+                        raise item.error  # type: ignore[misc]
+                    if item.kind == "reconnected" and reply is None:
+                        # shell requests run in order: once this probe is answered, so was our block
+                        probe = await self._send("execute_request", _execute_content("", silent=True))
+                    continue
+                status = _kernel_status(item)
+                if status in ("restarting", "dead"):
+                    return await self._died(run, status, started=started)
+                parent = item.get("parent_header", {}).get("msg_id")
+                if probe is not None and parent == probe and item.get("msg_type") == "execute_reply":
+                    if reply is None:
+                        lost = True
+                        break
+                    continue
+                if parent != msg_id:
+                    continue
+                started = True
+                if item.get("msg_type") == "execute_reply":
+                    reply, reply_at = item, loop.time()
+                elif item.get("msg_type") == "status":
+                    idle = idle or item["content"].get("execution_state") == "idle"
+                else:
+                    run.handle(item)
+        except _KernelGone:  # found out over REST (interrupt, liveness check)
+            if not started:
+                raise  # a kernel unknown to the gateway never got the block: a_execute runs it on a new one
+            return await self._died(run, "gone")
+        except asyncio.CancelledError:
+            self._abandoned = msg_id  # the next block first waits for this cell to stop
+            with contextlib.suppress(Exception):
+                await _shielded(self.a_interrupt())
+            raise
+        return self._result(run, reply, sh, timed_out, timeout, lost)
+
+    def _result(self, run: _Run, reply: dict[str, Any] | None, sh: bool, timed_out: bool, timeout: float,
+                lost: bool) -> CodeResult:
+        content = reply.get("content", {}) if reply else {}
+        run.execution_count = content.get("execution_count", run.execution_count)
+        exit_code = 1 if (run.error or content.get("status") == "error") else 0
+        if sh and not timed_out:
+            rc = content.get("user_expressions", {}).get("rc", {})
+            with contextlib.suppress(Exception):
+                exit_code = int(rc.get("data", {}).get("text/plain", "0")) or exit_code
+        text = run.summary.render()
+        if lost:
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
+                "Note: the connection to the gateway dropped while this block ran; it finished, but some "
+                "of its output may be missing.")
+        if timed_out:
+            exit_code = 124
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
+                f"TimeoutError: code execution exceeded {timeout:g} s (the cell was interrupted; "
+                "the kernel and its variables are kept)")
+        return CodeResult(exit_code=exit_code, output=text, outputs=run.outputs,
+                          execution_count=None if sh else run.execution_count, files=run.files,
+                          timed_out=timed_out)
+
+    async def _wait_reply(self, msg_id: str, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while loop.time() < deadline:
+            item = await self._next(deadline - loop.time())
+            if isinstance(item, dict) and item.get("msg_type") == "execute_reply" and \
+                    item.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+            if isinstance(item, _Signal) or _kernel_status(item) in ("restarting", "dead"):
+                self._channels.queue.put_nowait(item)  # type: ignore[union-attr]  # a_execute handles it next
+                return
+
+    async def _died(self, run: _Run, trouble: str, *, stuck: float | None = None, started: bool = True) -> CodeResult:
+        await self._recover(trouble)
+        if trouble == "stuck":
+            why = (f"TimeoutError: code execution exceeded {stuck:g} s and the cell ignored the interrupt; "
+                   "the kernel was replaced and all variables were lost.")
+        elif started:
+            why = f"KernelDiedError: {_trouble_text(trouble, self.gateway_url)} while running this code; " \
+                  "all variables were lost."
+        else:
+            why = f"KernelDiedError: {_trouble_text(trouble, self.gateway_url)} before this code could run; " \
+                  "it was not run and all variables were lost."
+        text = run.summary.render()
+        text = (text.rstrip("\n") + "\n" if text.strip() else "") + why
+        out = {"output_type": "error", "ename": why.split(":")[0], "evalue": why.split(": ", 1)[1],
+               "traceback": [why]}
+        run.emit(out)
+        run.keep(out)
+        return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
+                          execution_count=run.execution_count, files=run.files,
+                          timed_out=stuck is not None, kernel_died=stuck is None)
+
+
+def _execute_content(code: str, *, silent: bool = False, store_history: bool = True,
+                     user_expressions: dict[str, str] | None = None) -> dict[str, Any]:
+    # stop_on_error=False: an interrupted or failing cell must not abort the requests queued behind it
+    return {"code": code, "silent": silent, "store_history": store_history and not silent,
+            "user_expressions": user_expressions or {}, "allow_stdin": False, "stop_on_error": False}
+
+
+def _kernel_status(item: Any) -> str | None:
+    """``restarting``/``dead`` as the gateway announces them (a status with no parent), else None."""
+    if isinstance(item, dict) and item.get("msg_type") == "status" and not item.get("parent_header"):
+        return item.get("content", {}).get("execution_state")
+    return None
+
+
+def _trouble_text(trouble: str, url: str) -> str:
+    if trouble == "restarting":
+        return f"the kernel died and the gateway at {url} restarted it"
+    if trouble == "gone":
+        return (f"the remote kernel no longer exists on the gateway at {url} (the gateway restarted, or the "
+                "kernel was culled or shut down); a new kernel was started")
+    return f"the kernel died on the gateway at {url}; a new kernel was started"
+
+
+def gateway_executor_from_config(cfg: dict[str, Any]) -> GatewayExecutor:
+    """A GatewayExecutor from ``code_execution_config`` keys (see :func:`agentnb.coding.make_executor`)."""
+    known = {"gateway_url", "kernel_name", "auth_token_env", "work_dir", "timeout", "env", "headers",
+             "validate_cert", "ca_certs", "startup_timeout", "reconnect_timeout"}
+    options = {k: cfg[k] for k in known if cfg.get(k) is not None}
+    options.setdefault("auth_token_env", GATEWAY_TOKEN_ENV)
+    options["work_dir"] = options.get("work_dir") or "coding"
+    options["timeout"] = options.get("timeout") or 60
+    return GatewayExecutor(options.pop("gateway_url", None), **options)
+
+
+__all__ = ["GATEWAY_TOKEN_ENV", "GATEWAY_URL_ENV", "GatewayAuthError", "GatewayError", "GatewayExecutor",
+           "gateway_executor_from_config"]
