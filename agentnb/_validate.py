@@ -23,6 +23,13 @@ from .errors import ConfigError, redact
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 
+class ConfigAssertionError(ConfigError, AssertionError):
+    """A :class:`ConfigError` where AutoGen 0.2 raised ``AssertionError``, so 0.2 ``except`` clauses still match.
+
+    0.2 asserts on an ``llm_config`` of the wrong type and on tool registration for an agent without a model.
+    """
+
+
 @dataclass(frozen=True)
 class Rule:
     """What a value must be: ``test(value)`` is True for good values; ``allowed`` says so in words."""

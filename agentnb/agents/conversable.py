@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._aio import call_in_caller, run_sync
+from .._validate import ConfigAssertionError, describe
 from ..coding.config_schema import check_code_execution_config
 from ..errors import ConfigError
 from ..llm.client import ModelClient
@@ -119,7 +120,7 @@ class ConversableAgent(HooksMixin, Agent):
         if llm_config is True:
             llm_config = None
         if llm_config is not None and not isinstance(llm_config, dict):
-            raise ConfigError(f"llm_config must be a dict, None or False, not {type(llm_config).__name__}")
+            raise ConfigAssertionError(f"llm_config must be a dict, None or False; got {describe(llm_config)}")
         self.llm_config = copy.deepcopy(llm_config) if llm_config is not None else None  # type: ignore[assignment]
         self.client = ModelClient(self.llm_config if isinstance(self.llm_config, dict) else None,
                                   agent_name=self._name)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from .._validate import ConfigAssertionError
 from ..errors import ConfigError, redact
 from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
 from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
@@ -65,9 +66,11 @@ _FIX = "Fix the arguments and call again."
 # ------------------------------------------------------------------ registration
 
 
-def _require_llm(agent: ConversableAgent, what: str) -> None:
+def _require_llm(agent: ConversableAgent, what: str, kind: str = "a tool") -> None:
+    """Tools need a model: AutoGen 0.2 asserts here, so the error is also an ``AssertionError``."""
     if agent.llm_config is False:
-        raise ConfigError(f"agent {agent.name!r} has no llm_config; tools need a model ({what})")
+        raise ConfigAssertionError(f"agent {agent.name!r} has no llm_config; tools need a model ({what}). "
+                                   f"To update {kind} signature, agent must have an llm_config.")
 
 
 def _ours(func: Callable) -> Callable:
@@ -90,7 +93,7 @@ def _ours(func: Callable) -> Callable:
 def register_for_llm(agent: ConversableAgent, *, name: str | None = None, description: str | None = None,
                      api_style: str = "tool") -> Callable[[Callable], Callable]:
     """Decorator: offer the function to ``agent``'s model as a tool (``api_style="function"``: legacy)."""
-    _require_llm(agent, "register_for_llm")
+    _require_llm(agent, "register_for_llm", "a function" if api_style == "function" else "a tool")
     if api_style not in ("tool", "function"):
         raise ConfigError(f"api_style must be 'tool' or 'function', not {api_style!r}")
 
@@ -175,7 +178,7 @@ def update_tool_signature(agent: ConversableAgent, tool_sig: dict[str, Any] | st
 
 def update_function_signature(agent: ConversableAgent, func_sig: dict[str, Any] | str, is_remove: bool) -> None:
     """Add or remove a legacy ``functions`` entry (sent as the request's ``functions``)."""
-    _require_llm(agent, "update_function_signature")
+    _require_llm(agent, "update_function_signature", "a function")
     name = _tool_name(func_sig)
     request = agent.client.config.request if agent.client is not None else {}
     functions = [f for f in request.get("functions", []) if f.get("name") != name]

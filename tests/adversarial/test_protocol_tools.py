@@ -61,6 +61,18 @@ def test_scripted_server_rejects_unanswered_tool_calls_like_openai(model_server)
 
 
 @pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_calling_only_unknown_tools_is_answered(model_server, stream):
+    """The executor has tools, none of them the one called: it must still answer, or the next request is invalid."""
+    model_server.add(tool_calls([("subtract", {"a": 3, "b": 1})]), "TERMINATE")
+    assistant, proxy = pair(model_server, stream=stream)
+    proxy.initiate_chat(assistant, message="3 - 1?", silent=True)
+    (call,) = assistant_calls(model_server.requests[1])
+    (answer,) = tool_messages(model_server.requests[1])
+    assert answer["tool_call_id"] == call["id"]
+    assert answer["content"] == "Error: Function subtract not found. Available functions: add."
+
+
+@pytest.mark.parametrize("stream", [False, True])
 def test_unknown_tool_name_gets_an_error_tool_message(model_server, stream):
     model_server.add(tool_calls([("subtract", {"a": 3, "b": 1}), ("add", {"a": 3, "b": 1})]), "TERMINATE")
     assistant, proxy = pair(model_server, stream=stream)

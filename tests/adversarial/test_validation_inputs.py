@@ -202,3 +202,21 @@ def test_async_initiate_chat_checks_too():
     alice = ConversableAgent("alice", llm_config=False)
     with pytest.raises(ConfigError, match="recipient"):
         asyncio.run(alice.a_initiate_chat("bob", message="hi"))
+
+
+# ----------------------------------------------------------------- AutoGen 0.2's exception types
+
+
+def test_errors_match_the_types_autogen_02_raised():
+    """0.2 code catches ValueError for bad configs and AssertionError where 0.2 asserted."""
+    with pytest.raises(AssertionError, match="llm_config must be a dict"):
+        ConversableAgent("a", llm_config="gpt-4o")
+    with pytest.raises(ValueError, match="llm_config must be a dict"):
+        ConversableAgent("a", llm_config="gpt-4o")
+    no_model = ConversableAgent("a", llm_config=False)
+    with pytest.raises(AssertionError, match="To update a tool signature, agent must have an llm_config"):
+        no_model.register_for_llm(description="do things.")(lambda s: s)
+    with pytest.raises(AssertionError, match="To update a function signature, agent must have an llm_config"):
+        no_model.update_function_signature({"name": "f"}, is_remove=False)
+    with pytest.raises(ValueError):
+        ModelClient({"config_list": []})
