@@ -87,7 +87,8 @@ class FunctionWithRequirementsStr:
         self.global_imports = list(global_imports or [])
         namespace: dict[str, Any] = {"__name__": "func_module"}
         try:
-            exec(compile(self.func, "<function source>", "exec", dont_inherit=True), namespace)  # the user's own source text
+            # the user's own source text (not model output), as in 0.2
+            exec(compile(self.func, "<function source>", "exec", dont_inherit=True), namespace)
         except Exception as exc:
             raise ValueError(f"Could not compile function: {exc}") from exc
         found = [(n, v) for n, v in namespace.items()

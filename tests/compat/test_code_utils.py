@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import agentnb as autogen
-import agentnb.code_utils  # noqa: F401 - makes autogen.code_utils an attribute, as 0.2 code expects
+import agentnb.code_utils
 from agentnb.code_utils import (
     CODE_BLOCK_PATTERN,
     DEFAULT_MODEL,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import agentnb as autogen
-import agentnb.coding.func_with_reqs  # noqa: F401 - 0.2's import path
+import agentnb.coding.func_with_reqs
 from agentnb.code_utils import DockerExecutionUnavailable, create_virtual_env
 from agentnb.coding import (
     Alias,

@@ -6,7 +6,7 @@ import psutil
 import pytest
 
 import agentnb as autogen
-import agentnb.coding.jupyter  # noqa: F401 - 0.2's module path autogen.coding.jupyter
+import agentnb.coding.jupyter
 from agentnb.coding import CodeBlock, CodeExecutorFactory, MarkdownCodeExtractor
 from agentnb.coding.jupyter import (
     EmbeddedIPythonCodeExecutor,
