@@ -1,0 +1,52 @@
+"""agentnb Studio: declarative teams, a gallery, run history and a builder widget, in the notebook.
+
+    from agentnb.studio import dump_team, load_team, gallery, history, studio
+
+    spec = dump_team(user_proxy, assistant, task="Plot sin(x).")   # live agents -> spec
+    team = load_team(spec)                                          # spec (or path, dict) -> live agents
+    team.run()                                                      # recorded in the run history
+
+Names load lazily: ``import agentnb.studio`` imports neither pydantic nor sqlite3 nor ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TeamSpec": "agentnb.studio.spec",
+    "parse_team": "agentnb.studio.spec",
+    "json_schema": "agentnb.studio.spec",
+    "load_team": "agentnb.studio.build",
+    "Team": "agentnb.studio.build",
+    "TextMention": "agentnb.studio.build",
+    "dump_team": "agentnb.studio.dump",
+    "describe_team": "agentnb.studio.dump",
+    "StudioCaptureWarning": "agentnb.studio.dump",
+    "import_ags": "agentnb.studio.ags",
+    "gallery": "agentnb.studio.gallery",
+    "gallery_spec": "agentnb.studio.gallery",
+    "enable_history": "agentnb.studio._switch",
+    "record_history": "agentnb.studio._switch",
+    "history": "agentnb.studio.history",
+    "open_run": "agentnb.studio.history",
+    "resume_run": "agentnb.studio.history",
+    "compare_runs": "agentnb.studio.history",
+    "studio": "agentnb.studio.builder",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentnb.studio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
