@@ -9,8 +9,10 @@ interrupt-on-timeout that keeps state, dead-kernel recovery, no orphans); ``exec
 0.2's :class:`IPythonCodeResult` (text output, images and HTML saved to ``output_dir``), while agents use
 the streaming MIME path. The kernel's working directory is ``output_dir``.
 
-:class:`LocalJupyterServer` stands for kernels started on this machine (no gateway process is spawned);
-a remote server (a bare :class:`JupyterConnectionInfo`) is not supported here and raises ``ValueError``.
+:class:`LocalJupyterServer` stands for kernels started on this machine (no gateway process is spawned).
+A :class:`JupyterConnectionInfo` (or any other :class:`JupyterConnectable`) names a remote Jupyter Kernel
+Gateway / Enterprise Gateway: the kernel then runs there through agentnb's
+:class:`~agentnb.coding.gateway.GatewayExecutor` (outputs still saved to the local ``output_dir``).
 """
 
 from __future__ import annotations
@@ -99,17 +101,27 @@ class _KernelCodeExecutor(CodeExecutor):
 
     name = "jupyter-kernel"
 
-    def __init__(self, kernel_name: str, timeout: int, output_dir: Path | str):
+    def __init__(self, kernel_name: str, timeout: int, output_dir: Path | str,
+                 remote: JupyterConnectionInfo | None = None):
         if timeout < 1:
             raise ValueError("Timeout must be greater than or equal to 1.")
         output_dir = Path(output_dir)
         if not output_dir.exists():
             raise ValueError(f"Output directory {output_dir} does not exist.")
-        _check_kernel_installed(kernel_name)
         self._timeout = timeout
         self._output_dir = output_dir
         self._kernel_name = kernel_name
-        self.kernel_executor = KernelExecutor(output_dir, kernel_name=kernel_name, timeout=timeout)
+        self.kernel_executor: CodeExecutor
+        if remote is None:
+            _check_kernel_installed(kernel_name)
+            self.kernel_executor = KernelExecutor(output_dir, kernel_name=kernel_name, timeout=timeout)
+        else:
+            from .gateway import GatewayExecutor
+
+            scheme = "https" if remote.use_https else "http"
+            url = f"{scheme}://{remote.host}" + (f":{remote.port}" if remote.port else "")
+            self.kernel_executor = GatewayExecutor(url, kernel_name=kernel_name, auth_token=remote.token,
+                                                   auth_token_env=None, work_dir=output_dir, timeout=timeout)
         self.languages = self.kernel_executor.languages
 
     @property
@@ -218,19 +230,20 @@ def _error_text(error: dict[str, Any] | None, result: CodeResult) -> str:
 
 
 class JupyterCodeExecutor(_KernelCodeExecutor):
-    """Stateful execution in a kernel of ``jupyter_server`` (a :class:`LocalJupyterServer`)."""
+    """Stateful execution in a kernel of ``jupyter_server``: a :class:`LocalJupyterServer` (a local
+    kernel), or a gateway's :class:`JupyterConnectionInfo` / :class:`JupyterConnectable` (a remote one)."""
 
     def __init__(self, jupyter_server: JupyterConnectable | JupyterConnectionInfo, kernel_name: str = "python3",
                  timeout: int = 60, output_dir: Path | str = Path(".")):
-        if not isinstance(jupyter_server, LocalJupyterServer):
-            if isinstance(jupyter_server, JupyterConnectable | JupyterConnectionInfo):
-                raise ValueError(
-                    f"{type(jupyter_server).__name__}: remote Jupyter servers are not supported by "
-                    "agentnb's JupyterCodeExecutor; pass LocalJupyterServer() to run a kernel on this machine")
+        if isinstance(jupyter_server, LocalJupyterServer):
+            super().__init__(kernel_name, timeout, output_dir)
+            jupyter_server._executors.append(self)
+        elif isinstance(jupyter_server, JupyterConnectionInfo):
+            super().__init__(kernel_name, timeout, output_dir, remote=jupyter_server)
+        elif isinstance(jupyter_server, JupyterConnectable):
+            super().__init__(kernel_name, timeout, output_dir, remote=jupyter_server.connection_info)
+        else:
             raise ValueError("jupyter_server must be a JupyterConnectable or JupyterConnectionInfo.")
-        super().__init__(kernel_name, timeout, output_dir)
-        self._server = jupyter_server
-        jupyter_server._executors.append(self)
 
 
 class EmbeddedIPythonCodeExecutor(_KernelCodeExecutor):

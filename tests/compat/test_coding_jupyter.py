@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
 import psutil
 import pytest
 
@@ -123,13 +133,64 @@ def test_jupyter_code_executor_with_local_server(tmp_path):
     assert not alive(pid)  # the server's stop() shut its executors' kernels
 
 
-def test_remote_server_is_refused_clearly(tmp_path):
-    info = JupyterConnectionInfo(host="10.0.0.5", use_https=True, port=8888, token="secret-token")
+def test_connection_info_hides_the_token_and_bad_servers_are_refused(tmp_path):
+    info = JupyterConnectionInfo(host="127.0.0.1", use_https=True, port=8888, token="secret-token")
     assert "secret-token" not in repr(info)
-    with pytest.raises(ValueError, match="remote Jupyter servers are not supported"):
-        JupyterCodeExecutor(info, output_dir=tmp_path)
     with pytest.raises(ValueError, match="JupyterConnectable"):
         JupyterCodeExecutor("http://localhost:8888", output_dir=tmp_path)
+
+
+@pytest.fixture
+def kernel_gateway(tmp_path):
+    """A real Jupyter Kernel Gateway on 127.0.0.1 with a token; killed (with its kernels) afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
+                             f"--KernelGatewayApp.port={port}", f"--KernelGatewayApp.auth_token={token}",
+                             "--KernelGatewayApp.port_retries=0", "--JupyterWebsocketPersonality.list_kernels=True"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def kernels() -> list:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/kernels",
+                                         headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        for _ in range(600):
+            assert proc.poll() is None, "the kernel gateway exited"
+            try:
+                kernels()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield JupyterConnectionInfo(host="127.0.0.1", use_https=False, port=port, token=token), kernels
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_jupyter_code_executor_on_a_remote_gateway(kernel_gateway, tmp_path):
+    info, kernels = kernel_gateway
+    out = tmp_path / "out"
+    out.mkdir()
+    with JupyterCodeExecutor(info, output_dir=out, timeout=30) as executor:
+        executor.execute_code_blocks(py("z = 6"))
+        result = executor.execute_code_blocks(py(
+            "import matplotlib.pyplot as plt\nprint('z', z * 7)\nplt.plot([0, 1]); plt.show()"))
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("z 42\n") and len(result.output_files) == 1
+        assert result.output_files[0].startswith(str(out.resolve()))  # saved locally
+        assert len(kernels()) == 1
+        error = executor.execute_code_blocks(py("undefined_name"))
+        assert error.exit_code == 1 and error.output.startswith("ERROR: NameError")
+    assert kernels() == []  # stop() deleted the remote kernel
 
 
 def test_factory_ipython_embedded(tmp_path):
