@@ -163,3 +163,13 @@ def test_config_list_from_json_env_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("BAD_LIST", "{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         autogen.config_list_from_json("BAD_LIST")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_finish_reason_is_kept(model_server, stream):
+    from agentnb.testing import text
+
+    model_server.add(text("cut sho", finish_reason="length"), "whole")
+    client = ModelClient(model_server.llm_config(), agent_name="a")
+    assert create(client, stream=stream).finish_reason == "length"
+    assert create(client, stream=stream).finish_reason == "stop"

@@ -24,6 +24,7 @@ from agentnb.testing import (
     is_loopback_host,
     loopback_only,
     loopback_required,
+    raw_tool_calls,
     text,
     tool_calls,
 )
@@ -268,6 +269,67 @@ def test_faults_in_streaming_requests(model_server):
         stream_text(model_server)
     with pytest.raises(openai.APIConnectionError):
         stream_text(model_server)
+
+
+def test_cut_stream_sends_exactly_n_chunks_then_closes(model_server):
+    model_server.add(Fault.cut(after=2, then="one two three four five six"), "after the cut")
+    seen = []
+    with client(model_server) as c, pytest.raises(openai.APIConnectionError):
+        for chunk in c.chat.completions.create(model="m", messages=USER, stream=True):
+            seen.append(chunk)
+    assert len(seen) == 2 and all(ch.choices[0].finish_reason is None for ch in seen)
+    assert ask(model_server).choices[0].message.content == "after the cut"  # the server keeps serving
+
+
+def test_cut_non_streamed_body_is_incomplete(model_server):
+    model_server.add(Fault.cut())
+    with pytest.raises(openai.APIConnectionError):
+        ask(model_server)
+
+
+def test_stall_mid_stream_trips_the_read_timeout_and_stop_ends_it(model_server):
+    model_server.add(Fault.stall(600, after=1))
+    seen = []
+    with client(model_server, timeout=openai.Timeout(0.3, connect=2)) as c, pytest.raises(openai.APITimeoutError):
+        for chunk in c.chat.completions.create(model="m", messages=USER, stream=True):
+            seen.append(chunk)
+    assert len(seen) == 1
+
+
+def test_short_stall_then_the_whole_reply(model_server):
+    model_server.add(Fault.stall(0.05, after=1, then="patience pays"), Fault.stall(0.05, then="also whole"))
+    assert stream_text(model_server)[0] == "patience pays"
+    assert ask(model_server).choices[0].message.content == "also whole"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_raw_tool_calls_are_served_verbatim(model_server, stream):
+    calls = [{"type": "function", "function": {"name": "f", "arguments": "{}"}}, {"id": "c2", "type": "function"}]
+    model_server.add(raw_tool_calls(calls))
+    if stream:
+        with client(model_server) as c:
+            chunks = list(c.chat.completions.create(model="m", messages=USER, stream=True))
+        deltas = [tc for ch in chunks if ch.choices for tc in ch.choices[0].delta.tool_calls or []]
+        assert [(d.index, d.id, d.function and d.function.name) for d in deltas] == [(0, None, "f"), (1, "c2", None)]
+    else:
+        served = ask(model_server).choices[0].message.tool_calls
+        assert served[0].id is None and served[0].function.name == "f"
+        assert served[1].id == "c2" and getattr(served[1], "function", None) is None
+
+
+def test_requests_breaking_the_tool_protocol_get_openais_400(model_server):
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    bad = [*USER, {"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "user", "content": "?"}]
+    good = [*USER, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"}]
+    model_server.add("ok", "ok")
+    with client(model_server) as c:
+        with pytest.raises(openai.BadRequestError, match="c1"):
+            c.chat.completions.create(model="m", messages=bad)
+        assert c.chat.completions.create(model="m", messages=good).choices[0].message.content == "ok"
+    assert model_server.remaining() == 1  # the refused request consumed no reply
+    with ScriptedModelServer(["lenient"], check_protocol=False) as lenient, client(lenient) as c:
+        assert c.chat.completions.create(model="m", messages=bad).choices[0].message.content == "lenient"
 
 
 # ------------------------------------------------------ lifecycle and speed
