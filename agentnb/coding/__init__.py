@@ -8,6 +8,16 @@ from typing import Any
 
 from ..errors import ConfigError, DockerUnavailableError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, extract_code_blocks, truncate
+from .compat import (  # AutoGen 0.2 names
+    CodeExecutorFactory,
+    CodeExtractor,
+    CommandLineCodeResult,
+    DockerCommandLineCodeExecutor,
+    IPythonCodeResult,
+    LocalCommandLineCodeExecutor,
+    MarkdownCodeExtractor,
+)
+from .functions import Alias, FunctionWithRequirements, FunctionWithRequirementsStr, ImportFromModule, with_requirements
 from .kernel import KernelExecutor
 from .local import LocalCommandLineExecutor
 from .pool import KernelPool, default_pool
@@ -24,6 +34,20 @@ __all__ = [
     "extract_code_blocks",
     "make_executor",
     "truncate",
+]
+__all__ += [  # AutoGen 0.2 names (compat.py, functions.py; the jupyter executors are in coding.jupyter)
+    "Alias",
+    "CodeExecutorFactory",
+    "CodeExtractor",
+    "CommandLineCodeResult",
+    "DockerCommandLineCodeExecutor",
+    "FunctionWithRequirements",
+    "FunctionWithRequirementsStr",
+    "IPythonCodeResult",
+    "ImportFromModule",
+    "LocalCommandLineCodeExecutor",
+    "MarkdownCodeExtractor",
+    "with_requirements",
 ]
 
 _KERNEL_NAMES = ("jupyter", "ipykernel", "kernel")

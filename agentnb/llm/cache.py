@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-
+from .cache_backends import CacheAPI
 
 _SEED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -26,7 +26,7 @@ def cache_dir(root: str | os.PathLike, seed: Any) -> Path:
     if isinstance(seed, bool) or not isinstance(seed, int | str):
         raise ConfigError(f"cache_seed must be an int or a short name, not {type(seed).__name__} ({seed!r})")
     text = str(seed)
-    if isinstance(seed, str) and not _SEED.match(text):
+    if isinstance(seed, str) and not _SEED.fullmatch(text):
         raise ConfigError(f"cache_seed {seed!r} is not allowed: use an int or up to 64 letters, digits, '_', "
                           "'.' or '-' (not starting with '.'); it names a folder under the cache root")
     if isinstance(root, bool) or not isinstance(root, str | os.PathLike):
@@ -75,18 +75,18 @@ class DiskCache:
         os.replace(tmp, self.dir / f"{key}.json")
 
 
-class Cache:
+class Cache(CacheAPI):
     """AutoGen's ``Cache``: ``with Cache.disk(cache_seed=7) as cache: agent.initiate_chat(..., cache=cache)``.
 
     Replies of every model call in that chat are read from / written to the disk cache.
     """
 
-    def __init__(self, store: DiskCache):
-        self.store = store
+    def __init__(self, store: Any):
+        self.store = self._store_from(store)  # a backend, or 0.2's config dict (see cache_backends.py)
 
     @classmethod
     def disk(cls, cache_seed: int | str = 42, cache_path_root: str = ".cache") -> Cache:
-        return cls(DiskCache(cache_path_root, cache_seed))
+        return cls({"cache_seed": cache_seed, "cache_path_root": cache_path_root})
 
     def __enter__(self) -> Cache:
         return self
