@@ -89,6 +89,12 @@ def make_executor(code_execution_config: dict[str, Any] | bool | None) -> CodeEx
     executor = cfg.get("executor", "jupyter")
     if isinstance(executor, CodeExecutor):
         return executor
+    if not isinstance(executor, str) and callable(getattr(executor, "execute_code_blocks", None)):
+        from .compat import ProtocolExecutor  # an AutoGen 0.2 executor: a protocol, not our base class
+
+        return ProtocolExecutor(executor)
+    if executor == "ipython-embedded" or (isinstance(executor, str) and isinstance(cfg.get(executor), dict)):
+        return CodeExecutorFactory.create(cfg)  # 0.2's factory form: options under the executor's name
     use_docker = cfg.get("use_docker", False)
     if use_docker:
         _check_docker(use_docker)

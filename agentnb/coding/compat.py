@@ -296,6 +296,38 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
         return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+class _AnyLanguage(frozenset):
+    """Every language: the wrapped executor decides what it can run."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+class ProtocolExecutor(CodeExecutor):
+    """An AutoGen 0.2 executor (any object with ``execute_code_blocks``, e.g. a user's own class) used
+    through agentnb's interface; each block runs in a worker thread so the chat's loop stays free."""
+
+    name = "autogen-0.2-executor"
+    languages = _AnyLanguage()
+
+    def __init__(self, executor: Any):
+        self.executor = executor
+
+    async def a_execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,
+                        timeout: float | None = None) -> CodeResult:
+        result = await asyncio.to_thread(self.executor.execute_code_blocks, [block])
+        output = str(getattr(result, "output", ""))
+        outputs = [{"output_type": "stream", "name": "stdout", "text": output}] if output else []
+        if on_output is not None and outputs:
+            on_output(dict(outputs[0]))
+        return CodeResult(exit_code=int(getattr(result, "exit_code", 1)), output=output, outputs=outputs)
+
+    async def a_restart(self) -> None:
+        restart = getattr(self.executor, "restart", None)
+        if restart is not None:
+            await asyncio.to_thread(restart)
+
+
 LocalCommandlineCodeExecutor = LocalCommandLineCodeExecutor  # 0.2's deprecated spelling
 CommandlineCodeResult = CommandLineCodeResult
 

@@ -221,3 +221,66 @@ def test_agent_uses_the_0_2_executor_and_its_functions(model_server, tmp_path):
     result = proxy.initiate_chat(assistant, message="add", silent=True)
     reply = result.chat_history[2]["content"]
     assert "exitcode: 0" in reply and "sum 42" in reply
+
+
+class NotebookStyleExecutor:
+    """A user's own executor written against 0.2's CodeExecutor protocol (no agentnb base class)."""
+
+    def __init__(self):
+        self.namespace: dict = {}
+        self.restarts = 0
+
+    @property
+    def code_extractor(self) -> CodeExtractor:
+        return MarkdownCodeExtractor()
+
+    def execute_code_blocks(self, code_blocks):
+        import contextlib
+        import io
+
+        from agentnb.coding import CodeResult
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            for block in code_blocks:
+                exec(block.code, self.namespace)
+        return CodeResult(exit_code=0, output=buffer.getvalue())
+
+    def restart(self):
+        self.restarts += 1
+
+
+def test_make_executor_wraps_a_0_2_protocol_executor():
+    from agentnb._aio import run_sync
+    from agentnb.coding import make_executor
+    from agentnb.coding.compat import ProtocolExecutor
+
+    custom = NotebookStyleExecutor()
+    executor = make_executor({"executor": custom})
+    assert isinstance(executor, ProtocolExecutor) and "python" in executor.languages
+    seen = []
+    result = executor.execute(CodeBlock(code="x = 2\nprint(x * 21)", language="python"), on_output=seen.append)
+    assert (result.exit_code, result.output) == (0, "42\n") and seen[0]["text"] == "42\n"
+    run_sync(executor.a_restart())
+    assert custom.restarts == 1
+
+
+@pytest.mark.xfail(reason="agentnb/coding/config_schema.py's _is_executor rejects executors that only follow "
+                          "0.2's protocol (execute_code_blocks); make_executor already wraps them", strict=True)
+def test_agent_accepts_a_0_2_protocol_executor(model_server):
+    custom = NotebookStyleExecutor()
+    model_server.add(code("answer = 6 * 7"), code("print('answer:', answer)"), "TERMINATE")
+    assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
+    proxy = autogen.UserProxyAgent("proxy", human_input_mode="NEVER", code_execution_config={"executor": custom})
+    result = proxy.initiate_chat(assistant, message="go", silent=True)
+    assert "answer: 42" in result.chat_history[4]["content"] and custom.namespace["answer"] == 42
+
+
+def test_agent_accepts_0_2_factory_form(model_server, tmp_path):
+    model_server.add(code("import os\nprint(os.getcwd())"), "TERMINATE")
+    assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
+    proxy = autogen.UserProxyAgent("proxy", human_input_mode="NEVER", code_execution_config={
+        "executor": "commandline-local", "commandline-local": {"work_dir": str(tmp_path), "timeout": 10}})
+    result = proxy.initiate_chat(assistant, message="go", silent=True)
+    assert str(tmp_path) in result.chat_history[2]["content"]
+    assert list(tmp_path.glob("tmp_code_*.py"))  # 0.2's executor wrote the file where configured
