@@ -12,6 +12,7 @@ from .._validate import (
     BOOL,
     CALLABLE,
     DICT,
+    NON_EMPTY_STR,
     NON_NEGATIVE_INT,
     NONE,
     STR,
@@ -20,6 +21,7 @@ from .._validate import (
     dict_of,
     error,
     list_of,
+    one_of,
 )
 
 _PART = Rule(lambda v: isinstance(v, dict) and isinstance(v.get("type"), str),
@@ -40,10 +42,15 @@ def is_agent(value: Any) -> bool:
 AGENT = Rule(is_agent, "an agent (ConversableAgent, AssistantAgent, UserProxyAgent...), not its name")
 
 
-def check_agent_arguments(*, name: Any, system_message: Any, is_termination_msg: Any,
+HUMAN_INPUT_MODE = one_of("ALWAYS", "TERMINATE", "NEVER")
+
+
+def check_agent_arguments(*, name: Any, human_input_mode: Any, system_message: Any, is_termination_msg: Any,
                           max_consecutive_auto_reply: Any, function_map: Any, default_auto_reply: Any,
                           description: Any, chat_messages: Any, silent: Any) -> None:
     """The ``ConversableAgent`` constructor arguments that have a fixed type."""
+    check("name", name, NON_EMPTY_STR)
+    check("human_input_mode", human_input_mode, HUMAN_INPUT_MODE)
     check("system_message", system_message, SYSTEM_MESSAGE)
     check("is_termination_msg", is_termination_msg, CALLABLE | NONE)
     check("max_consecutive_auto_reply", max_consecutive_auto_reply, NON_NEGATIVE_INT | NONE)
@@ -74,6 +81,13 @@ def check_chat_arguments(*, recipient: Any, clear_history: Any, silent: Any, max
     check("summary_args", summary_args, DICT | NONE)
     if not callable(message):
         check_message("message", message)
+
+
+def check_tool_agents(caller: Any, executor: Any, description: Any) -> None:
+    """``register_function(f, caller=..., executor=..., description=...)``."""
+    check("caller", caller, AGENT)
+    check("executor", executor, AGENT)
+    check("description", description, STR)
 
 
 def check_group_agents(agents: Any) -> None:

@@ -70,12 +70,8 @@ class ConversableAgent(HooksMixin, Agent):
         chat_messages: dict[Agent, list[dict[str, Any]]] | None = None,
         silent: bool | None = None,
     ):
-        if not isinstance(name, str) or not name:
-            raise ConfigError("an agent needs a non-empty string name")
-        if human_input_mode not in HUMAN_INPUT_MODES:
-            raise ConfigError(f"human_input_mode must be one of {', '.join(HUMAN_INPUT_MODES)}, "
-                              f"not {human_input_mode!r}")
-        check_agent_arguments(name=name, system_message=system_message, is_termination_msg=is_termination_msg,
+        check_agent_arguments(name=name, human_input_mode=human_input_mode, system_message=system_message,
+                              is_termination_msg=is_termination_msg,
                               max_consecutive_auto_reply=max_consecutive_auto_reply, function_map=function_map,
                               default_auto_reply=default_auto_reply, description=description,
                               chat_messages=chat_messages, silent=silent)

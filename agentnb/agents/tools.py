@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from .._validate import ConfigAssertionError
+from .._validate import ConfigAssertionError, error
 from ..errors import ConfigError, redact
 from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
 from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
@@ -96,6 +96,8 @@ def register_for_llm(agent: ConversableAgent, *, name: str | None = None, descri
     _require_llm(agent, "register_for_llm", "a function" if api_style == "function" else "a tool")
     if api_style not in ("tool", "function"):
         raise ConfigError(f"api_style must be 'tool' or 'function', not {api_style!r}")
+    if description is not None and not isinstance(description, str):
+        raise error("description", description, "a str (what the tool does, for the model)")
 
     def decorator(func: Callable) -> Callable:
         tool_name = check_tool_name(name or getattr(func, "_name", None) or callable_name(func))
@@ -145,6 +147,9 @@ def _rename_executions(func: Callable, tool_name: str) -> None:
 def register_function(f: Callable, *, caller: ConversableAgent, executor: ConversableAgent,
                       name: str | None = None, description: str) -> None:
     """Offer ``f`` to ``caller``'s model and let ``executor`` run it (``autogen.register_function``)."""
+    from .arguments import check_tool_agents
+
+    check_tool_agents(caller, executor, description)
     f = register_for_llm(caller, name=name, description=description)(f)
     register_for_execution(executor, name=name)(f)
 

@@ -31,7 +31,8 @@ class GroupChatManager(ConversableAgent):
                  system_message: str | list | None = "Group chat manager.",
                  llm_config: dict[str, Any] | bool | None = None, silent: bool = False, **kwargs: Any):
         if not isinstance(groupchat, GroupChat):
-            raise ConfigError("GroupChatManager needs groupchat=GroupChat(...)")
+            raise ConfigError(f"GroupChatManager's groupchat must be a GroupChat(agents=[...]); got "
+                              f"{type(groupchat).__name__}")
         if isinstance(llm_config, dict):  # a manager never offers tools to its model
             llm_config = {k: v for k, v in llm_config.items() if k not in ("tools", "functions", "tool_choice")}
         if llm_config is False and groupchat.speaker_selection_method == "auto":

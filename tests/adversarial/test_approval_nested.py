@@ -105,7 +105,7 @@ def test_magic_approve_with_team_reaches_a_group_inside_a_group(tmp_path, reject
     marker = tmp_path / "magic.txt"
     shell = InteractiveShell.instance()
     with ScriptedModelServer([code(touch_code(marker)), *SPARE]) as server:
-        boss, outer = _nested_groups(server, tmp_path)
+        _boss, outer = _nested_groups(server, tmp_path)
         shell.user_ns["outer"] = outer
         own = {id(a): dict(a._code_execution_config) for a in outer.groupchat.agents[1].groupchat.agents
                if isinstance(a._code_execution_config, dict)}

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import openai
@@ -158,3 +163,45 @@ def test_cancel_ends_a_chat_waiting_on_a_stalled_model(stream, fault):
         started = time.monotonic()
         task = asyncio.run(scenario(server))
         assert task.cancelled() and time.monotonic() - started < LONG
+
+
+SYNC_CHAT = textwrap.dedent("""
+    import sys, threading, time
+    from agentnb import AssistantAgent, UserProxyAgent
+    from agentnb.testing import Fault, ScriptedModelServer
+
+    stream = sys.argv[1] == "stream"
+    with ScriptedModelServer([Fault.hang(600) if not stream else Fault.stall(600, after=2)]) as server:
+        def announce():
+            while not server.requests:
+                time.sleep(0.01)
+            print("model call under way", flush=True)
+        threading.Thread(target=announce, daemon=True).start()
+        assistant = AssistantAgent("assistant", llm_config={**server.llm_config(), "stream": stream})
+        proxy = UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+        try:
+            proxy.initiate_chat(assistant, message="hello?", silent=True)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+""")
+
+
+@pytest.mark.parametrize("stream", ["plain", "stream"])
+def test_ctrl_c_ends_a_sync_chat_waiting_on_a_stalled_model(tmp_path, stream):
+    """Ctrl-C in a script (or the notebook's interrupt) while initiate_chat waits on a silent server."""
+    script = tmp_path / "chat.py"
+    script.write_text(SYNC_CHAT)
+    env = {**os.environ, "AGENTNB_LOOPBACK_ONLY": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), stream], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "model call under way"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # a liveness bound, far below the 600 s stall
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "interrupted" in out, err
+    assert proc.returncode == 0, err

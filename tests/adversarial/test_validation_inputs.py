@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-from agentnb import AssistantAgent, ConversableAgent, GroupChat, GroupChatManager, UserProxyAgent
+from agentnb import AssistantAgent, ConversableAgent, GroupChat, GroupChatManager, UserProxyAgent, register_function
 from agentnb.coding import LocalCommandLineExecutor
 from agentnb.errors import ConfigError
 from agentnb.llm.client import ModelClient
@@ -124,6 +124,14 @@ BAD = [
     ("GroupChat messages dict", lambda: group(messages={"content": "x"}), "messages", "dict"),
     ("GroupChat func_call_filter str", lambda: group(func_call_filter="no"), "func_call_filter", "str"),
     ("GroupChat admin_name int", lambda: group(admin_name=1), "admin_name", "int"),
+    ("agent name int", lambda: ConversableAgent(123, llm_config=False), "name", "int"),
+    ("agent name empty", lambda: ConversableAgent("", llm_config=False), "name", "str"),
+    ("human_input_mode lower case", lambda: agent(human_input_mode="never"), "human_input_mode", "str"),
+    ("GroupChatManager list", lambda: GroupChatManager([_bob()], llm_config=False), "groupchat", "list"),
+    ("register_function caller name", lambda: register_function(print, caller="assistant", executor=_bob(),
+                                                                description="Print."), "caller", "str"),
+    ("register_for_llm description int", lambda: ConversableAgent("a", llm_config=cfg()).register_for_llm(
+        description=5), "description", "int"),
 ]
 
 
