@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="exit with status 3 unless the model wrote a code block and it was executed "
                            "(CI uses this to prove the embedded model really works on this machine)")
     sub.add_parser("version", help="print the version")
+    from .batch import add_arguments as add_batch_arguments
+
+    add_batch_arguments(sub.add_parser("batch", help="run a team over many tasks (see `pydoc agentnb.batch`)"))
     return parser
 
 
@@ -107,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
+    if args.command == "batch":
+        from .batch import main as batch_main
+
+        return batch_main(args)
     return demo(args)
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import secrets
 import signal
 import socket
@@ -27,7 +28,7 @@ from agentnb.coding.base import CodeBlock
 from agentnb.coding.gateway import GatewayAuthError, GatewayError, GatewayExecutor
 from agentnb.errors import ChatError, ConfigError
 from agentnb.messages import ExecutionFinished, subscribe
-from agentnb.testing import code
+from agentnb.testing import ScriptedModelServer, code
 
 TOKEN_ENV = "AGENTNB_TEST_GATEWAY_TOKEN"
 
@@ -443,3 +444,22 @@ def test_process_exit_deletes_remote_kernel(gateway, tmp_path):
     assert answer == "42" and kernel_id not in [k["id"] for k in gateway.kernels()]
     with contextlib.suppress(urllib.error.HTTPError):
         gateway.delete(kernel_id)
+
+
+def test_batch_on_gateway_kernels(gateway, token_env, tmp_path):
+    from agentnb.batch import run_batch
+
+    def model(body):
+        last = body["messages"][-1]["content"] or ""
+        return "Done. TERMINATE" if "exitcode:" in last else code("import os\nprint('remote', os.getpid())")
+
+    with ScriptedModelServer(model) as server:
+        spec = {"agents": [{"name": "assistant", "llm": {"model": server.model, "base_url": server.base_url}},
+                           {"name": "user_proxy", "kind": "user_proxy", "code_execution": {"timeout": 30}}],
+                "chat": {"type": "pair", "max_turns": 4}}
+        result = run_batch(["a", "b"], team=spec, parallel=2, executor="gateway", progress=None,
+                           executor_options={"gateway_url": gateway.url, "auth_token_env": token_env},
+                           out_dir=tmp_path)
+    assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
+    pids = {int(re.search(r"remote (\d+)", (tmp_path / r["transcript"]).read_text()).group(1)) for r in result.rows}
+    assert len(pids) == 2 and gateway.kernels() == []
