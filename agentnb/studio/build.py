@@ -61,10 +61,13 @@ def resolve_function(path: str) -> Callable[..., Any]:
     return obj
 
 
-def llm_config_for(ref: str | None, models: dict[str, ModelComponent]) -> dict[str, Any] | bool | None:
+def llm_config_for(ref: str | None, models: dict[str, ModelComponent],
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any] | bool | None:
     """The ``llm_config`` of a model reference: ``False`` (no model), ``None`` (the default) or a dict."""
     if ref is None:
         return False
+    if overrides and ref in overrides:
+        return overrides[ref]
     if ref == DEFAULT_MODEL and ref not in models:
         return None
     cfg = models[ref].config
@@ -93,7 +96,7 @@ def _termination(component: TerminationComponent | None) -> TextMention | None:
     return TextMention(component.config.text, component.config.mode)
 
 
-def build_agent(component: AgentComponent, spec: TeamSpec) -> Any:
+def build_agent(component: AgentComponent, spec: TeamSpec, overrides: dict[str, Any] | None = None) -> Any:
     """One live agent (tools are registered by :func:`load_team`, once every agent exists)."""
     from ..agents.assistant import AssistantAgent, UserProxyAgent
     from ..agents.conversable import ConversableAgent
@@ -103,7 +106,7 @@ def build_agent(component: AgentComponent, spec: TeamSpec) -> Any:
     cfg = component.config
     kwargs: dict[str, Any] = {
         "human_input_mode": cfg.human_input_mode,
-        "llm_config": llm_config_for(cfg.model, spec.config.models),
+        "llm_config": llm_config_for(cfg.model, spec.config.models, overrides),
         "max_consecutive_auto_reply": cfg.max_consecutive_auto_reply,
         "default_auto_reply": cfg.default_auto_reply,
         "is_termination_msg": _termination(cfg.termination or spec.config.termination),
@@ -120,6 +123,7 @@ def build_agent(component: AgentComponent, spec: TeamSpec) -> Any:
     agent = cls(cfg.name, **kwargs)
     if cfg.tool_approval is not None:
         agent.tool_approval = cfg.tool_approval
+    agent._studio_card = (component.label, component.description)  # kept for dump_team: the builder's card text
     return agent
 
 
@@ -166,14 +170,21 @@ class Team:
             yield
 
 
-def load_team(spec_or_path: TeamSpec | dict[str, Any] | str | Path) -> Team:
+def load_team(spec_or_path: TeamSpec | dict[str, Any] | str | Path, *,
+              models: dict[str, dict[str, Any]] | None = None) -> Team:
     """Build live agents (and a GroupChat + manager for a group team) from a spec, a dict, JSON text or a path.
 
-    An AutoGen Studio 0.4 team file is imported first (what it cannot map is reported in one warning).
+    ``models`` maps model names of the spec (``"default"`` included) to ``llm_config`` dicts used instead,
+    for this load only (a test server, a local endpoint). An AutoGen Studio 0.4 team file is imported first
+    (what it cannot map is reported in one warning).
     """
     spec = spec_or_path if isinstance(spec_or_path, TeamSpec) else _spec_from(spec_or_path)
     cfg = spec.config
-    agents = {a.config.name: build_agent(a, spec) for a in cfg.agents}
+    unknown = sorted(set(models or {}) - set(cfg.models) - {DEFAULT_MODEL})
+    if unknown:
+        raise ConfigError(f"models= names {', '.join(unknown)}, which the spec does not use "
+                          f"(it has: {', '.join([DEFAULT_MODEL, *cfg.models])})")
+    agents = {a.config.name: build_agent(a, spec, models) for a in cfg.agents}
     tools = _register_tools(spec, agents)
     initiator = agents[cfg.initiator]
     if cfg.kind == "pair":
@@ -192,7 +203,7 @@ def load_team(spec_or_path: TeamSpec | dict[str, Any] | str | Path) -> Team:
                           allowed_or_disallowed_speaker_transitions=transitions,
                           speaker_transitions_type=group.transitions_type if transitions is not None else None,
                           send_introductions=group.send_introductions)
-    manager_kwargs: dict[str, Any] = {"llm_config": llm_config_for(group.manager.model, cfg.models)}
+    manager_kwargs: dict[str, Any] = {"llm_config": llm_config_for(group.manager.model, cfg.models, models)}
     if group.manager.system_message is not None:
         manager_kwargs["system_message"] = group.manager.system_message
     manager = GroupChatManager(groupchat, name=group.manager.name, **manager_kwargs)

@@ -7,6 +7,7 @@ and, unless ``quiet``, in one :class:`StudioCaptureWarning`; ``strict=True`` rai
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -161,10 +162,7 @@ class _Dumper:
                 "user_proxy" if isinstance(agent, UserProxyAgent) else "conversable")
         if type(agent) not in (AssistantAgent, UserProxyAgent, ConversableAgent):
             self.skipped.append(f"{name}: class {type(agent).__qualname__} (recorded as its base, {kind})")
-        system = agent.system_message
-        default_system = getattr(type(agent), "DEFAULT_SYSTEM_MESSAGE", None)
-        if kind == "assistant" and system == default_system:
-            system = None
+        system, description = _defaults_left_out(agent, kind)
         termination = None
         check = agent._is_termination_msg
         if isinstance(check, TextMention):
@@ -186,12 +184,14 @@ class _Dumper:
         approval = getattr(agent, "tool_approval", None)
         tool_approval = "always" if approval is True else approval if approval in ("never", "first", "always") \
             else None
-        config = AgentConfig(name=name, system_message=system, description=agent.description,
+        limit = agent._max_consecutive_auto_reply
+        config = AgentConfig(name=name, system_message=system, description=description,
                              model=self.model_ref(name, agent.llm_config), human_input_mode=agent.human_input_mode,
-                             max_consecutive_auto_reply=agent._max_consecutive_auto_reply,
+                             max_consecutive_auto_reply=None if limit == agent.MAX_CONSECUTIVE_AUTO_REPLY else limit,
                              default_auto_reply=auto_reply, code_execution=self.code_execution(agent),
                              tool_approval=tool_approval, termination=termination)
-        return AgentComponent(provider=AGENT_PROVIDERS[kind], label=name, config=config)
+        label, card = getattr(agent, "_studio_card", (name, None))
+        return AgentComponent(provider=AGENT_PROVIDERS[kind], label=label, description=card, config=config)
 
     def code_execution(self, agent: Any) -> CodeExecutionConfig | None:
         from ..coding.local import LocalCommandLineExecutor
@@ -245,7 +245,8 @@ class _Dumper:
                             transitions_type=gc.speaker_transitions_type or "allowed",
                             send_introductions=gc.send_introductions,
                             manager=ManagerConfig(name=manager.name, model=manager_model,
-                                                  system_message=manager.system_message))
+                                                  system_message=None if manager.system_message ==
+                                                  "Group chat manager." else manager.system_message))
         return {"kind": "group", "agents": agents, "initiator": initiator.name, "group": group}
 
 
@@ -269,7 +270,10 @@ def _tools(dumper: _Dumper, config: dict[str, Any], roots: list[Any]) -> None:
                 dumper.skipped.append(f"{agent.name}: tool {tool_name!r} ({_describe(func)}) cannot be imported "
                                       "by path; define it in a module (or the notebook) under its own name")
                 continue
-            refs.append(ToolRef(function=path, name=tool_name, description=fn.get("description"),
+            target = getattr(func, "__wrapped__", func)
+            text = fn.get("description")
+            refs.append(ToolRef(function=path, name=None if tool_name == target.__name__ else tool_name,
+                                description=None if text == inspect.getdoc(target) else text,
                                 executor=None if executor is agent else executor.name))
         component.config.tools = refs
 
@@ -291,6 +295,25 @@ def import_path(func: Any) -> str | None:
         return None
     found = getattr(found, "__wrapped__", found) if getattr(found, "_agentnb_tool", False) else found
     return path if found is target else None
+
+
+def _defaults_left_out(agent: Any, kind: str) -> tuple[str | None, str | None]:
+    """(system message, description), each None when it is what the class would give by itself."""
+    from ..agents.assistant import DEFAULT_DESCRIPTION, DEFAULT_SYSTEM_MESSAGE, UserProxyAgent
+
+    system, description = agent.system_message, agent.description
+    if kind == "assistant":
+        from ..llm.local import LOCAL_CODER_SYSTEM_MESSAGE
+
+        default_system = system in (DEFAULT_SYSTEM_MESSAGE, LOCAL_CODER_SYSTEM_MESSAGE)
+        implied = DEFAULT_DESCRIPTION if default_system else system
+    elif kind == "user_proxy":
+        default_system = system == ""
+        implied = UserProxyAgent.DEFAULT_USER_PROXY_AGENT_DESCRIPTIONS.get(agent.human_input_mode, "")
+    else:
+        default_system = system == "You are a helpful AI Assistant."
+        implied = system
+    return (None if default_system else system), (None if description == implied else description)
 
 
 def _hoist_termination(config: dict[str, Any]) -> None:
