@@ -133,6 +133,10 @@ class _KernelCodeExecutor(CodeExecutor):
         return self._output_dir
 
     @property
+    def kernel_name(self) -> str:
+        return self._kernel_name
+
+    @property
     def code_extractor(self) -> CodeExtractor:
         return MarkdownCodeExtractor()
 

@@ -198,6 +198,7 @@ def test_factory_ipython_embedded(tmp_path):
                                            "ipython-embedded": {"output_dir": str(tmp_path), "timeout": 9}})
     with executor:
         assert isinstance(executor, EmbeddedIPythonCodeExecutor) and executor.timeout == 9
+        assert executor.kernel_name == "python3" and executor.output_dir == tmp_path
 
 
 def test_agent_runs_code_in_the_embedded_kernel(model_server, tmp_path):
