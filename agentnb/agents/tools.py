@@ -33,6 +33,7 @@ import pydantic
 
 from .._validate import ConfigAssertionError, error
 from ..errors import ConfigError, redact
+from ..llm.client import new_tool_call_id
 from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
 from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
 from .schema import (
@@ -391,7 +392,7 @@ async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, 
         return False, None
     for tc in raw:  # the assistant message and the tool reply must carry the same id
         if not isinstance(tc.get("id"), str) or not tc["id"]:
-            tc["id"] = new_id("call")
+            tc["id"] = new_tool_call_id()
     functions = [tc.get("function") if isinstance(tc.get("function"), dict) else {} for tc in raw]
     calls = [_prepare(agent, fn.get("name") if isinstance(fn.get("name"), str) else "", fn.get("arguments"),
                       tc["id"])

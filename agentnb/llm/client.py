@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import os
 import sys
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,11 +325,16 @@ def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
             name, arguments = fn.get("name"), fn.get("arguments")
         else:
             name, arguments = getattr(fn, "name", None), getattr(fn, "arguments", None)
-        out.append({"id": call_id if isinstance(call_id, str) and call_id else new_id("call"),
+        out.append({"id": call_id if isinstance(call_id, str) and call_id else new_tool_call_id(),
                     "type": "function",
                     "function": {"name": name if isinstance(name, str) else "",
                                  "arguments": arguments if isinstance(arguments, str) else ""}})
     return out or None
+
+
+def new_tool_call_id() -> str:
+    """A fresh id in OpenAI's shape (``call_`` + 24 hex digits) for a tool call the server sent without one."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def _cause_name(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ message, or a stray ``tool`` message, is a 400), so a chat that breaks the proto
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_tool_call_without_id_keeps_one_id_for_call_and_reply(model_server, stre
     second = model_server.requests[1]
     (call,) = assistant_calls(second)
     (answer,) = tool_messages(second)
-    assert isinstance(call["id"], str) and call["id"] and answer["tool_call_id"] == call["id"]
+    assert re.fullmatch(r"call_[0-9a-f]{24}", call["id"]) and answer["tool_call_id"] == call["id"]
     assert answer["content"] == "7"
     stored = next(m for m in result.chat_history if m.get("tool_calls"))["tool_calls"][0]["id"]
     assert stored == call["id"]
