@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._aio import run_sync
+from ..code_utils import check_can_use_docker_or_throw
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
 from .compat import CodeExtractor, IPythonCodeResult, MarkdownCodeExtractor, silence_pip
 from .kernel import KernelExecutor, strip_ansi
@@ -250,6 +251,15 @@ class JupyterCodeExecutor(_KernelCodeExecutor):
             raise ValueError("jupyter_server must be a JupyterConnectable or JupyterConnectionInfo.")
 
 
+class DockerJupyterServer:
+    """AutoGen 0.2's Jupyter server in Docker: not supported; constructing one raises
+    :class:`~agentnb.code_utils.DockerExecutionUnavailable` (a ``RuntimeError``). Use :class:`LocalJupyterServer`
+    or a gateway's :class:`JupyterConnectionInfo`."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        check_can_use_docker_or_throw(kwargs.get("custom_image_name") or True)
+
+
 class EmbeddedIPythonCodeExecutor(_KernelCodeExecutor):
     """Stateful execution in a dedicated local IPython kernel (0.2's embedded executor)."""
 
@@ -258,6 +268,7 @@ class EmbeddedIPythonCodeExecutor(_KernelCodeExecutor):
 
 
 __all__ = [
+    "DockerJupyterServer",
     "EmbeddedIPythonCodeExecutor",
     "JupyterCodeExecutor",
     "JupyterCodeResult",

@@ -92,10 +92,10 @@ class Cache(CacheAPI):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        return None
+        self.close()  # as 0.2: leaving the block closes the backend
 
     async def __aenter__(self) -> Cache:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        return None
+        self.close()

@@ -77,6 +77,18 @@ def test_in_memory_cache_seeds_and_defaults():
         assert isinstance(inside, AbstractCache)
 
 
+def test_leaving_the_block_closes_the_backend(tmp_path):
+    closed = []
+
+    class Recording(InMemoryCache):
+        def close(self):
+            closed.append(True)
+
+    with Cache(Recording()) as cache:
+        cache.set("a", 1)
+    assert closed == [True]
+
+
 def test_cache_factory(tmp_path):
     disk = CacheFactory.cache_factory("9", cache_path_root=str(tmp_path))
     assert isinstance(disk, DiskCache) and disk.dir == tmp_path / "agentnb" / "9"

@@ -133,6 +133,14 @@ def test_jupyter_code_executor_with_local_server(tmp_path):
     assert not alive(pid)  # the server's stop() shut its executors' kernels
 
 
+def test_docker_jupyter_server_refuses():
+    from agentnb.code_utils import DockerExecutionUnavailable
+    from agentnb.coding.jupyter import DockerJupyterServer
+
+    with pytest.raises(DockerExecutionUnavailable, match="nothing was run"):
+        DockerJupyterServer()
+
+
 def test_connection_info_hides_the_token_and_bad_servers_are_refused(tmp_path):
     info = JupyterConnectionInfo(host="127.0.0.1", use_https=True, port=8888, token="secret-token")
     assert "secret-token" not in repr(info)
