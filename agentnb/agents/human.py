@@ -82,8 +82,9 @@ each executing agent runs in a chat is asked; later ones in that chat run unaske
 
 _policy_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "agentnb_approval_override", default=None)
-_approved_once: contextvars.ContextVar[set[tuple[int, str]] | None] = contextvars.ContextVar(
+_approved_once: contextvars.ContextVar[dict[tuple[int, str], Any] | None] = contextvars.ContextVar(
     "agentnb_approved_once", default=None)
+"""``(id(agent), kind) -> agent`` approved in this chat; holding the agent keeps its id from being reused."""
 
 
 def check_policy(policy: Any, what: str = "approval") -> str:
@@ -110,7 +111,7 @@ def chat_approval(policy: str | None = None) -> Iterator[None]:
                                   APPROVAL_POLICIES.index(policy) < APPROVAL_POLICIES.index(inherited)):
         policy = inherited
     override = _policy_override.set(policy)
-    once = _approved_once.set(set())
+    once = _approved_once.set({})
     try:
         yield
     finally:
@@ -124,16 +125,11 @@ def approval_round() -> Iterator[None]:
     if _approved_once.get() is not None:
         yield
         return
-    token = _approved_once.set(set())
+    token = _approved_once.set({})
     try:
         yield
     finally:
         _approved_once.reset(token)
-
-
-def approval_override() -> str | None:
-    """The policy imposed on the current chat (``approval=`` / ``--approve``), or None."""
-    return _policy_override.get()
 
 
 def approval_needed(agent: Any, kind: str, own_policy: Any) -> bool:
@@ -154,7 +150,7 @@ def note_approved(agent: Any, kind: str) -> None:
     """Record that ``agent`` had a ``kind`` approved in this chat (what "first" counts)."""
     once = _approved_once.get()
     if once is not None:
-        once.add((id(agent), kind))
+        once[id(agent), kind] = agent
 
 
 async def ensure_not_stopped() -> None:
@@ -185,7 +181,12 @@ async def ask_human(agent: str, prompt: str) -> str:
     """Ask a person for a reply on behalf of ``agent`` (events emitted around it)."""
     event = emit(HumanInputRequested(agent=agent, prompt=prompt))
     provider = _input_provider.get()
-    if provider is None:
+    from ..io import custom_iostream
+
+    iostream = custom_iostream() if provider is None else None
+    if iostream is not None:  # a 0.2 user's IOStream answers, as 0.2's get_human_input asks it
+        text = await call_in_caller(lambda: iostream.input(prompt))
+    elif provider is None:
         text = await call_in_caller(lambda: _console_input(prompt))
     else:
         text = await maybe_await(provider(prompt))

@@ -198,7 +198,7 @@ class SpeakerChooser(widgets.VBox):
             old.close()
         buttons = []
         for name in candidates:
-            b = widgets.Button(description=name, tooltip=f"let {name} speak next")
+            b = widgets.Button(description=visible(name), tooltip=f"let {visible(name)} speak next")
             b.on_click(lambda _b, name=name: self._pick(name))
             buttons.append(b)
         self.row.children = tuple(buttons)
