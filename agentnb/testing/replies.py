@@ -31,7 +31,8 @@ class Reply:
 class Fault:
     """A scripted failure.
 
-    Build with :meth:`status`, :meth:`hang`, :meth:`malformed`, :meth:`disconnect`, :meth:`cut`, :meth:`stall`.
+    Build with :meth:`status`, :meth:`hang`, :meth:`malformed`, :meth:`disconnect`, :meth:`cut`, :meth:`stall`,
+    :meth:`trickle`.
     """
 
     kind: str
@@ -77,6 +78,11 @@ class Fault:
         A non-streamed request gets the headers and half of the body, then the connection closes.
         """
         return cls("cut", after=_after(after), times=_times(times), then=then)
+
+    @classmethod
+    def trickle(cls, interval: float, times: int = 1, then: Any = "(the whole reply)") -> Fault:
+        """Answer ``then`` (not streamed) one byte every ``interval`` seconds: never silent, never done soon."""
+        return cls("trickle", seconds=float(interval), times=_times(times), then=then)
 
     @classmethod
     def stall(cls, seconds: float, after: int = 2, times: int = 1, then: Any = "(the whole reply)") -> Fault:

@@ -135,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        if fault is not None and fault.kind == "trickle":  # streamed, a trickle is one chunk per interval
+            delay, fault = fault.seconds, None
         for sent, event in enumerate(itertools.chain((json.dumps(e) for e in events), ["[DONE]"])):
             if fault is not None and sent == fault.after and not self._interrupt(fault, stopping):
                 return
@@ -146,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def _send_json_faulty(self, payload: Any, fault: Fault, stopping: threading.Event):
-        """Headers and then: half the body and a closed connection (``cut``) or silence first (``stall``)."""
+        """Headers, then half the body and a closed connection (``cut``), silence first (``stall``), or the
+        body one byte at a time (``trickle``)."""
         data = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -155,6 +158,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "cut":
             self.wfile.write(data[: len(data) // 2])
             self._interrupt(fault, stopping)
+        elif fault.kind == "trickle":
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                if stopping.wait(fault.seconds):
+                    self.close_connection = True
+                    return
         elif self._interrupt(fault, stopping):
             self.wfile.write(data)
 
@@ -324,7 +334,7 @@ class ScriptedModelServer:
             except Exception as exc:
                 message = f"scripted model server: function model raised {type(exc).__name__}: {exc}"
                 return handler._send_json(500, error_body(500, redact(message), "function_model_error"))
-        interruption = reply if isinstance(reply, Fault) and reply.kind in ("cut", "stall") else None
+        interruption = reply if isinstance(reply, Fault) and reply.kind in ("cut", "stall", "trickle") else None
         if isinstance(reply, Fault):
             reply = self._apply_fault(handler, reply, bool(body.get("stream")))
             if reply is None:
@@ -366,7 +376,7 @@ class ScriptedModelServer:
             if not self._stopping.wait(fault.seconds):
                 return fault.then
             handler.close_connection = True
-        elif fault.kind in ("cut", "stall"):
+        elif fault.kind in ("cut", "stall", "trickle"):
             return fault.then  # served by _serve, interrupted part-way
         return None
 

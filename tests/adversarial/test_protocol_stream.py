@@ -128,6 +128,20 @@ def test_headers_then_silence_times_out(model_server):
         create(ModelClient({**model_server.llm_config(), "timeout": 0.3, "max_retries": 0}), stream=False)
 
 
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(model_server):
+    """One byte every 0.1 s never trips the read timeout; the call's total deadline still ends it."""
+    model_server.add(Fault.trickle(0.1))
+    with pytest.raises(ModelUnavailableError, match="timed out"):
+        create(ModelClient({**model_server.llm_config(), "timeout": 0.5, "max_retries": 0}), stream=False)
+
+
+def test_a_slow_but_steady_stream_is_not_cut(model_server):
+    """Streams have no total deadline: tokens that keep coming are a reply in progress, not a stall."""
+    model_server.add(Fault.trickle(0.05, then="one two three four five six seven eight nine ten"))
+    completion = create(ModelClient({**model_server.llm_config(), "timeout": 0.3, "max_retries": 0}), stream=True)
+    assert completion.content == "one two three four five six seven eight nine ten"
+
+
 def test_timeout_error_is_a_model_error_in_a_chat(model_server):
     model_server.add(Fault.hang(LONG))
     assistant = AssistantAgent("assistant", llm_config={**model_server.llm_config(), "timeout": 0.3,
