@@ -5,10 +5,9 @@
     token_left("Hello world", model="gpt-4")                     # 8190
 
 Counts are exact when ``tiktoken`` is installed *and* the model's encoding file is already in its
-cache (nothing is ever downloaded). Otherwise an approximate tokenizer is used, documented in
-:class:`ApproxEncoding` (one token per common English word, like ``cl100k_base``; longer words,
-numbers and punctuation are split into small pieces). It encodes and decodes losslessly, so truncating
-"to N tokens" still gives valid text.
+cache (nothing is ever downloaded). Otherwise :class:`ApproxEncoding` is used: ``cl100k_base``'s
+pre-tokenizer with fixed-size pieces, within about 7 % of the real counts on English and Python (see
+its docstring). It encodes and decodes losslessly, so truncating "to N tokens" still gives valid text.
 """
 
 from __future__ import annotations
@@ -47,29 +46,34 @@ def get_max_token_limit(model: str = "gpt-3.5-turbo-0613") -> int:
 
 
 class ApproxEncoding:
-    """A tokenizer that needs no data files: text is split like ``cl100k_base``'s pre-tokenizer (words
-    with their leading space, runs of up to 3 digits, punctuation runs, whitespace runs), then each
-    piece is cut into tokens of at most 6 letters / 3 punctuation characters. ``decode(encode(t)) == t``.
+    """A tokenizer that needs no data files. Text is split with ``cl100k_base``'s own pre-tokenizer
+    pattern (a word with the one space or symbol before it, up to 3 digits, a symbol run, whitespace),
+    then letter pieces longer than 7 characters and symbol pieces longer than 3 are cut into tokens of
+    that size. ``decode(encode(t)) == t``.
+
+    Measured against the real ``cl100k_base`` (via ``bpe-openai``): 1.01x its count on agentnb's README,
+    1.05x on its design notes, 1.07x on its Python source, 1.05x on its tests; it errs high on prose and
+    code (safer for limits) and low on rare all-caps words and CJK text.
     """
 
     name = "approx"
-    _PIECES = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+| ?\d{1,3}| ?[^\s\w]+|\s+|_+", re.IGNORECASE)
+    _PIECES = re.compile(r"'(?i:s|t|re|ve|m|ll|d)|(?:[^\r\n\w]|_)?[^\W\d_]+|\d{1,3}| ?(?:[^\s\w]|_)+[\r\n]*"
+                         r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    _WORD, _SYMBOLS = 7, 3
 
     def encode(self, text: str) -> list[str]:
         tokens: list[str] = []
         end = 0
         for match in self._PIECES.finditer(text):
-            if match.start() > end:  # characters no pattern took (none expected): one token each
-                tokens.extend(text[end:match.start()])
+            tokens.extend(text[end:match.start()])  # characters no pattern took (none expected): one each
             piece = match.group(0)
             end = match.end()
-            body = piece.lstrip(" ")
-            size = 6 if body[:1].isalpha() else 3 if not body[:1].isspace() else len(piece) or 1
-            first = len(piece) - len(body) + min(size, len(body))
-            tokens.append(piece[:first])
-            tokens.extend(piece[i:i + size] for i in range(first, len(piece), size))
-        if end < len(text):
-            tokens.extend(text[end:])
+            if piece.isspace():
+                tokens.append(piece)
+                continue
+            size = self._WORD if piece[-1].isalpha() else self._SYMBOLS
+            tokens.extend(piece[i:i + size] for i in range(0, len(piece), size))
+        tokens.extend(text[end:])
         return tokens
 
     def decode(self, tokens: list[Any]) -> str:
