@@ -34,18 +34,19 @@ _PRICE = Rule(lambda v: isinstance(v, list | tuple) and len(v) == 2 and all(NUMB
               "[prompt_price_per_1k, completion_price_per_1k] (two non-negative numbers, USD per 1,000 tokens)")
 _CACHE_SEED = Rule(lambda v: INT.test(v) or isinstance(v, str), "an int or a str (None turns the cache off)")
 _STOP = STR | list_of(STR, "strings")
+_UNSET = Rule(lambda v: v is None or v == "", "None or '' (not set)")
 _TOOLS = list_of(DICT, "tool schema dicts ({'type': 'function', 'function': {...}})")
 _RESPONSE_FORMAT = DICT | Rule(lambda v: isinstance(v, type), "a pydantic model class")
 
 ENTRY_RULES: dict[str, Rule] = {
     "model": NON_EMPTY_STR,
     "api_key": STR | NONE,
-    "base_url": HTTP_URL | NONE,
-    "azure_endpoint": HTTP_URL | NONE,
+    "base_url": HTTP_URL | _UNSET,
+    "azure_endpoint": HTTP_URL | _UNSET,
     "api_type": STR | NONE,
     "api_version": STR | NONE,
     "price": _PRICE | NONE,
-    "tags": list_of(STR, "strings") | NONE,
+    "tags": list_of(STR, "strings") | STR | NONE,
     "organization": STR | NONE,
     "default_headers": dict_of(STR, STR, "a dict of str header names to str values") | NONE,
     "max_retries": NON_NEGATIVE_INT,

@@ -175,6 +175,7 @@ GOOD = [
                                                           "base_url": "https://x.openai.azure.com",
                                                           "api_version": "2024-02-01"}]})),
     ("inline model", lambda: ModelClient({"model": "gpt-4o", "api_key": "k", "base_url": URL})),
+    ("empty base_url means unset, tags as a str", lambda: ModelClient(entry(base_url="", tags="gpt4"))),
     ("0.2 request options", lambda: ModelClient(cfg(temperature=0, timeout=600, cache_seed=42, max_tokens=256,
                                                     seed=1, stop=["TERMINATE"], top_p=1.0, stream=False))),
     ("timeout None and cache_seed str", lambda: ModelClient(cfg(timeout=None, cache_seed="run-1"))),
