@@ -463,3 +463,33 @@ def test_batch_on_gateway_kernels(gateway, token_env, tmp_path):
     assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
     pids = {int(re.search(r"remote (\d+)", (tmp_path / r["transcript"]).read_text()).group(1)) for r in result.rows}
     assert len(pids) == 2 and gateway.kernels() == []
+
+
+def test_gateway_culling_removes_kernels_of_a_killed_client(tmp_path):
+    """The documented safety net for a client killed with SIGKILL (no atexit): idle culling of disconnected
+    kernels. A connected idle kernel is kept; once its client dies, the gateway culls it."""
+    gw = KernelGateway(tmp_path, "gw-" + secrets.token_hex(12), extra=(
+        "--MappingKernelManager.cull_idle_timeout=2", "--MappingKernelManager.cull_interval=1")).start()
+    script = (
+        "import time\nfrom agentnb.coding.gateway import GatewayExecutor\n"
+        "from agentnb.coding.base import CodeBlock\n"
+        f"ex = GatewayExecutor({gw.url!r}, auth_token_env='GW_TOKEN', work_dir={str(tmp_path / 'w')!r})\n"
+        "ex.execute(CodeBlock('x = 1'))\nprint('started', flush=True)\ntime.sleep(4)\n"
+        "print(ex.execute(CodeBlock('print(x)')).output.strip(), flush=True)\ntime.sleep(120)\n"
+    )
+    client = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "GW_TOKEN": gw.token})
+    try:
+        assert client.stdout.readline().strip() == "started" and len(gw.kernels()) == 1
+        assert client.stdout.readline().strip() == "1"  # idle for twice the cull timeout, but connected: kept
+        client.kill()
+        client.wait(10)
+        deadline = time.monotonic() + 30
+        while gw.kernels():
+            assert time.monotonic() < deadline, "the gateway did not cull the dead client's kernel"
+            time.sleep(0.25)
+    finally:
+        client.kill()
+        client.wait(10)
+        client.stdout.close()
+        gw.stop()
