@@ -62,6 +62,13 @@ class ConsoleView:
 
     def _print(self, *parts: str) -> None:
         text = "\n".join(parts)
+        if self._stream is None:  # a 0.2 user's IOStream (IOStream.set_default / set_global_default) gets it
+            from .io import custom_iostream
+
+            iostream = custom_iostream()
+            if iostream is not None:
+                iostream.print(text, flush=True)
+                return
         try:
             self.stream.write(text + "\n")
             self.stream.flush()

@@ -235,6 +235,23 @@ class UsageUpdated(Event):
 
 
 @dataclass(kw_only=True)
+class ModelCallFinished(Event):
+    """A model call returned: what was sent and what came back (for loggers such as ``runtime_logging``)."""
+
+    agent: str
+    model: str
+    request: dict[str, Any]
+    """``{"messages": [...], **options}`` as sent (no API key)."""
+    response: dict[str, Any]
+    """The reply message with ``model``, ``usage`` and ``finish_reason``."""
+    cost: float = 0.0
+    cached: bool = False
+    start_time: float = 0.0
+    client_id: int | None = None
+    """``id()`` of the client object that made the call."""
+
+
+@dataclass(kw_only=True)
 class ChatFinished(Event):
     """The chat ended (``reason``: terminated, max_turns, stopped, error, ...)."""
 
@@ -309,11 +326,26 @@ _subscribers: contextvars.ContextVar[tuple[Subscriber, ...]] = contextvars.Conte
 _chat_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("agentnb_chat_id", default=None)
 
 
+_global_subscribers: list[Subscriber] = []
+"""Process-wide subscribers (loggers): they see the events of every chat, in every context."""
+
+
+def add_global_subscriber(subscriber: Subscriber) -> None:
+    """Subscribe ``subscriber`` to every event of the process until :func:`remove_global_subscriber`."""
+    if subscriber not in _global_subscribers:
+        _global_subscribers.append(subscriber)
+
+
+def remove_global_subscriber(subscriber: Subscriber) -> None:
+    if subscriber in _global_subscribers:
+        _global_subscribers.remove(subscriber)
+
+
 def emit(event: Event) -> Event:
     """Send ``event`` to every subscriber of the current scope. Never raises for a view's bug."""
     if event.chat_id is None:
         event.chat_id = _chat_id.get()
-    for sub in _subscribers.get():
+    for sub in (*_subscribers.get(), *_global_subscribers):
         try:
             sub(event)
         except Exception as exc:  # a broken view must not break the chat
@@ -324,7 +356,7 @@ def emit(event: Event) -> Event:
 
 
 def has_subscribers() -> bool:
-    return bool(_subscribers.get())
+    return bool(_subscribers.get()) or bool(_global_subscribers)
 
 
 _want_tokens: contextvars.ContextVar[bool] = contextvars.ContextVar("agentnb_want_tokens", default=False)

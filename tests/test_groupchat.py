@@ -286,9 +286,13 @@ def test_single_candidate_needs_no_model_call(srv):
     assert [e.candidates for e in selections(result)] == [["coder"], ["reviewer"]]
 
 
-def test_auto_needs_a_manager_model(trio):
-    with pytest.raises(ConfigError, match="round_robin"):
-        GroupChatManager(GroupChat(list(trio)), llm_config=False)
+def test_auto_without_a_manager_model_falls_back_to_the_next_agent(trio):
+    """AutoGen 0.2: a manager with llm_config=False cannot ask a model, so 'auto' takes the next agent in order."""
+    gc = GroupChat(list(trio), max_round=4)
+    result = trio[0].initiate_chat(GroupChatManager(gc, llm_config=False), message="start", silent=True)
+    assert speakers(gc) == ["alice", "bob", "carol", "alice"]
+    assert {e.method for e in selections(result)} == {"auto-fallback"}
+    assert any(isinstance(e, ErrorOccurred) and not e.fatal for e in result.events)
 
 
 def test_mentions_are_tolerant():

@@ -23,6 +23,7 @@ from ..messages import MessageSent, content_str, emit
 from . import chat as _chat
 from . import replies
 from .arguments import check_agent_arguments, check_chat_arguments, check_message
+from .compat_api import CompatMethodsMixin, announce, call_reply_func, deliver
 from .hooks import HooksMixin
 from .human import ask_human, check_policy, maybe_await
 from .result import ChatResult
@@ -43,7 +44,7 @@ class Agent:
     description: str
 
 
-class ConversableAgent(HooksMixin, Agent):
+class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     """An agent that converses by sending and receiving messages.
 
     >>> bot = ConversableAgent("bot", llm_config=False, default_auto_reply="hi", human_input_mode="NEVER")
@@ -100,11 +101,12 @@ class ConversableAgent(HooksMixin, Agent):
             "process_message_before_send": []}
         self._setup_llm(llm_config)
         self._setup_code_execution(code_execution_config)
-        self.register_reply([Agent, None], replies.generate_oai_reply)
-        self.register_reply([Agent, None], replies.generate_code_execution_reply)
-        self.register_reply([Agent, None], replies.generate_function_call_reply)
-        self.register_reply([Agent, None], replies.generate_tool_calls_reply)
-        self.register_reply([Agent, None], replies.check_termination_and_human_reply)
+        self.register_reply([Agent, None], ConversableAgent.generate_oai_reply)  # 0.2's names (compat_api.py)
+        self.register_reply([Agent, None], ConversableAgent.generate_code_execution_reply)
+        self.register_reply([Agent, None], ConversableAgent.generate_function_call_reply)
+        self.register_reply([Agent, None], ConversableAgent.generate_tool_calls_reply)
+        self.register_reply([Agent, None], ConversableAgent.check_termination_and_human_reply)
+        announce("agent", self, locals())  # runtime_logging's agents table, when logging is on
 
     # ------------------------------------------------------------------ setup
 
@@ -200,16 +202,6 @@ class ConversableAgent(HooksMixin, Agent):
         cfg = self._code_execution_config
         return cfg.get("use_docker", False) if isinstance(cfg, dict) else None
 
-    def last_message(self, agent: Agent | None = None) -> dict[str, Any] | None:
-        if agent is None:
-            if not self._oai_messages:
-                return None
-            if len(self._oai_messages) > 1:
-                raise ValueError("more than one conversation is found; pass the agent")
-            agent = next(iter(self._oai_messages))
-        msgs = self._oai_messages.get(agent)
-        return msgs[-1] if msgs else None
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r})"
 
@@ -245,7 +237,11 @@ class ConversableAgent(HooksMixin, Agent):
         if trigger is None:
             return sender is None
         if isinstance(trigger, str):
-            return sender is not None and trigger == sender.name
+            if sender is None:
+                from ..exception_utils import SenderRequired
+
+                raise SenderRequired()
+            return trigger == sender.name
         if isinstance(trigger, type):
             return isinstance(sender, trigger)
         if isinstance(trigger, Agent):
@@ -261,12 +257,12 @@ class ConversableAgent(HooksMixin, Agent):
         """Run the reply functions (newest first) until one is final; else the default auto reply."""
         if messages is None and sender is not None:
             messages = self._oai_messages[sender]
-        messages = self._apply_reply_hooks(messages)
+        messages = await self.a_run_reply_hooks(messages)
         for entry in list(self._reply_func_list):
             func = entry["reply_func"]
             if func in exclude or not self._match_trigger(entry["trigger"], sender):
                 continue
-            final, reply = await maybe_await(func(self, messages=messages, sender=sender, config=entry["config"]))
+            final, reply = await call_reply_func(self, func, messages, sender, entry["config"])
             if final:
                 return reply
         return self._default_auto_reply
@@ -312,8 +308,7 @@ class ConversableAgent(HooksMixin, Agent):
     async def a_send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
                      silent: bool | None = False) -> None:
         """Send ``message`` to ``recipient`` (who may reply)."""
-        for hook in self.hook_lists["process_message_before_send"]:
-            message = hook(sender=self, message=message, recipient=recipient, silent=silent)
+        message = await self.a_process_message_before_send(message, recipient, silent)
         if isinstance(message, dict):
             check_message("message", message)
         message = self._message_to_dict(message)
@@ -326,7 +321,7 @@ class ConversableAgent(HooksMixin, Agent):
         if stream_id:
             event.message_id = stream_id
         emit(event)
-        await recipient.a_receive(message, self, request_reply, silent)
+        await deliver(recipient, message, self, request_reply, silent)  # a sync-only custom Agent works too
 
     def send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
              silent: bool | None = False) -> None:
@@ -499,15 +494,6 @@ class ConversableAgent(HooksMixin, Agent):
 
     def get_actual_usage(self) -> dict[str, Any] | None:
         return self.client.usage_summary(actual=True) if self.client else None
-
-    def print_usage_summary(self, mode: str | list[str] = ("actual", "total")) -> None:
-        if self.client is None:
-            print(f"No cost incurred from agent '{self.name}'.")
-            return
-        print(f"Agent '{self.name}':")
-        modes = [mode] if isinstance(mode, str) else list(mode)
-        for m in modes:
-            print(f"  {m}: {self.client.usage_summary(actual=m == 'actual')}")
 
     # ------------------------------------------------------------------ code execution
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from .._aio import call_in_caller, run_sync
 from ..errors import ConfigError, ModelError
+from ..exception_utils import AgentNameConflict, NoEligibleSpeaker, UndefinedNextAgent
 from ..messages import ErrorOccurred, SpeakerSelected, content_str, emit
 from . import selection as sel
-from .selection import NoEligibleSpeaker
 
 METHODS = ("auto", "manual", "random", "round_robin")
 
@@ -48,6 +48,8 @@ class GroupChat:
     select_speaker_auto_multiple_template: str = sel.RETRY_MULTIPLE
     select_speaker_auto_none_template: str = sel.RETRY_NONE
     role_for_select_speaker_messages: str = "system"
+    enable_clear_history: bool = False
+    """A reply containing ``CLEAR HISTORY`` clears the agents' histories (``clear_agents_history``)."""
 
     DEFAULT_INTRO_MSG = sel.INTRO_MSG
 
@@ -56,9 +58,7 @@ class GroupChat:
 
         check_group_agents(self.agents)
         check_group_options(self)
-        self.agents = list(self.agents or [])
-        if not self.agents:
-            raise ConfigError("GroupChat needs at least one agent")
+        self.agents = list(self.agents or [])  # an empty group is allowed until a speaker is needed (0.2)
         names = [a.name for a in self.agents]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -122,7 +122,7 @@ class GroupChat:
         else:
             graph = {a: [b for b in self.agents if all(b is not t for t in transitions.get(a, []))
                          and (b is not a or repeat)] for a in self.agents}
-        if not any(graph.values()):
+        if self.agents and not any(graph.values()):
             raise ConfigError("the speaker transition graph has no transitions: no agent could ever speak "
                               "after another")
         return graph
@@ -150,23 +150,34 @@ class GroupChat:
     def agent_names(self) -> list[str]:
         return [a.name for a in self.agents]
 
-    def agent_by_name(self, name: str) -> Any | None:
-        """The agent called ``name`` (None if there is none)."""
-        return next((a for a in self.agents if a.name == name), None)
+    def agent_by_name(self, name: str, recursive: bool = False, raise_on_name_conflict: bool = False) -> Any | None:
+        """The agent called ``name`` (None if there is none); ``recursive`` also searches nested groups."""
+        found = [a for a in (self.nested_agents() if recursive else self.agents) if a.name == name]
+        if raise_on_name_conflict and len(found) > 1:
+            raise AgentNameConflict()
+        return found[0] if found else None
+
+    def nested_agents(self) -> list[Any]:
+        """The agents of this group and, recursively, of groups run by member managers."""
+        agents = list(self.agents)
+        for agent in self.agents:
+            inner = getattr(agent, "groupchat", None)
+            if isinstance(inner, GroupChat) and inner is not self:
+                agents.extend(inner.nested_agents())
+        return agents
 
     def next_agent(self, agent: Any, agents: list[Any] | None = None) -> Any:
         """The agent after ``agent`` in list order, among ``agents`` (default: all)."""
         pool = self.agents if agents is None else agents
-        if not pool:
-            raise NoEligibleSpeaker("no candidate to choose the next agent from")
-        self._check_members(pool, "next_agent(agents=...)")
+        if not pool or any(all(p is not a for a in self.agents) for p in pool):
+            raise UndefinedNextAgent()
         n = len(self.agents)
         idx = next((i for i, a in enumerate(self.agents) if a is agent), -1)
         for step in range(1, n + 1):
             candidate = self.agents[(idx + step) % n]
             if any(candidate is p for p in pool):
                 return candidate
-        raise NoEligibleSpeaker("no candidate to choose the next agent from")  # pragma: no cover
+        raise UndefinedNextAgent()  # pragma: no cover
 
     def reset(self) -> None:
         """Forget the transcript."""
@@ -264,6 +275,8 @@ class GroupChat:
                                       f"of this GroupChat nor one of {', '.join(METHODS)}")
                 emit(SpeakerSelected(speaker=agent.name, method="custom", candidates=self.agent_names))
                 return agent
+        if not self.agents:
+            raise ConfigError("GroupChat is underpopulated with 0 agents: add agents to the GroupChat")
         candidates = self.candidates(last_speaker)
         names = [a.name for a in candidates]
         if not candidates:

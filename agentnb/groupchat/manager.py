@@ -35,9 +35,6 @@ class GroupChatManager(ConversableAgent):
                               f"{type(groupchat).__name__}")
         if isinstance(llm_config, dict):  # a manager never offers tools to its model
             llm_config = {k: v for k, v in llm_config.items() if k not in ("tools", "functions", "tool_choice")}
-        if llm_config is False and groupchat.speaker_selection_method == "auto":
-            raise ConfigError("speaker_selection_method='auto' asks the manager's model who speaks next: give the "
-                              "GroupChatManager an llm_config, or choose 'round_robin', 'random' or 'manual'")
         super().__init__(name, system_message=system_message, max_consecutive_auto_reply=max_consecutive_auto_reply,
                          human_input_mode=human_input_mode, llm_config=llm_config, silent=silent, **kwargs)
         self._groupchat = groupchat
@@ -114,6 +111,9 @@ class GroupChatManager(ConversableAgent):
             if reply is None:
                 _chat.note_stop("no_reply")
                 break
+            if groupchat.enable_clear_history and isinstance(reply, dict) and isinstance(reply.get("content"), str) \
+                    and "CLEAR HISTORY" in reply["content"].upper():
+                reply = {**reply, "content": self.clear_agents_history(reply, groupchat)}
             await speaker.a_send(reply, self, request_reply=False, silent=self.silent)
             message = self.last_message(speaker)
         return True, None
@@ -121,6 +121,17 @@ class GroupChatManager(ConversableAgent):
     def run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Any = None,
                  config: GroupChat | None = None) -> tuple[bool, None]:
         return run_sync(self.a_run_chat(messages, sender, config))
+
+    def chat_messages_for_summary(self, agent: Agent) -> list[dict[str, Any]]:
+        """The group's transcript (``agent`` is ignored), as 0.2 summarizes a group chat."""
+        return self._groupchat.messages
+
+    def clear_agents_history(self, reply: dict[str, Any], groupchat: GroupChat) -> str:
+        """AutoGen 0.2's ``CLEAR HISTORY [agent] [n]`` command: forget the history of every agent (or of
+        ``agent``), keeping the last ``n`` messages; returns the reply text without the command."""
+        from .clear_history import clear_agents_history
+
+        return clear_agents_history(reply, groupchat)
 
     # ------------------------------------------------------------------ resume
 

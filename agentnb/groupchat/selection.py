@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from ..errors import AgentNBError
+from ..exception_utils import NoEligibleSpeaker as NoEligibleSpeaker  # re-exported
 from ..messages import content_str
 
 SpeakerChooser = Callable[[list[str], str], "str | Awaitable[str | None] | None"]
@@ -43,10 +43,6 @@ RETRY_NONE = ("Your answer ({answer!r}) did not name any participant. Name exact
 
 INTRO_MSG = ("Hello everyone. This group has been put together to work on questions and tasks as a team. "
              "The participants are:")
-
-
-class NoEligibleSpeaker(AgentNBError):
-    """No agent may speak next (a sink in the transition graph, or the selection function said None)."""
 
 
 def participant_roles(agents: Sequence[Any]) -> str:

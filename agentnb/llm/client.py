@@ -19,13 +19,24 @@ import asyncio
 import itertools
 import os
 import sys
+import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError, redact, register_secret
-from ..messages import ErrorOccurred, StreamStarted, TokenChunk, UsageUpdated, emit, new_id, wants_tokens
+from ..messages import (
+    ErrorOccurred,
+    ModelCallFinished,
+    StreamStarted,
+    TokenChunk,
+    UsageUpdated,
+    emit,
+    has_subscribers,
+    new_id,
+    wants_tokens,
+)
 from .cache import DiskCache
 from .config import CONNECT_TIMEOUT, EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
 from .pricing import cost_of
@@ -135,6 +146,7 @@ class ModelClient:
         failures: list[str] = []
         last_exc: BaseException | None = None
         permanent = False
+        started = time.time()
         for entry in self.config.entries:
             entry = await _resolve(entry)
             key = None
@@ -144,6 +156,7 @@ class ModelClient:
                 if hit is not None:
                     completion = Completion(**hit, cached=True)
                     self._account(completion, cached=True)
+                    self._announce(messages, request, completion, started)
                     return completion
             try:
                 completion = await self._call(entry, messages, request, stream)
@@ -155,6 +168,7 @@ class ModelClient:
             if cache is not None and key is not None:
                 cache.put(key, completion)
             self._account(completion, cached=False)
+            self._announce(messages, request, completion, started)
             return completion
         detail = "; ".join(failures)
         cls = ModelResponseError if permanent else ModelUnavailableError
@@ -168,6 +182,17 @@ class ModelClient:
             self.actual_usage.add(c.model, c.prompt_tokens, c.completion_tokens, c.cost)
         emit(UsageUpdated(agent=self.agent_name, model=c.model, prompt_tokens=c.prompt_tokens,
                           completion_tokens=c.completion_tokens, cost=c.cost, cached=cached))
+
+    def _announce(self, messages: list[dict[str, Any]], request: dict[str, Any], c: Completion,
+                  started: float) -> None:
+        """Emit :class:`ModelCallFinished` for loggers (only when someone listens)."""
+        if has_subscribers():
+            usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                     "total_tokens": c.prompt_tokens + c.completion_tokens}
+            emit(ModelCallFinished(agent=self.agent_name, model=c.model, request={"messages": messages, **request},
+                                   response={**c.to_message(), "model": c.model, "usage": usage,
+                                             "finish_reason": c.finish_reason},
+                                   cost=c.cost, cached=c.cached, start_time=started, client_id=id(self)))
 
     async def _call(self, entry: ModelEntry, messages: list[dict[str, Any]], request: dict[str, Any],
                     stream: bool) -> Completion:
@@ -413,6 +438,3 @@ def _status_error(exc: Any, entry: ModelEntry) -> ModelError:
     cls = ModelUnavailableError if transient else ModelResponseError
     return cls(text, model=entry.model, base_url=entry.endpoint)
 
-
-OpenAIWrapper = ModelClient
-"""AutoGen 0.2's name for the model client."""

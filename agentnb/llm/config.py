@@ -206,9 +206,9 @@ def config_list_from_json(env_or_file: str = "OAI_CONFIG_LIST", file_location: s
     value = os.environ.get(env_or_file)
     if value:
         path = Path(file_location or "") / value
-        if path.is_file():
+        if _is_file(path):
             text = path.read_text()
-        elif Path(value).is_file():
+        elif _is_file(Path(value)):
             text = Path(value).read_text()
         else:
             text = value
@@ -229,7 +229,10 @@ def config_list_from_json(env_or_file: str = "OAI_CONFIG_LIST", file_location: s
     return filter_config(data, filter_dict)
 
 
-def config_list_openai_aoai(*_args: Any, **_kwargs: Any) -> list[dict[str, Any]]:
-    """AutoGen helper kept for compatibility: entries from ``OPENAI_API_KEY``."""
-    key = os.environ.get("OPENAI_API_KEY")
-    return [{"model": "gpt-4o-mini", "api_key": key}] if key else []
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a value that cannot be a path (JSON longer than NAME_MAX, NUL bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
