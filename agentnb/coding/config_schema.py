@@ -31,7 +31,8 @@ CODE_EXECUTION_RULES: dict[str, Rule] = {
     "timeout": POSITIVE_SECONDS | NONE,
     "last_n_messages": LAST_N_MESSAGES,
     "use_docker": BOOL | STR | list_of(STR, "image names") | NONE,
-    "executor": NON_EMPTY_STR | Rule(lambda v: _is_executor(v), "a CodeExecutor instance"),
+    "executor": NON_EMPTY_STR | Rule(lambda v: _is_executor(v) or _follows_02_protocol(v),
+                                     "a CodeExecutor instance (or an object with 0.2's execute_code_blocks)"),
     "kernel_name": NON_EMPTY_STR,
     "env": dict_of(STR, STR, "a dict of str names to str values") | NONE,
 }
@@ -41,6 +42,11 @@ def _is_executor(value: Any) -> bool:
     from .base import CodeExecutor
 
     return isinstance(value, CodeExecutor)
+
+
+def _follows_02_protocol(value: Any) -> bool:
+    """AutoGen 0.2's ``CodeExecutor`` protocol: ``execute_code_blocks`` (make_executor wraps such objects)."""
+    return not isinstance(value, type) and callable(getattr(value, "execute_code_blocks", None))
 
 
 def check_code_execution_config(config: Any) -> None:

@@ -94,6 +94,7 @@ BAD = [
     ("last_n_messages negative", lambda: executor(last_n_messages=-1), "last_n_messages", "int"),
     ("use_docker int", lambda: executor(use_docker=3), "use_docker", "int"),
     ("executor int", lambda: executor(executor=3), "executor", "int"),
+    ("executor class not instance", lambda: executor(executor=_Protocol02), "executor", "type"),
     ("env list", lambda: executor(env=["A=1"]), "env", "list"),
     ("code_execution_config str", lambda: UserProxyAgent("u", code_execution_config="yes"),
      "code_execution_config", "str"),
@@ -165,6 +166,16 @@ class _Custom(LocalCommandLineExecutor):
     pass
 
 
+class _Protocol02:
+    """Follows AutoGen 0.2's CodeExecutor protocol without subclassing agentnb's."""
+
+    def execute_code_blocks(self, code_blocks):
+        return None
+
+    def restart(self):
+        return None
+
+
 GOOD = [
     ("llm_config False", lambda: ConversableAgent("a", llm_config=False)),
     ("code_execution_config False", lambda: UserProxyAgent("u", code_execution_config=False)),
@@ -186,6 +197,7 @@ GOOD = [
         "work_dir": pathlib.Path("coding"), "last_n_messages": "auto", "timeout": 2.5})),
     ("executor instance", lambda: UserProxyAgent("u", code_execution_config={"executor": _Custom("coding")})),
     ("executor name", lambda: UserProxyAgent("u", code_execution_config={"executor": "commandline-local"})),
+    ("0.2 protocol executor", lambda: UserProxyAgent("u", code_execution_config={"executor": _Protocol02()})),
     ("system_message list", lambda: agent(system_message=["You are", {"type": "text", "text": "helpful"}])),
     ("system_message None", lambda: agent(system_message=None)),
     ("function_map", lambda: agent(function_map={"f": print}, default_auto_reply={"content": "x"})),
