@@ -284,3 +284,47 @@ def test_agent_accepts_0_2_factory_form(model_server, tmp_path):
     result = proxy.initiate_chat(assistant, message="go", silent=True)
     assert str(tmp_path) in result.chat_history[2]["content"]
     assert list(tmp_path.glob("tmp_code_*.py"))  # 0.2's executor wrote the file where configured
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A pure-Python wheel built by hand (no build backend, no index needed)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {"agentnb_demo_pkg/__init__.py": "VALUE = 7\n",
+             "agentnb_demo_pkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: agentnb-demo-pkg\nVersion: 1.0\n",
+             "agentnb_demo_pkg-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                                     "Tag: py3-none-any\n"}
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    record.append("agentnb_demo_pkg-1.0.dist-info/RECORD,,")
+    files["agentnb_demo_pkg-1.0.dist-info/RECORD"] = "\n".join(record) + "\n"
+    path = folder / "agentnb_demo_pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as whl:
+        for name, text in files.items():
+            whl.writestr(name, text)
+    return path
+
+
+@pytest.mark.slow
+def test_function_requirements_are_installed_into_the_virtual_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip may only use the local wheel
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    wheel = _tiny_wheel(tmp_path)
+    venv = create_virtual_env(str(tmp_path / "venv"))
+
+    @with_requirements(python_packages=[str(wheel)], global_imports=["agentnb_demo_pkg"])
+    def demo_value() -> int:
+        return agentnb_demo_pkg.VALUE * 6  # noqa: F821 - imported by the functions module
+
+    work = tmp_path / "work"
+    executor = LocalCommandLineCodeExecutor(work_dir=work, virtual_env_context=venv, functions=[demo_value],
+                                            timeout=120)
+    result = run(executor, "from functions import demo_value\nprint(demo_value())")
+    assert (result.exit_code, result.output) == (0, "42\n")
+    import importlib.util
+
+    assert importlib.util.find_spec("agentnb_demo_pkg") is None  # installed in the venv, not here
