@@ -122,9 +122,23 @@ def register_secret(secret: str | None) -> None:
     _known_secrets.add(secret)
     if len(_SEP_RE.sub("", secret)) >= _FUZZY_MIN:
         for form in _variants(secret):
-            core = _SEP_RE.sub("", form)
-            gap = "[" + re.escape(_SEPARATORS) + "]{0,12}"
-            _secret_forms.append((core, re.compile(gap.join(re.escape(c) for c in core))))
+            _secret_forms.append((_SEP_RE.sub("", form), _tolerant_pattern(form)))
+
+
+def _tolerant_pattern(form: str) -> re.Pattern[str]:
+    """``form``'s non-separator characters in order, with room for separators between them (more where
+    ``form`` itself has separators, which a spaced copy spells out: ``'-', '-'``)."""
+    parts: list[str] = []
+    own = 0
+    for char in form:
+        if char in _SEPARATORS:
+            own += 1
+            continue
+        if parts:
+            parts.append(f"[{re.escape(_SEPARATORS)}]{{0,{12 + 8 * own}}}")
+        parts.append(re.escape(char))
+        own = 0
+    return re.compile("".join(parts))
 
 
 def known_secrets() -> frozenset[str]:

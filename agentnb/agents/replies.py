@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..coding.base import CodeBlock, extract_code_blocks
+from ..coding.base import CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated, redact_output
 from ..errors import redact
 from ..messages import (
     ApprovalRequest,
@@ -152,7 +152,11 @@ async def generate_code_execution_reply(agent: ConversableAgent, messages: list[
     for message in _messages_to_scan(agent, messages, cfg.get("last_n_messages", "auto")):
         if message.get("role") == "tool" or message.get("tool_calls"):
             continue
-        blocks = extract_code_blocks(content_str(message.get("content")))
+        text = content_str(message.get("content"))
+        reason = cut_off(text)
+        if reason is not None:  # cut off by max_tokens or inside an unclosed block: nothing of it runs
+            return True, cut_off_reply(reason)
+        blocks = extract_code_blocks(text)
         if not blocks:
             continue
         return True, await run_code_blocks(agent, blocks, cfg)
@@ -174,6 +178,8 @@ async def _get_executor(agent: ConversableAgent) -> Any:
         given = cfg.get("executor") if isinstance(cfg, dict) else None
         agent._executor = make_executor(cfg)
         agent._owns_executor = not (given is not None and not isinstance(given, str))
+        if agent._owns_executor:
+            _chat.track_executor_owner(agent)  # shut down when the chat that started it ends, however nested
     return agent._executor
 
 
@@ -211,7 +217,7 @@ async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], con
         executor = await _get_executor(agent)
 
         def forward(output: dict[str, Any], block_id: str = block_id) -> None:
-            emit(_output_event(agent.name, block_id, output))
+            emit(_output_event(agent.name, block_id, redact_output(output)))  # every view gets it redacted
 
         if block.language not in executor.languages:
             result = executor.unsupported(block)
@@ -219,8 +225,9 @@ async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], con
             await ensure_not_stopped()  # a Stop during approval or executor start: nothing new runs
             result = await executor.a_execute(block, on_output=forward)
         emit(ExecutionFinished(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
-                               exit_code=result.exit_code, summary=result.output,
-                               execution_count=result.execution_count, outputs=result.outputs))
+                               exit_code=result.exit_code, summary=redact(result.output),
+                               execution_count=result.execution_count,
+                               outputs=[redact_output(o) for o in result.outputs]))
         logs.append(result.output)
         exit_code = result.exit_code
         if result.exit_code != 0:
@@ -297,6 +304,8 @@ async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | Non
     tools = agent.tools or None
     completion = await client.create(oai_messages(agent, messages), tools=tools, cache=agent.client_cache)
     reply = completion.to_message()
+    if getattr(completion, "finish_reason", None) == "length":  # cut off: marked for the person and the model
+        reply["content"] = mark_truncated(reply.get("content"))
     if reply.get("content") is None and not reply.get("tool_calls") and not reply.get("function_call"):
         reply["content"] = ""
     if completion.message_id:

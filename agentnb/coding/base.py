@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 import os
 import re
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._aio import run_sync
-from ..errors import contains_secret
+from ..errors import contains_secret, known_secrets, redact
 
 OutputCallback = Callable[[dict[str, Any]], None]
 """Receives each output as it arrives, as an nbformat-style dict.
@@ -29,7 +31,10 @@ _FENCE = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 
-_OPEN_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,})[ \t]*(?P<lang>[\w+#.\-]*)[ \t]*\n", re.MULTILINE)
+_OPEN_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.\-]*)[^\n]*\n", re.MULTILINE)
+
+TRUNCATED_MARK = "[agentnb: this reply was cut off by the model's max_tokens limit; none of its code was run]"
+"""Appended to a model reply that ended with ``finish_reason == "length"``: shown to the person, seen by the model."""
 
 
 def normalize_language(tag: str | None) -> str:
@@ -68,29 +73,56 @@ class CodeResult:
 
 
 def extract_code_blocks(text: str | None) -> list[CodeBlock]:
-    """Fenced code blocks of ``text`` in order; untagged blocks are Python.
+    """Closed fenced code blocks of ``text`` in order; untagged blocks are Python.
 
     Line endings are normalised first (CRLF and lone CR become LF, as Python reads source), so
-    fences written with Windows line endings are found.
+    fences written with Windows line endings are found. A block whose closing fence never comes
+    is not returned (see :func:`cut_off`): its code may be cut short.
     """
     if not text:
         return []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = []
-    end = 0
     for m in _FENCE.finditer(text):
-        end = m.end()
         code = m.group("code")
         indent = m.group("indent")
         if indent:
             code = "\n".join(line[len(indent):] if line.startswith(indent) else line for line in code.split("\n"))
         blocks.append(CodeBlock(code=code.rstrip("\n") + "\n", language=normalize_language(m.group("lang"))))
-    tail = text[end:]
-    last = _OPEN_FENCE.search(tail)
-    if last and tail[last.end():].strip():  # a reply cut off inside its last block (e.g. max_tokens)
-        blocks.append(CodeBlock(code=tail[last.end():].rstrip("\n") + "\n",
-                                language=normalize_language(last.group("lang"))))
     return blocks
+
+
+def mark_truncated(content: str | None) -> str:
+    """``content`` of a reply cut off by ``max_tokens``, with :data:`TRUNCATED_MARK` appended."""
+    return f"{(content or '').rstrip()}\n\n{TRUNCATED_MARK}"
+
+
+def cut_off(text: str | None) -> str | None:
+    """Why no code of ``text`` may run, or None: ``"max_tokens"`` (the reply holds code and was cut off)
+    or ``"unclosed"`` (it ends inside a code block whose closing fence never came)."""
+    if not text:
+        return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _OPEN_FENCE.search(text) is None:
+        return None  # no code at all: nothing that could run
+    if text.rstrip().endswith(TRUNCATED_MARK):
+        return "max_tokens"
+    ends = [m.end() for m in _FENCE.finditer(text)]
+    tail = text[ends[-1] if ends else 0:]
+    last = _OPEN_FENCE.search(tail)
+    if last and tail[last.end():].strip():
+        return "unclosed"
+    return None
+
+
+def cut_off_reply(reason: str) -> str:
+    """What the executing agent tells the model when :func:`cut_off` found a reason."""
+    if reason == "max_tokens":
+        why = "Your previous message was cut off by the max_tokens limit (finish_reason 'length')"
+    else:
+        why = "Your previous message ends inside a code block that is never closed (its closing fence is missing)"
+    return (f"{why}, so none of its code was run. Send the complete code again, shorter or in smaller "
+            "blocks, each closed with its fence.")
 
 
 class CodeExecutor(abc.ABC):
@@ -170,6 +202,52 @@ def execution_env(extra: dict[str, str] | None = None) -> dict[str, str]:
            if k not in SECRET_ENV_NAMES and not k.endswith("_API_KEY") and not contains_secret(v)}
     env.update(extra or {})
     return env
+
+
+_TEXT_MIME = re.compile(r"^(text/|application/(json|javascript|xml)$|image/svg\+xml$|.*\+(json|xml)$)")
+
+
+def redact_output(out: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an nbformat output with API keys removed from every string (:func:`errors.redact`).
+
+    A binary payload (a PNG, a PDF) that holds a registered key is replaced by a text note: editing
+    bytes would break it, and keeping it would store the key in the notebook.
+    """
+    secrets = bool(known_secrets())
+    clean: dict[str, Any] = {}
+    for key, value in out.items():
+        if key == "data" and isinstance(value, dict):
+            data: dict[str, Any] = {}
+            for mime, payload in value.items():
+                if _TEXT_MIME.match(mime) or not isinstance(payload, str | list):
+                    data[mime] = _redact_value(payload)
+                elif secrets and _binary_holds_secret(payload):
+                    data["text/plain"] = f"[{mime} output withheld: it contains an API key]"
+                else:
+                    data[mime] = payload
+            clean[key] = data
+        else:
+            clean[key] = _redact_value(value)
+    return clean
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    return value
+
+
+def _binary_holds_secret(payload: str | list) -> bool:
+    text = payload if isinstance(payload, str) else "".join(str(p) for p in payload)
+    try:
+        raw = base64.b64decode(text)
+    except (binascii.Error, ValueError):
+        return contains_secret(text)
+    return contains_secret(raw.decode("latin-1")) or contains_secret(text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

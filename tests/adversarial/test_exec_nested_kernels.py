@@ -1,0 +1,122 @@
+"""Leak: kernels started by agents of nested chats / nested groups are never shut down.
+
+Every outer chat left one ~90 MB kernel per nested executing agent alive for the whole notebook
+session, carrying variables into the next chat. Every kernel a chat started must be shut down when
+that chat ends, however deep it was started; an agent of an enclosing chat keeps its kernel until
+that chat ends.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import psutil
+import pytest
+
+import agentnb as autogen
+from agentnb.testing import ScriptedModelServer, code
+
+SHOW_PIDS = "import os\nprint('PIDS', os.getpid(), os.getppid())\nsecret_state = 42"
+SPARE = ["Done. TERMINATE"] * 6
+
+
+def _runner(name, work):
+    return autogen.UserProxyAgent(name, human_input_mode="NEVER", max_consecutive_auto_reply=2,
+                                  code_execution_config={"work_dir": str(work), "executor": "jupyter"})
+
+
+def _kernel_pids(server) -> set[int]:
+    """The kernel (and supervisor) pids the model's code printed, from what the model was told."""
+    pids: set[int] = set()
+    for request in server.requests:
+        for message in request["messages"]:
+            for found in re.findall(r"PIDS (\d+) (\d+)", str(message.get("content"))):
+                pids.update(int(p) for p in found)
+    pids.discard(psutil.Process().pid)  # without a supervisor the kernel's parent is this process
+    assert pids, "the code never ran: the scenario is broken"
+    return pids
+
+
+def _assert_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+        time.sleep(0.05)
+    assert not alive, f"kernel processes survived their chat: {alive}"
+
+
+def _nested_chat_team(server, work):
+    writer = autogen.AssistantAgent("writer", llm_config=server.llm_config())
+    runner = _runner("runner", work)
+    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
+    lead = autogen.ConversableAgent("lead", llm_config=False, human_input_mode="NEVER")
+    lead.register_nested_chats([{"sender": runner, "recipient": writer, "message": "run it", "max_turns": 2,
+                                 "silent": True}], trigger=boss)
+    return boss, lead, runner
+
+
+def _nested_group_team(server, work):
+    coder = autogen.AssistantAgent("coder", llm_config=server.llm_config())
+    runner = _runner("runner", work)
+    inner = autogen.GroupChatManager(
+        autogen.GroupChat(agents=[coder, runner], messages=[], max_round=4, speaker_selection_method="round_robin"),
+        name="inner_manager", llm_config=False)
+    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
+    outer = autogen.GroupChatManager(
+        autogen.GroupChat(agents=[boss, inner], messages=[], max_round=2, speaker_selection_method="round_robin"),
+        name="outer_manager", llm_config=False)
+    return boss, outer, runner
+
+
+@pytest.mark.parametrize("team", [_nested_chat_team, _nested_group_team], ids=["nested-chat", "nested-group"])
+def test_nested_kernels_are_shut_down_when_the_chat_ends(tmp_path, team):
+    with ScriptedModelServer([code(SHOW_PIDS), *SPARE]) as server:
+        boss, other, runner = team(server, tmp_path)
+        boss.initiate_chat(other, message="go", max_turns=1, silent=True)
+        pids = _kernel_pids(server)
+    _assert_gone(pids)
+    assert runner.code_executor is None
+
+
+def test_an_agent_created_during_the_chat_has_its_kernel_shut_down(tmp_path):
+    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
+    lead = autogen.ConversableAgent("lead", llm_config=False, human_input_mode="NEVER")
+    told: list[str] = []
+
+    async def spawn_and_run(recipient, messages=None, sender=None, config=None):
+        late = _runner("late_runner", tmp_path)
+        told.append(await late.a_execute_code_blocks([("python", SHOW_PIDS)]))
+        return True, told[-1]
+
+    lead.register_reply([autogen.Agent, None], spawn_and_run)
+    boss.initiate_chat(lead, message="go", max_turns=1, silent=True)
+    pids = {int(p) for p in re.findall(r"PIDS (\d+) (\d+)", told[0])[0]} - {psutil.Process().pid}
+    _assert_gone(pids)
+
+
+def test_an_outer_agent_keeps_its_kernel_through_a_nested_chat(tmp_path):
+    """The runner is part of the outer chat too: its kernel (and variables) last until the outer chat ends."""
+    script = ["Please run the nested job.", code(SHOW_PIDS), "Nested done. TERMINATE",
+              code("print(secret_state + 1)"), *SPARE]
+    with ScriptedModelServer(script) as server:
+        writer = autogen.AssistantAgent("writer", llm_config=server.llm_config())
+        helper = autogen.AssistantAgent("helper", llm_config=server.llm_config())
+        runner = _runner("runner", tmp_path)
+        fired: list[bool] = []
+
+        def once(sender) -> bool:
+            if sender is helper and not fired:
+                fired.append(True)
+                return True
+            return False
+
+        runner.register_nested_chats([{"recipient": writer, "message": "run it", "max_turns": 2,
+                                       "silent": True}], trigger=once)
+        runner.initiate_chat(helper, message="go", max_turns=3, silent=True)
+        contents = [str(m.get("content")) for r in server.requests for m in r["messages"]]
+        pids = _kernel_pids(server)
+    # the variable set inside the nested chat was still there for the outer chat's next block
+    assert any(c.startswith("exitcode: 0") and "43" in c for c in contents), contents
+    _assert_gone(pids)
