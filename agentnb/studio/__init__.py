@@ -29,10 +29,10 @@ _EXPORTS = {
     "gallery_spec": "agentnb.studio.gallery",
     "enable_history": "agentnb.studio._switch",
     "record_history": "agentnb.studio._switch",
-    "history": "agentnb.studio.history",
-    "open_run": "agentnb.studio.history",
-    "resume_run": "agentnb.studio.history",
-    "compare_runs": "agentnb.studio.history",
+    "history": "agentnb.studio.runs",
+    "open_run": "agentnb.studio.runs",
+    "resume_run": "agentnb.studio.runs",
+    "compare_runs": "agentnb.studio.runs",
     "studio": "agentnb.studio.builder",
 }
 

@@ -4,7 +4,7 @@ The answer, first match wins:
 
 1. ``AGENTNB_HISTORY=off`` (or ``0``/``false``/``no``): never record;
 2. ``AGENTNB_HISTORY=on`` or a path: always record (a path names the database file);
-3. :func:`record_history` scope (``%%agents``, the builder's Run, ``Team.run`` use it) or
+3. :func:`record_history` scope (``%%agents`` and the builder's Run use it) or
    :func:`enable_history` in this process: record;
 4. otherwise (plain Python): do not record.
 
@@ -82,3 +82,26 @@ def history_wanted() -> bool:
     if scoped is not None:
         return scoped
     return bool(_process["enabled"])
+
+
+def history_view(sender: Any, recipient: Any) -> contextlib.AbstractContextManager[Any]:
+    """What ``run_chat`` enters around an outermost chat: nothing, or a recorder writing it to the history."""
+    if not history_wanted():
+        return contextlib.nullcontext()
+    from ..messages import subscribe
+    from .store import open_recorder
+
+    context = current_context()
+    if "spec" not in context:
+        context.update(_spec_of(sender, recipient))
+    return subscribe(open_recorder(history_path(), context))
+
+
+def _spec_of(sender: Any, recipient: Any) -> dict[str, Any]:
+    """The spec of a chat started from Python, when the agents can be described (for resume)."""
+    try:
+        from .dump import describe_team
+
+        return {"spec": describe_team(sender, recipient).spec.to_json(indent=None)}
+    except Exception:  # an agent a spec cannot describe: the run is recorded without a spec
+        return {}

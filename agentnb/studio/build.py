@@ -151,7 +151,8 @@ class Team:
         return kwargs | overrides
 
     async def a_run(self, task: str | None = None, **kwargs: Any) -> Any:
-        """Start the chat (``initiate_chat`` arguments pass through); recorded with its spec in the history."""
+        """Start the chat (``initiate_chat`` arguments pass through); when history is on, it is recorded with
+        this team's spec."""
         kwargs = self.chat_kwargs(task, **kwargs)
         with self.recording():
             return await self.initiator.a_initiate_chat(self.recipient, **kwargs)
@@ -166,7 +167,7 @@ class Team:
         """Chats started inside the block are recorded with this team's spec."""
         from ._switch import run_context
 
-        with run_context(spec=self.spec.to_json(indent=None), label=self.spec.label):
+        with run_context(spec=self.spec.to_json(indent=None), label=self.spec.label, source="team"):
             yield
 
 

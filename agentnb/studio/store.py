@@ -1,0 +1,204 @@
+"""The run history database (stdlib ``sqlite3``, WAL) and the recorder that writes a chat into it as it happens.
+
+One row per run in ``runs``; its ``messages`` and other ``events`` (code executed, approvals, tool results,
+errors) in their own tables, each committed as it arrives, so a crash loses nothing already written. Images
+are written as files next to the database and stored by reference. Text is passed through
+:func:`agentnb.errors.redact` first, so API keys do not land in the file.
+
+A database that is locked for longer than :data:`BUSY_TIMEOUT` or is not a database gives one
+:class:`HistoryWarning` and the chat goes on without history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import redact
+from ..messages import (
+    ApprovalDecided,
+    ChatFinished,
+    ChatStarted,
+    ErrorOccurred,
+    Event,
+    ExecutionFinished,
+    HumanInputReceived,
+    MessageSent,
+    ToolCallFinished,
+    UsageUpdated,
+)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 0.5
+"""Seconds a write waits for another process's lock before history gives up for this chat."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id TEXT, label TEXT, task TEXT, spec TEXT, agents TEXT,
+    model TEXT, source TEXT, parent_run INTEGER, started REAL, finished REAL, status TEXT, reason TEXT,
+    summary TEXT, error TEXT, prompt_tokens INTEGER DEFAULT 0, completion_tokens INTEGER DEFAULT 0,
+    cost REAL DEFAULT 0, n_messages INTEGER DEFAULT 0, pid INTEGER, cwd TEXT);
+CREATE TABLE IF NOT EXISTS messages (
+    run_id INTEGER, seq INTEGER, time REAL, sender TEXT, recipient TEXT, message TEXT,
+    PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS events (
+    run_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY (run_id, seq));
+"""
+
+_STATUS = {"stopped": "stopped", "error": "error"}
+
+
+class HistoryWarning(RuntimeWarning):
+    """The run history could not be written; the chat went on without it."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the history database at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _json(value: Any) -> str:
+    return redact(json.dumps(value, default=str, ensure_ascii=False))
+
+
+class Recorder:
+    """Subscriber writing one chat (nested chats included) into the history database."""
+
+    def __init__(self, path: Path, context: dict[str, Any]):
+        self.path = path
+        self.context = context
+        self.conn: sqlite3.Connection | None = None
+        self.run_id: int | None = None
+        self.chat_id: str | None = None
+        self.seq = 0
+        self.failed = False
+        self.images = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if self.failed or event.__class__.__name__ == "TokenChunk":
+            return
+        try:
+            with self.lock:
+                self._record(event)
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        self.failed = True
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        kept = f" (run {self.run_id} keeps what was written before)" if self.run_id else ""
+        warnings.warn(f"agentnb run history is off for this chat: {self.path}: {type(exc).__name__}: {exc}{kept}. "
+                      "The chat goes on. Set AGENTNB_HISTORY to another file, or AGENTNB_HISTORY=off.",
+                      HistoryWarning, stacklevel=3)
+
+    def _record(self, event: Event) -> None:
+        if isinstance(event, ChatStarted) and self.run_id is None:
+            self._start(event)
+            return
+        if self.conn is None:
+            return
+        conn, run = self.conn, self.run_id
+        if isinstance(event, MessageSent):
+            self.seq += 1
+            message = event.message
+            conn.execute("INSERT INTO messages VALUES (?,?,?,?,?,?)",
+                         (run, self.seq, event.time, event.sender, event.recipient, _json(message)))
+            task_sql = ", task = COALESCE(task, ?)" if self.seq == 1 else ""
+            args: tuple[Any, ...] = (run,) if not task_sql else (_task(message), run)
+            conn.execute(f"UPDATE runs SET n_messages = n_messages + 1{task_sql} WHERE id = ?", args)
+        elif isinstance(event, UsageUpdated):
+            conn.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = "
+                         "completion_tokens + ?, cost = cost + ? WHERE id = ?",
+                         (event.prompt_tokens, event.completion_tokens, event.cost, run))
+            self._event(event, {"agent": event.agent, "model": event.model, "prompt_tokens": event.prompt_tokens,
+                                "completion_tokens": event.completion_tokens, "cost": event.cost,
+                                "cached": event.cached})
+        elif isinstance(event, ExecutionFinished):
+            self._event(event, {"executor": event.executor, "block_id": event.block_id, "language": event.language,
+                                "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
+                                "outputs": [self._output(o) for o in event.outputs]})
+        elif isinstance(event, ApprovalDecided):
+            request, decision = event.request, event.decision
+            self._event(event, {"request_kind": request.kind, "agent": request.agent, "code": request.code,
+                                "tool_name": request.tool_name, "approved": decision.approved,
+                                "edited_code": decision.code, "reason": decision.reason})
+        elif isinstance(event, ToolCallFinished):
+            self._event(event, {"executor": event.executor, "name": event.name, "content": event.content,
+                                "is_error": event.is_error})
+        elif isinstance(event, ErrorOccurred):
+            self._event(event, {"source": event.source, "error_type": event.error_type, "message": event.message,
+                                "fatal": event.fatal})
+        elif isinstance(event, HumanInputReceived):
+            self._event(event, {"agent": event.agent, "text": event.text})
+        elif isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
+            conn.execute("UPDATE runs SET finished = ?, status = ?, reason = ?, summary = ?, error = ? WHERE id = ?",
+                         (event.time, _STATUS.get(event.reason, "finished"), event.reason, redact(event.summary or ""),
+                          redact(event.error) if event.error else None, run))
+
+    def _start(self, event: ChatStarted) -> None:
+        self.conn = connect(self.path)
+        self.chat_id = event.chat_id
+        ctx = self.context
+        cur = self.conn.execute(
+            "INSERT INTO runs (chat_id, label, task, spec, agents, model, source, parent_run, started, status, pid, "
+            "cwd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (event.chat_id, ctx.get("label"), ctx.get("task"), ctx.get("spec"), json.dumps(event.agents),
+             event.model, ctx.get("source", "python"), ctx.get("parent_run"), event.time, "running", os.getpid(),
+             os.getcwd()))
+        self.run_id = cur.lastrowid
+
+    def _event(self, event: Event, data: dict[str, Any]) -> None:
+        self.seq += 1
+        assert self.conn is not None
+        self.conn.execute("INSERT INTO events VALUES (?,?,?,?,?)",
+                          (self.run_id, self.seq, event.time, type(event).__name__, _json(data)))
+
+    def _output(self, output: dict[str, Any]) -> dict[str, Any]:
+        """An nbformat output with each image written to a file and replaced by ``{"$file": relative path}``."""
+        data = output.get("data")
+        if not isinstance(data, dict):
+            return output
+        out = dict(output, data=dict(data))
+        for mime, ext in (("image/png", "png"), ("image/jpeg", "jpg"), ("image/gif", "gif")):
+            value = data.get(mime)
+            if isinstance(value, str):
+                self.images += 1
+                rel = Path("outputs") / f"run-{self.run_id}" / f"image-{self.images}.{ext}"
+                target = self.path.parent / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(base64.b64decode(value))
+                out["data"][mime] = {"$file": rel.as_posix()}
+        return out
+
+
+def _task(message: dict[str, Any]) -> str:
+    from ..messages import content_str
+
+    return redact(content_str(message.get("content")))
+
+
+def open_recorder(path: Path, context: dict[str, Any]) -> Recorder:
+    return Recorder(path, dict(context, started=time.time()))
