@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._aio import has_sync_caller
 from ..errors import AgentNBError, ChatError, redact
 from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
+from ..studio._switch import history_view  # run history: a no-op unless on (sqlite3 loads only then)
 from .human import chat_approval, maybe_await
 from .result import ChatResult, gather_usage_summary
 
@@ -65,18 +66,18 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
                    summary_args: dict[str, Any], message: Any, kwargs: dict[str, Any]) -> ChatResult:
     kwargs = dict(kwargs)
     approval = kwargs.pop("approval", None)  # chat-scoped: reaches nested chats, never mutates the agents
-    parent = _state.get()
-    outer = parent is None
-    members = participants(sender, recipient)
-    state: dict[str, Any] = {"reason": None, "parent": parent, "members": members, "executor_owners": []}
+    outer = _state.get() is None
+    state: dict[str, Any] = {"reason": None}
     token = _state.set(state)
     chat_id = new_id("chat")
     from ..export import Recorder
 
     recorder = Recorder()
+    members = participants(sender, recipient)
     try:
         with chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
-                (_view(silent) if outer else contextlib.nullcontext()):
+                (_view(silent) if outer else contextlib.nullcontext()), \
+                (history_view(sender, recipient) if outer else contextlib.nullcontext()):
             model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
             emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
                              agents=[a.name for a in members], model=model))
@@ -111,7 +112,8 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
             emit(ChatFinished(reason=reason, summary=summary))
     finally:
         _state.reset(token)
-        await _close_all(members + state["executor_owners"] if outer else _hand_over_executors(state))
+        if outer:
+            await _close_all(members)
     return ChatResult(
         chat_id=chat_id,
         chat_history=list(sender.chat_messages[recipient]),
@@ -121,28 +123,6 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
         events=recorder.events,
         stop_reason=reason,
     )
-
-
-def track_executor_owner(agent: Any) -> None:
-    """Record that ``agent`` created an executor inside the current chat; it is shut down when the chat
-    ends (nested chats and nested groups included), or when an enclosing chat that ``agent`` is part of ends."""
-    state = _state.get()
-    if state is not None and all(a is not agent for a in state["executor_owners"]):
-        state["executor_owners"].append(agent)
-
-
-def _hand_over_executors(state: dict[str, Any]) -> list[Any]:
-    """A nested chat ends: agents of an enclosing chat keep their executor for it; the rest are returned to close."""
-    to_close = []
-    for agent in state["executor_owners"]:
-        outer = state["parent"]
-        while outer is not None and all(a is not agent for a in outer["members"]):
-            outer = outer["parent"]
-        if outer is None:
-            to_close.append(agent)
-        elif all(a is not agent for a in outer["executor_owners"]):
-            outer["executor_owners"].append(agent)
-    return to_close
 
 
 async def _close_all(members: list[Any]) -> None:
