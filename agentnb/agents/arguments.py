@@ -75,7 +75,7 @@ def check_chat_arguments(*, recipient: Any, clear_history: Any, silent: Any, max
                          summary_args: Any) -> None:
     """The ``initiate_chat`` arguments (checked before the chat starts)."""
     check("recipient", recipient, AGENT)
-    check("clear_history", clear_history, BOOL)
+    check("clear_history", clear_history, BOOL | NONE)  # 0.2 treats None as False
     check("silent", silent, BOOL | NONE)
     check("max_turns", max_turns, NON_NEGATIVE_INT | NONE)
     check("summary_args", summary_args, DICT | NONE)
