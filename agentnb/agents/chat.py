@@ -66,14 +66,15 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
                    summary_args: dict[str, Any], message: Any, kwargs: dict[str, Any]) -> ChatResult:
     kwargs = dict(kwargs)
     approval = kwargs.pop("approval", None)  # chat-scoped: reaches nested chats, never mutates the agents
-    outer = _state.get() is None
-    state: dict[str, Any] = {"reason": None}
+    parent = _state.get()
+    outer = parent is None
+    members = participants(sender, recipient)
+    state: dict[str, Any] = {"reason": None, "parent": parent, "members": members, "executor_owners": []}
     token = _state.set(state)
     chat_id = new_id("chat")
     from ..export import Recorder
 
     recorder = Recorder()
-    members = participants(sender, recipient)
     try:
         with chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
                 (_view(silent) if outer else contextlib.nullcontext()), \
@@ -112,8 +113,7 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
             emit(ChatFinished(reason=reason, summary=summary))
     finally:
         _state.reset(token)
-        if outer:
-            await _close_all(members)
+        await _close_all(members + state["executor_owners"] if outer else _hand_over_executors(state))
     return ChatResult(
         chat_id=chat_id,
         chat_history=list(sender.chat_messages[recipient]),
@@ -123,6 +123,28 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
         events=recorder.events,
         stop_reason=reason,
     )
+
+
+def track_executor_owner(agent: Any) -> None:
+    """Record that ``agent`` created an executor inside the current chat; it is shut down when the chat
+    ends (nested chats and nested groups included), or when an enclosing chat that ``agent`` is part of ends."""
+    state = _state.get()
+    if state is not None and all(a is not agent for a in state["executor_owners"]):
+        state["executor_owners"].append(agent)
+
+
+def _hand_over_executors(state: dict[str, Any]) -> list[Any]:
+    """A nested chat ends: agents of an enclosing chat keep their executor for it; the rest are returned to close."""
+    to_close = []
+    for agent in state["executor_owners"]:
+        outer = state["parent"]
+        while outer is not None and all(a is not agent for a in outer["members"]):
+            outer = outer["parent"]
+        if outer is None:
+            to_close.append(agent)
+        elif all(a is not agent for a in outer["executor_owners"]):
+            outer["executor_owners"].append(agent)
+    return to_close
 
 
 async def _close_all(members: list[Any]) -> None:
