@@ -23,7 +23,6 @@ True
 from __future__ import annotations
 
 import re
-import unicodedata
 
 __all__ = ["HIDDEN_WARNING", "has_hidden", "hidden_characters", "visible"]
 
@@ -31,29 +30,25 @@ HIDDEN_WARNING = ("⚠ this code contains hidden characters (control, bidi or ze
                   "shown below as ␛, ␍ or ⟨U+…⟩: read it carefully before approving")
 """The warning shown next to an approval question when :func:`has_hidden` is true."""
 
-_INVISIBLE_EXTRA = {
-    0x034F,  # combining grapheme joiner
-    0x115F, 0x1160, 0x3164, 0xFFA0,  # Hangul fillers (render as blank)
-    0x2028, 0x2029,  # line / paragraph separator (a terminal or editor may break the line)
-    0x180B, 0x180C, 0x180D, 0x180F,  # Mongolian free variation selectors
-}
-
-
-def _is_hidden(ch: str) -> bool:
-    """True for a character that does not show as itself (or moves the cursor), ``\\n``/``\\t`` excepted."""
-    if ch in "\n\t":
-        return False
-    code = ord(ch)
-    if code < 0x20 or 0x7F <= code <= 0x9F:
-        return True
-    if code < 0xA0:
-        return False
-    if code in _INVISIBLE_EXTRA or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF:
-        return True
-    category = unicodedata.category(ch)
-    # Cf: bidi controls and marks, zero-width chars, BOM, soft hyphen, tag characters, ...
-    # Co/Cn: private-use and unassigned code points may render as nothing.
-    return category in ("Cf", "Co", "Cn", "Cs")
+# Characters that do not show as themselves: C0 controls but \t and \n, DEL and C1, then every
+# invisible format character (Unicode category Cf: soft hyphen, bidi marks, embeddings, overrides
+# and isolates, zero-width space/joiners, word joiner, invisible operators, BOM, tag characters),
+# fillers that render blank, variation selectors, line/paragraph separators, specials,
+# noncharacters, lone surrogates and private-use code points. An explicit list, so the result does
+# not depend on the Python's Unicode tables and a search stays fast on long text.
+_C0 = r"\x00-\x08\x0b\x0c\x0e-\x1f"  # \r is handled apart (below)
+_OTHERS = (
+    r"\x7f-\x9f"
+    r"\u00ad\u034f\u061c\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2"
+    r"\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    r"\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
+    r"\ud800-\udfff\ue000-\uf8ff\ufe00-\ufe0f\ufeff\uffa0\ufff0-\uffff"
+    r"\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    r"\U000e0000-\U000e0fff\U000f0000-\U0010ffff"
+)
+_HIDDEN = re.compile(f"[{_C0}\\r{_OTHERS}]")
+_COUNTED = re.compile(f"\\r(?!\\n)|[{_C0}{_OTHERS}]")
+"""Like ``_HIDDEN``, but a CR directly before LF (a Windows line end) does not count."""
 
 
 def _shown(ch: str) -> str:
@@ -67,13 +62,10 @@ def _shown(ch: str) -> str:
     return f"⟨U+{code:04X}⟩"
 
 
-_HIDDEN = re.compile("[^\n\t\x20-\x7e]")
-
-
 def visible(text: object) -> str:
     """``text`` with every hidden or cursor-moving character replaced by a visible stand-in."""
     text = "" if text is None else str(text)
-    return _HIDDEN.sub(lambda m: _shown(m.group()) if _is_hidden(m.group()) else m.group(), text)
+    return _HIDDEN.sub(lambda m: _shown(m.group()), text)
 
 
 def hidden_characters(text: object) -> list[str]:
@@ -82,16 +74,9 @@ def hidden_characters(text: object) -> list[str]:
     A ``\\r`` directly before ``\\n`` (a Windows line end) is shown but not counted.
     """
     text = "" if text is None else str(text)
-    found: dict[str, None] = {}
-    for index, ch in enumerate(text):
-        if not _is_hidden(ch):
-            continue
-        if ch == "\r" and text[index + 1:index + 2] == "\n":
-            continue
-        found.setdefault(_shown(ch))
-    return list(found)
+    return list(dict.fromkeys(_shown(m.group()) for m in _COUNTED.finditer(text)))
 
 
 def has_hidden(text: object) -> bool:
     """True when ``text`` holds characters a person would not see as themselves."""
-    return bool(hidden_characters(text))
+    return _COUNTED.search("" if text is None else str(text)) is not None

@@ -54,6 +54,16 @@ def test_visible_shows_every_hiding_character(ch):
     assert has_hidden(f"a{ch}b")
 
 
+def test_every_control_format_private_or_separator_character_is_caught():
+    """Against this Python's Unicode tables: no Cc/Cf/Co/Cs/Zl/Zp code point slips through."""
+    import unicodedata
+
+    missed = [hex(cp) for cp in range(0x110000)
+              if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")
+              and chr(cp) not in "\n\t" and (not has_hidden(chr(cp)) or chr(cp) in visible(chr(cp)))]
+    assert missed == []
+
+
 def test_visible_keeps_ordinary_text_and_layout():
     text = "def f(x):\n\treturn 'héllo 中文 😀' + x\n"
     assert visible(text) == text and not has_hidden(text)
