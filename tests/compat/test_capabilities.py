@@ -54,6 +54,11 @@ def test_token_limiter_per_message_and_total():
     assert history[0]["content"] == long  # the input is not modified
     total = MessageTokenLimiter(max_tokens_per_message=10, max_tokens=25).apply_transform(history)
     assert [count_token(m["content"]) for m in total] == [5, 10, 10]  # the oldest is cut to fit
+    only_total = MessageTokenLimiter(max_tokens=120).apply_transform(history)
+    n = count_token(long)
+    assert [count_token(m["content"]) for m in only_total] == [120 - 2 * n, n, n]  # 0.2's docs, not its bug
+    fits = MessageTokenLimiter(max_tokens=1000).apply_transform(history)
+    assert fits == history
 
 
 def test_token_limiter_min_tokens_filter_and_multimodal():

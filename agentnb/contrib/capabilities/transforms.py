@@ -62,7 +62,9 @@ class MessageTokenLimiter:
     """Cuts each message to ``max_tokens_per_message`` and the whole history to ``max_tokens``.
 
     Messages are taken newest first; the one that would cross ``max_tokens`` is cut to fit and every
-    older one is dropped. Nothing happens while the history has fewer than ``min_tokens`` tokens.
+    older one is dropped. (0.2's code, unlike its documentation, kept only the newest message whenever
+    ``max_tokens`` was set without ``max_tokens_per_message``; agentnb follows the documentation.)
+    Nothing happens while the history has fewer than ``min_tokens`` tokens.
     With ``filter_dict`` (e.g. ``{"role": ["user"]}``), only matching messages are cut
     (``exclude_filter=False``) or only the others (``exclude_filter=True``, the default).
     """
@@ -91,11 +93,10 @@ class MessageTokenLimiter:
                 kept.insert(0, msg)
                 used += _count_tokens(content)
                 continue
-            if self._max_tokens - used - self._max_tokens_per_message < 0:
-                msg["content"] = self._truncate(content, max(self._max_tokens - used, 0))
-                kept.insert(0, msg)
+            remaining = self._max_tokens - used
+            if remaining <= 0:
                 break
-            msg["content"] = self._truncate(content, self._max_tokens_per_message)
+            msg["content"] = self._truncate(content, min(self._max_tokens_per_message, remaining))
             used += _count_tokens(msg["content"])
             kept.insert(0, msg)
         return kept
