@@ -5,8 +5,10 @@ from __future__ import annotations
 import getpass
 from typing import Any
 
+from .base import IOStream
 
-class IOConsole:
+
+class IOConsole(IOStream):
     """Prints to stdout and reads from stdin (``getpass`` for passwords)."""
 
     def print(self, *objects: Any, sep: str = " ", end: str = "\n", flush: bool = False) -> None:
