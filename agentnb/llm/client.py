@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import sys
 import time
@@ -292,8 +293,8 @@ class ModelClient:
                     emit(TokenChunk(sender=self.agent_name, message_id=message_id, text=delta.content))
                 legacy = getattr(delta, "function_call", None)
                 if legacy is not None:
-                    fcall["name"] = fcall.get("name", "") + (legacy.name or "")
-                    fcall["arguments"] = fcall.get("arguments", "") + (legacy.arguments or "")
+                    fcall["name"] = fcall.get("name", "") + _text(legacy.name)
+                    fcall["arguments"] = fcall.get("arguments", "") + _text(legacy.arguments)
                 for tc in delta.tool_calls or ():
                     index = tc.index if isinstance(tc.index, int) else len(calls)
                     slot = calls.setdefault(index, {"id": None, "function": None})
@@ -301,8 +302,8 @@ class ModelClient:
                     fn = getattr(tc, "function", None)
                     if fn is not None:
                         acc = slot["function"] = slot["function"] or {"name": "", "arguments": ""}
-                        acc["name"] += fn.name or ""
-                        acc["arguments"] += fn.arguments or ""
+                        acc["name"] += _text(fn.name)
+                        acc["arguments"] += _text(fn.arguments)
         except openai.APITimeoutError:
             raise _BrokenStream(f"the reply stream stalled: nothing for {self.config.timeout:g} s after "
                                 f"{received} chunk(s)") from None
@@ -339,22 +340,35 @@ class _BrokenStream(Exception):
 
 
 def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
-    """Tool calls in OpenAI's shape, whatever the server sent: every call gets an id and a function.
+    """Tool calls in OpenAI's shape, whatever the server sent: every call gets its own id and a function.
 
-    A call without an ``id`` gets a fresh one (the tool reply answers that same id); a call without
-    a ``function`` gets an empty name, so the executing agent tells the model it named no tool.
+    A call without an ``id`` (or repeating an earlier call's id) gets a fresh one, which the tool reply
+    answers; a call without a ``function`` gets an empty name, so the executing agent tells the model it
+    named no tool; arguments sent as a JSON object instead of a string are turned into the string.
     """
-    out = []
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for call_id, fn in raw:
         if isinstance(fn, dict):
             name, arguments = fn.get("name"), fn.get("arguments")
         else:
             name, arguments = getattr(fn, "name", None), getattr(fn, "arguments", None)
-        out.append({"id": call_id if isinstance(call_id, str) and call_id else new_tool_call_id(),
-                    "type": "function",
+        if isinstance(arguments, dict | list):
+            arguments = json.dumps(arguments)
+        if not isinstance(call_id, str) or not call_id or call_id in seen:
+            call_id = new_tool_call_id()
+        seen.add(call_id)
+        out.append({"id": call_id, "type": "function",
                     "function": {"name": name if isinstance(name, str) else "",
                                  "arguments": arguments if isinstance(arguments, str) else ""}})
     return out or None
+
+
+def _text(piece: Any) -> str:
+    """A streamed name/arguments piece as text (some servers send a JSON object, or nothing)."""
+    if isinstance(piece, str):
+        return piece
+    return json.dumps(piece) if isinstance(piece, dict | list) else ""
 
 
 def new_tool_call_id() -> str:

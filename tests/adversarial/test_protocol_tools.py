@@ -123,6 +123,20 @@ def test_tool_call_without_function_tells_the_model(model_server, stream):
     assert answer["content"].startswith("Error:") and "add" in answer["content"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_repeated_ids_and_object_arguments_still_pair_up(model_server, stream):
+    """Two calls sharing one id, arguments sent as a JSON object: each call still gets its own answer."""
+    model_server.add(raw_tool_calls([
+        {"id": "dup", "type": "function", "function": {"name": "add", "arguments": {"a": 1, "b": 2}}},
+        {"id": "dup", "type": "function", "function": {"name": "add", "arguments": '{"a": 5, "b": 5}'}}]),
+        "TERMINATE")
+    assistant, proxy = pair(model_server, stream=stream)
+    proxy.initiate_chat(assistant, message="sums", silent=True)
+    calls = assistant_calls(model_server.requests[1])
+    answers = {m["tool_call_id"]: m["content"] for m in tool_messages(model_server.requests[1])}
+    assert len({c["id"] for c in calls}) == 2 and [answers[c["id"]] for c in calls] == ["3", "10"]
+
+
 def test_tool_call_without_function_in_a_group_chat(model_server):
     """Speaker selection reads tool names too: a call with ``function: None`` must not crash it."""
     model_server.add(raw_tool_calls([{"id": "call_x", "type": "function", "function": None}]), "TERMINATE")
