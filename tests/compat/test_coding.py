@@ -265,8 +265,6 @@ def test_make_executor_wraps_a_0_2_protocol_executor():
     assert custom.restarts == 1
 
 
-@pytest.mark.xfail(reason="agentnb/coding/config_schema.py's _is_executor rejects executors that only follow "
-                          "0.2's protocol (execute_code_blocks); make_executor already wraps them", strict=True)
 def test_agent_accepts_a_0_2_protocol_executor(model_server):
     custom = NotebookStyleExecutor()
     model_server.add(code("answer = 6 * 7"), code("print('answer:', answer)"), "TERMINATE")
