@@ -326,3 +326,13 @@ def test_function_requirements_are_installed_into_the_virtual_env(tmp_path, monk
     import importlib.util
 
     assert importlib.util.find_spec("agentnb_demo_pkg") is None  # installed in the venv, not here
+
+
+def test_0_2_coding_module_paths():
+    import importlib
+
+    paths = {"local_commandline_code_executor": "LocalCommandLineCodeExecutor",
+             "markdown_code_extractor": "MarkdownCodeExtractor", "factory": "CodeExecutorFactory",
+             "docker_commandline_code_executor": "DockerCommandLineCodeExecutor", "func_with_reqs": "with_requirements"}
+    for module, name in paths.items():
+        assert getattr(importlib.import_module(f"agentnb.coding.{module}"), name) is getattr(autogen.coding, name)
