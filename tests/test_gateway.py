@@ -493,3 +493,26 @@ def test_gateway_culling_removes_kernels_of_a_killed_client(tmp_path):
         client.wait(10)
         client.stdout.close()
         gw.stop()
+
+
+def test_gateway_back_after_an_outage_next_block_recovers(tmp_path):
+    gw = KernelGateway(tmp_path, "gw-" + secrets.token_hex(12)).start()
+    try:
+        with GatewayExecutor(gw.url, auth_token=gw.token, work_dir=tmp_path / "w", reconnect_timeout=1) as ex:
+            ex.execute(py("lost = 1"))
+            gw.stop()
+            with pytest.raises(GatewayError, match=f"Jupyter gateway at {gw.url}"):
+                ex.execute(py("print('nobody there')"))
+            gw.start()
+            result = ex.execute(py("print('back')"))
+            assert "no longer exists on the gateway" in result.output and result.output.endswith("back\n")
+            assert gw.kernels() == [{**gw.kernels()[0], "id": ex.kernel_id}]
+    finally:
+        gw.stop()
+
+
+def test_same_executor_from_another_event_loop(ex):
+    ex.execute(py("shared = 'kept'"))
+    result = asyncio.run(ex.a_execute(py("print(shared)")))  # a new loop: the websocket is reopened there
+    assert result.output == "kept\n"
+    assert ex.execute(py("print(shared)")).output == "kept\n"  # and back on the sync bridge loop

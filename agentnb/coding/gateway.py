@@ -92,6 +92,8 @@ class GatewayExecutor(CodeExecutor):
         self._lock: asyncio.Lock | None = None
         self._finalizer: weakref.finalize | None = None
         self._abandoned: str | None = None
+        self._missed: str | None = None
+        """Kernel trouble seen outside a block (restarting | dead | gone), told with the next block."""
         self._image_counter = 0
 
     @property
@@ -108,10 +110,18 @@ class GatewayExecutor(CodeExecutor):
     async def a_start(self) -> None:
         if self._kernel_id is None:
             await self._start_kernel()
-        elif self._channels is None or self._channels.loop is not asyncio.get_running_loop():
-            if self._channels is not None:
-                self._channels.abandon()
-            await self._open_channels()
+            return
+        channels = self._channels
+        if channels is None or channels.loop is not asyncio.get_running_loop() or channels.ended is not None:
+            # used from another event loop, or the connection was given up: reopen it
+            if channels is not None:
+                self._missed = self._missed or ("gone" if isinstance(channels.ended, _KernelGone) else None)
+                channels.abandon()
+            try:
+                await self._open_channels()
+            except _KernelGone:
+                self._missed = "gone"
+                await self._recover("gone")
 
     async def _start_kernel(self) -> None:
         os.makedirs(self.work_dir, exist_ok=True)
@@ -119,7 +129,14 @@ class GatewayExecutor(CodeExecutor):
         launch_env = {k: v for k, v in self.env.items() if k.startswith("KERNEL_")}
         if launch_env:  # KERNEL_* variables steer Enterprise Gateway (namespace, image, user)
             body["env"] = launch_env
-        model = await self._gateway.call("POST", "/api/kernels", body)
+        starting = asyncio.ensure_future(self._gateway.call("POST", "/api/kernels", body))
+        try:
+            model = await asyncio.shield(starting)
+        except asyncio.CancelledError:  # the gateway may start it anyway: delete it once it has an id
+            with contextlib.suppress(Exception):
+                model = await starting
+                await _shielded(self._gateway.call("DELETE", f"/api/kernels/{model['id']}"))
+            raise
         self._kernel_id = model["id"]
         self._finalizer = weakref.finalize(self, _delete_kernel_sync, *self._gateway.delete_sync(), self._kernel_id)
         try:
@@ -149,7 +166,10 @@ class GatewayExecutor(CodeExecutor):
         kernel_id, channels = self._kernel_id, self._channels
         self._kernel_id, self._channels, self._abandoned = None, None, None
         if channels is not None:
-            await channels.close()
+            if channels.loop is asyncio.get_running_loop():
+                await channels.close()
+            else:
+                channels.abandon()
         if kernel_id is not None:
             try:
                 await self._gateway.call("DELETE", f"/api/kernels/{kernel_id}")
@@ -290,9 +310,11 @@ class GatewayExecutor(CodeExecutor):
         async with self._get_lock():
             await self.a_start()
             note = ""
-            trouble = self._pending_events()
+            pending = self._pending_events()
+            if pending is not None:
+                await self._recover(pending)
+            trouble, self._missed = pending or self._missed, None
             if trouble is not None:
-                await self._recover(trouble)
                 note = f"Note: {_trouble_text(trouble, self.gateway_url)}; all variables were lost.\n"
             try:
                 result = await self._run(block, on_output, self.timeout if timeout is None else timeout)
@@ -340,8 +362,9 @@ class GatewayExecutor(CodeExecutor):
                         deadline = loop.time() + _INTERRUPT_GRACE
                     elif now >= heard + _POLL:  # silence: is the kernel still there?
                         heard = now
-                        if await self._kernel_state() == "dead":
-                            return await self._died(run, "dead", started=started)
+                        with contextlib.suppress(GatewayAuthError, GatewayError):  # down: the reader decides
+                            if await self._kernel_state() == "dead":
+                                return await self._died(run, "dead", started=started)
                     continue
                 heard = loop.time()
                 if isinstance(item, _Signal):
