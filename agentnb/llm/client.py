@@ -226,11 +226,12 @@ class ModelClient:
             if stream:
                 return await self._stream(client, entry, messages, request)
             retries = self.config.max_retries
-            async with asyncio.timeout(timeout * (retries + 1) + _MAX_BACKOFF * retries):
-                resp = await client.chat.completions.create(model=entry.model, **_body(messages, request))
+            resp = await asyncio.wait_for(  # the whole call's deadline (asyncio.timeout needs Python 3.11)
+                client.chat.completions.create(model=entry.model, **_body(messages, request)),
+                timeout * (retries + 1) + _MAX_BACKOFF * retries)
         except openai.APIStatusError as exc:
             raise _status_error(exc, entry) from None
-        except (openai.APITimeoutError, TimeoutError):
+        except (openai.APITimeoutError, asyncio.TimeoutError):
             raise ModelUnavailableError(f"timed out: no reply within {timeout:g} s "
                                         f"(tried {self.config.max_retries + 1} time(s); llm_config 'timeout' "
                                         "sets the limit)", model=entry.model, base_url=entry.endpoint) from None
@@ -264,8 +265,6 @@ class ModelClient:
 
     async def _stream(self, client: Any, entry: ModelEntry, messages: list[dict[str, Any]],
                       request: dict[str, Any]) -> Completion:
-        import openai
-
         message_id = new_id("msg")
         emit(StreamStarted(sender=self.agent_name, message_id=message_id))
         stream = await client.chat.completions.create(
@@ -304,10 +303,10 @@ class ModelClient:
                         acc = slot["function"] = slot["function"] or {"name": "", "arguments": ""}
                         acc["name"] += _text(fn.name)
                         acc["arguments"] += _text(fn.arguments)
-        except openai.APITimeoutError:
+        except _stream_timeouts():
             raise _BrokenStream(f"the reply stream stalled: nothing for {self.config.timeout:g} s after "
                                 f"{received} chunk(s)") from None
-        except openai.APIConnectionError as exc:
+        except _stream_breaks() as exc:
             raise _BrokenStream(f"the reply stream was cut off after {received} chunk(s) (truncated stream: "
                                 f"{_cause_name(exc)})") from None
         finally:
@@ -362,6 +361,25 @@ def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
                     "function": {"name": name if isinstance(name, str) else "",
                                  "arguments": arguments if isinstance(arguments, str) else ""}})
     return out or None
+
+
+def _stream_timeouts() -> tuple[type[BaseException], ...]:
+    """Errors meaning a stream went silent: the SDK's, and (openai 1.x) the raw ones of its HTTP library."""
+    import openai
+
+    return (openai.APITimeoutError, *(m.TimeoutException for m in _http_libraries()))
+
+
+def _stream_breaks() -> tuple[type[BaseException], ...]:
+    """Errors meaning a stream broke part-way (the SDK wraps them since openai 2; 1.x lets them through)."""
+    import openai
+
+    return (openai.APIConnectionError, *(m.TransportError for m in _http_libraries()))
+
+
+def _http_libraries() -> list[Any]:
+    return [m for name in ("httpx", "httpx2") if (m := sys.modules.get(name)) is not None
+            and hasattr(m, "TransportError") and hasattr(m, "TimeoutException")]
 
 
 def _text(piece: Any) -> str:
