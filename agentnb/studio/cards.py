@@ -1,0 +1,167 @@
+"""One agent of the builder as an editable card (ipywidgets), and the role templates a card starts from.
+
+A card keeps the agent's whole component dict, so fields it does not show (work_dir, timeout, termination,
+max_consecutive_auto_reply...) survive an edit; the widgets overlay the fields they show.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from .spec import AGENT_PROVIDERS
+
+GALLERY_TOOLS = ["agentnb.studio.gallery_tools:calculate", "agentnb.studio.gallery_tools:word_count",
+                 "agentnb.studio.gallery_tools:convert_length"]
+
+ROLES: dict[str, dict[str, Any]] = {
+    "assistant": {"kind": "assistant", "model": "default"},
+    "executor": {"kind": "user_proxy", "human_input_mode": "NEVER", "default_auto_reply": "(no code to run)",
+                 "code_execution": {"executor": "kernel", "work_dir": "coding", "approval": "always"}},
+    "human": {"kind": "user_proxy", "human_input_mode": "ALWAYS"},
+    "planner": {"kind": "assistant", "model": "default", "description": "Breaks the task into steps.",
+                "system_message": "You are the planner. Break the task into at most four short numbered steps. "
+                                  "Do not write code."},
+    "coder": {"kind": "assistant", "model": "default", "description": "Writes Python code.",
+              "system_message": "You are the coder. Write one complete ```python block that carries out the plan "
+                                "and prints its results; send corrected code in full when asked."},
+    "reviewer": {"kind": "assistant", "model": "default", "description": "Checks the result.",
+                 "system_message": "You are the reviewer. Check the output against the task. If it is right, "
+                                   "say so in one sentence and end with TERMINATE; otherwise say what to fix."},
+    "analyst": {"kind": "assistant", "model": "default", "description": "Writes pandas/matplotlib code.",
+                "system_message": "You are a data analyst. Answer with one ```python block using pandas and "
+                                  "matplotlib; print the numbers and draw one labelled plot with plt.show()."},
+    "critic": {"kind": "assistant", "model": "default", "description": "Reviews numbers and plots.",
+               "system_message": "You are a critic. Review the output and the plot; if right, state the finding "
+                                 "and end with TERMINATE, otherwise list the fixes."},
+}
+"""Role template -> agent fields (``kind`` picks the class)."""
+
+NO_MODEL = "(no model)"
+
+
+def role_component(role: str, name: str) -> dict[str, Any]:
+    """A new agent component dict from a role template."""
+    fields = copy.deepcopy(ROLES[role])
+    kind = fields.pop("kind")
+    return {"provider": AGENT_PROVIDERS[kind], "component_type": "agent", "label": name,
+            "config": {"name": name, **fields}}
+
+
+class AgentCard(widgets.VBox):
+    """Name, role template, kind, system message, model, human input, code execution, approval, tools."""
+
+    def __init__(self, component: dict[str, Any], *, models: list[str], tools: list[str], agents: list[str],
+                 on_change: Callable[[], None], on_duplicate: Callable[[AgentCard], None],
+                 on_remove: Callable[[AgentCard], None]):
+        self.component = copy.deepcopy(component)
+        cfg = self.component.setdefault("config", {})
+        self._on_change = on_change
+        self._quiet = True
+        kinds = {v: k for k, v in AGENT_PROVIDERS.items()}
+        self.name = widgets.Text(value=cfg.get("name", ""), description="name")
+        self.role = widgets.Dropdown(options=["(keep)", *ROLES], value="(keep)", description="role")
+        self.kind = widgets.Dropdown(options=list(AGENT_PROVIDERS), value=kinds.get(self.component.get("provider"),
+                                                                                   "assistant"), description="kind")
+        self.system_message = widgets.Textarea(value=cfg.get("system_message") or "", description="system",
+                                               placeholder="(the class default)",
+                                               layout=widgets.Layout(width="98%", height="70px"))
+        self.model = widgets.Dropdown(description="model")
+        self.human_input = widgets.Dropdown(options=["NEVER", "TERMINATE", "ALWAYS"],
+                                            value=cfg.get("human_input_mode", "NEVER"), description="human input")
+        code = cfg.get("code_execution")
+        self.code = widgets.Checkbox(value=code is not None, description="runs code")
+        self.approval = widgets.Dropdown(options=["always", "first", "never"],
+                                         value=(code or {}).get("approval", "always"), description="approval")
+        self.tools = widgets.SelectMultiple(description="tools", layout=widgets.Layout(width="98%"))
+        self.tool_executor = widgets.Dropdown(description="tools run by")
+        self.errors = widgets.HTML()
+        """Validation errors of this agent (from the spec), shown next to its fields."""
+        self.duplicate_button = widgets.Button(description="Duplicate", icon="copy")
+        self.remove_button = widgets.Button(description="Remove", icon="trash", button_style="danger")
+        self.duplicate_button.on_click(lambda _b: on_duplicate(self))
+        self.remove_button.on_click(lambda _b: on_remove(self))
+        self.set_choices(models=models, tools=tools, agents=agents)
+        for w in (self.name, self.kind, self.system_message, self.model, self.human_input, self.code, self.approval,
+                  self.tools, self.tool_executor):
+            w.observe(self._changed, names="value")
+        self.role.observe(self._apply_role, names="value")
+        super().__init__([widgets.HBox([self.name, self.role, self.kind]), self.system_message,
+                          widgets.HBox([self.model, self.human_input]), widgets.HBox([self.code, self.approval]),
+                          self.tools, self.tool_executor, self.errors,
+                          widgets.HBox([self.duplicate_button, self.remove_button])],
+                         layout=widgets.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
+        self._quiet = False
+
+    def set_choices(self, *, models: list[str], tools: list[str], agents: list[str]) -> None:
+        """Refresh the model, tool and executor options (keeping the current choices)."""
+        quiet, self._quiet = self._quiet, True
+        cfg = self.component["config"]
+        model = cfg.get("model")
+        self.model.options = [NO_MODEL, "default", *[m for m in models if m != "default"]]
+        self.model.value = model if model in self.model.options else NO_MODEL
+        current = [t["function"] for t in cfg.get("tools", [])]
+        self.tools.options = list(dict.fromkeys([*tools, *current]))
+        self.tools.value = tuple(current)
+        executors = {t.get("executor") for t in cfg.get("tools", [])} - {None}
+        self.tool_executor.options = ["(itself)", *[a for a in agents if a != cfg.get("name")]]
+        chosen = next(iter(executors), None)
+        self.tool_executor.value = chosen if chosen in self.tool_executor.options else "(itself)"
+        self._quiet = quiet
+
+    def _apply_role(self, change: dict[str, Any]) -> None:
+        if change["new"] == "(keep)":
+            return
+        template = role_component(change["new"], self.name.value or change["new"])
+        self.component["provider"] = template["provider"]
+        config = self.component["config"]
+        for key in ("system_message", "description", "code_execution", "model", "human_input_mode",
+                    "default_auto_reply"):
+            config.pop(key, None)
+        config.update({k: v for k, v in template["config"].items() if k != "name"})
+        self._load_fields()
+        self.role.value = "(keep)"
+        self._changed()
+
+    def _load_fields(self) -> None:
+        quiet, self._quiet = self._quiet, True
+        kinds = {v: k for k, v in AGENT_PROVIDERS.items()}
+        cfg = self.component["config"]
+        self.kind.value = kinds[self.component["provider"]]
+        self.system_message.value = cfg.get("system_message") or ""
+        model = cfg.get("model")
+        self.model.value = model if model in self.model.options else NO_MODEL
+        self.human_input.value = cfg.get("human_input_mode", "NEVER")
+        code = cfg.get("code_execution")
+        self.code.value = code is not None
+        self.approval.value = (code or {}).get("approval", "always")
+        self._quiet = quiet
+
+    def _changed(self, _change: Any = None) -> None:
+        if not self._quiet:
+            self._on_change()
+
+    def to_component(self) -> dict[str, Any]:
+        """The agent component with the card's edits applied."""
+        component = copy.deepcopy(self.component)
+        cfg = component["config"]
+        cfg["name"] = self.name.value.strip()
+        component["provider"] = AGENT_PROVIDERS[self.kind.value]
+        if component.get("label") in (None, "", self.component["config"].get("name")):
+            component["label"] = cfg["name"]
+        cfg["system_message"] = self.system_message.value or None
+        cfg["model"] = None if self.model.value == NO_MODEL else self.model.value
+        cfg["human_input_mode"] = self.human_input.value
+        if self.code.value:
+            code = dict(cfg.get("code_execution") or {"executor": "kernel", "work_dir": "coding"})
+            code["approval"] = self.approval.value
+            cfg["code_execution"] = code
+        else:
+            cfg["code_execution"] = None
+        executor = None if self.tool_executor.value in (None, "(itself)") else self.tool_executor.value
+        old = {t["function"]: t for t in cfg.get("tools", [])}
+        cfg["tools"] = [dict(old.get(ref, {"function": ref}), executor=executor) for ref in self.tools.value]
+        return component

@@ -1,0 +1,205 @@
+"""The builder widget: cards, JSON tab, errors next to the field, save/load, gallery, Run (Python and a real kernel)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentnb import ApprovalDecision
+from agentnb.agents.human import human_handlers
+from agentnb.studio import gallery_spec, history, parse_team, studio
+from agentnb.studio.builder import Studio
+from agentnb.studio.gallery_tools import calculate
+from agentnb.testing import ScriptedModelServer, code, tool_calls
+
+from .kernel_driver import NotebookKernel
+
+CALC = "agentnb.studio.gallery_tools:calculate"
+
+
+def _names(s: Studio) -> list[str]:
+    return [c.name.value for c in s.cards]
+
+
+def test_first_render_matches_the_gallery_spec():
+    s = studio("coder", namespace={})
+    assert isinstance(s, Studio) and _names(s) == ["user_proxy", "assistant"]
+    assert parse_team(json.loads(s.json_text.value)).config == gallery_spec("coder").config
+    assert s.spec is not None and s.json_errors.value == "✓ valid"
+    assert s.initiator.value == "user_proxy" and s.recipient.value == "assistant"
+    assert s.task.value.startswith("Plot y = sin(x)")
+    assert s.graph.layout.display == "none"  # no graph for two agents
+
+
+def test_add_duplicate_remove_agents_by_clicks():
+    s = studio("coder", namespace={})
+    s.add_role.value = "reviewer"
+    s.add_button.click()
+    assert _names(s) == ["user_proxy", "assistant", "reviewer"]
+    reviewer = s.spec.agent("reviewer").config
+    assert reviewer.system_message.startswith("You are the reviewer") and reviewer.model == "default"
+    s.cards[2].duplicate_button.click()
+    assert _names(s) == ["user_proxy", "assistant", "reviewer", "reviewer_2"]
+    assert s.spec.agent("reviewer_2").config.system_message == reviewer.system_message
+    s.cards[1].remove_button.click()
+    assert _names(s) == ["user_proxy", "reviewer", "reviewer_2"]
+    assert [a["config"]["name"] for a in json.loads(s.json_text.value)["config"]["agents"]] == _names(s)
+
+
+def test_role_template_code_execution_and_approval_edits_reach_the_spec():
+    s = studio("coder", namespace={})
+    card = s.cards[1]
+    card.role.value = "executor"
+    assert card.kind.value == "user_proxy" and card.code.value is True
+    card.approval.value = "first"
+    cfg = s.spec.agent(card.name.value).config
+    assert cfg.code_execution is not None and cfg.code_execution.approval == "first" and cfg.model is None
+    card.code.value = False
+    assert s.spec.agent(card.name.value).config.code_execution is None
+    user = s.cards[0]
+    assert s.spec.agent("user_proxy").config.code_execution.work_dir == "coding"  # a field the card does not show
+    user.approval.value = "never"
+    assert s.spec.agent("user_proxy").config.code_execution.work_dir == "coding"
+
+
+def test_tools_from_the_gallery_and_the_notebook_namespace():
+    def undocumented(x):
+        return x
+
+    s = studio("coder", namespace={"calculate": calculate, "lam": lambda: 1, "undocumented": undocumented})
+    assistant = s.cards[1]
+    assert CALC in assistant.tools.options
+    assert not any("lam" in o or "undocumented" in o for o in assistant.tools.options)
+    assistant.tools.value = (CALC,)
+    assistant.tool_executor.value = "user_proxy"
+    [tool] = s.spec.agent("assistant").config.tools
+    assert (tool.function, tool.executor) == (CALC, "user_proxy")
+
+
+def test_validation_errors_show_next_to_the_field_and_block_save(tmp_path):
+    s = studio("coder", namespace={})
+    s.cards[1].name.value = "not a valid name"
+    assert s.spec is None
+    assert "name" in s.cards[1].errors.value and "pattern" in s.cards[1].errors.value
+    assert s.cards[0].errors.value == ""
+    assert "config.agents.1.config.name" in s.json_errors.value
+    assert s.save(tmp_path / "t.json") is None and not (tmp_path / "t.json").exists()
+    s.cards[1].name.value = "helper"
+    assert s.spec is not None and s.cards[1].errors.value == ""
+    assert s.recipient.value == "helper" or s.spec.config.recipient == "helper"
+
+
+def test_json_tab_edits_the_same_spec():
+    s = studio("coder", namespace={})
+    data = json.loads(s.json_text.value)
+    data["config"]["agents"][1]["config"]["model"] = "missing-model"
+    s.json_text.value = json.dumps(data)
+    assert s.json_apply.click() is None and s.spec is None
+    assert "missing-model" in s.json_errors.value and "missing-model" in s.json_text.value
+    data["config"]["agents"][1]["config"]["model"] = "default"
+    data["label"] = "Edited in JSON"
+    data["config"]["agents"][1]["config"]["system_message"] = "From JSON."
+    s.json_text.value = json.dumps(data)
+    s.json_apply.click()
+    assert s.spec is not None and s.label.value == "Edited in JSON"
+    assert s.cards[1].system_message.value == "From JSON."
+    s.json_text.value = "{not json"
+    s.json_apply.click()
+    assert "JSON" in s.json_errors.value
+
+
+def test_group_kind_selection_method_and_live_graph():
+    s = studio("coder", namespace={})
+    s.add_role.value = "reviewer"
+    s.add_button.click()
+    s.kind.value = "group"
+    s.selection.value = "round_robin"
+    s.max_round.value = 7
+    assert s.spec is not None and s.spec.config.kind == "group"
+    assert s.spec.config.group.selection_method == "round_robin" and s.spec.config.group.max_round == 7
+    assert "<svg" in s.graph.value and "reviewer" in s.graph.value
+    s.transitions.value = "assistant: reviewer\nreviewer: assistant"
+    assert s.spec.config.group.transitions == {"assistant": ["reviewer"], "reviewer": ["assistant"]}
+    s.selection.value = "auto"
+    assert s.spec is None and "manager" in s.team_errors.value  # auto needs the manager's model
+    s.manager_model.value = "default"
+    assert s.spec is not None
+
+
+def test_save_load_and_new_from_gallery(tmp_path):
+    s = studio("coder", namespace={})
+    s.label.value = "Mine"
+    s.path.value = str(tmp_path / "mine.json")
+    s.save_button.click()
+    assert parse_team(tmp_path / "mine.json").label == "Mine"
+    s.gallery_pick.value = "planner_coder_reviewer"
+    s.new_button.click()
+    assert _names(s) == ["user", "planner", "coder", "executor", "reviewer"]
+    assert "<svg" in s.graph.value
+    s.load_button.click()  # the path box still names mine.json
+    assert s.label.value == "Mine" and _names(s) == ["user_proxy", "assistant"]
+    s.path.value = str(tmp_path / "nope.json")
+    s.load_button.click()
+    assert "could not load" in s.status.value and s.label.value == "Mine"
+
+
+def test_run_from_python_shows_the_panel_and_records_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTNB_HISTORY", str(tmp_path / "h.sqlite"))
+    monkeypatch.chdir(tmp_path)
+    with ScriptedModelServer([tool_calls([("calculate", {"expression": "6*7"})]), "42. TERMINATE"]) as server:
+        s = studio("tool_assistant", models={"default": server.llm_config()}, namespace={})
+        s.task.value = "What is 6*7?"
+        s.run_button.click()
+    assert s.last_result.stop_reason == "terminated"
+    assert s.last_result.chat_history[-1]["content"] == "42. TERMINATE"
+    assert s.playground.children == (s.panel,) and len(s.panel.items) >= 3
+    assert "finished" in s.status.value
+    [run] = history()
+    assert run.source == "studio" and run.label == "Tool-using assistant" and run.task == "What is 6*7?"
+
+
+def test_run_with_code_asks_for_approval(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTNB_HISTORY", "off")
+    monkeypatch.chdir(tmp_path)
+    asked = []
+    with ScriptedModelServer([code("print(6 * 7)"), "42. TERMINATE"]) as server:
+        s = studio("coder", models={"default": server.llm_config()}, namespace={})
+        with human_handlers(approver=lambda r: asked.append(r) or ApprovalDecision(approved=True)):
+            s.run_button.click()
+    assert len(asked) == 1 and "print(6 * 7)" in asked[0].code
+    assert "42" in s.last_result.chat_history[2]["content"]
+
+
+@pytest.mark.slow
+def test_builder_in_a_real_kernel_run_approve_and_history(tmp_path):
+    with ScriptedModelServer([code("print(6 * 7)"), "42. TERMINATE"]) as server:
+        nb = NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")})
+        try:
+            nb.execute("from agentnb.studio import studio\n"
+                       f"s = studio('coder', models={{'default': {server.llm_config()!r}}})\ns")
+            nb.wait_for(lambda: nb.button("Run"), what="the Run button")
+            add = nb.button("Add agent")
+            nb.click(add)
+            nb.wait_for(lambda: "assistant_2" in nb.stdout(nb.execute("print(s.json_text.value)")),
+                        what="the new agent in the JSON tab")
+            nb.click(nb.button("Remove"))  # the first card's Remove: user_proxy goes, then comes back by JSON
+            nb.execute("s.load('coder')")
+            nb.click(nb.button("Run"))
+            approve = nb.wait_for(lambda: nb.button("Approve"), what="the Approve button")
+            assert "None" in nb.stdout(nb.execute("print(s.last_result)"))  # waiting for the person
+            nb.click(approve)
+            out = nb.stdout(nb.execute("r = await s.run_task\nprint(r.stop_reason, r.chat_history[2]['content'])"))
+            assert out.startswith("terminated") and "42" in out
+            nb.execute("%load_ext agentnb")
+            listing = nb.execute("%agents history")
+            assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in listing)
+        finally:
+            nb.close()
+    nb2 = NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")})
+    try:  # a new kernel (a restart) sees the run
+        out = nb2.stdout(nb2.execute("from agentnb.studio import history\nr = history()[0]\n"
+                                     "print(r.source, r.status, r.n_messages)"))
+        assert out.split() == ["studio", "finished", "4"]
+    finally:
+        nb2.close()
