@@ -26,7 +26,7 @@ from IPython.display import display
 from .handle import ChatHandle
 
 LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | "
-              "export PATH [--overwrite]")
+              "export PATH [--overwrite] | studio | history")
 
 
 @magics_class
@@ -93,6 +93,10 @@ class AgentMagics(Magics):
 
         async def run() -> Any:
             with contextlib.ExitStack() as stack:
+                from ..studio._switch import record_history, run_context
+
+                stack.enter_context(record_history())  # %%agents chats go to the run history (AGENTNB_HISTORY=off)
+                stack.enter_context(run_context(source="%%agents"))
                 stack.enter_context(subscribe(handle.record))
                 if panel is not None:
                     from ..views import speaker_chooser
@@ -200,6 +204,11 @@ class AgentMagics(Magics):
             except FileExistsError:
                 raise UsageError(f"{paths[0]} already exists; add --overwrite to replace it") from None
             print(f"exported {handle.name} to {where}")
+            return None
+        if command in ("studio", "history") and not rest:
+            from .. import studio
+
+            display(studio.studio() if command == "studio" else studio.history())
             return None
         raise UsageError(LINE_USAGE)
 
