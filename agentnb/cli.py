@@ -87,12 +87,13 @@ def demo(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     runs = [e for e in result.events if isinstance(e, ExecutionFinished)]
     out = Path(args.out) if args.out else work_dir / "transcript.ipynb"
-    path = result.to_notebook(out, title=f"agentnb demo: {args.task}")
+    replaced = out.exists()
+    path = result.to_notebook(out, title=f"agentnb demo: {args.task}", overwrite=True)
     ok = sum(1 for r in runs if r.exit_code == 0)
     print(f"\n{len(result.chat_history)} messages, {len(runs)} code block(s) executed in a "
           f"{'Jupyter kernel' if args.executor == 'jupyter' else 'subprocess'} ({ok} succeeded), "
           f"{elapsed:.1f} s; ended: {result.stop_reason.replace('_', ' ')}")
-    print(f"transcript notebook: {path}")
+    print(f"transcript notebook: {path}{' (replaced the previous one)' if replaced else ''}")
     if not runs:
         print("note: the model wrote no code block this time; a real model endpoint does much better "
               "(see --base-url / --model).")

@@ -331,7 +331,7 @@ result = user_proxy.initiate_chat(
     assistant, message="What are the mean and the standard deviation of the first 10 prime numbers?")'''),
     code('''import nbformat
 
-path = result.to_notebook("exported/primes_chat.ipynb")
+path = result.to_notebook("exported/primes_chat.ipynb", overwrite=True)
 exported = nbformat.read(path, as_version=4)
 nbformat.validate(exported)
 print(path.name, "is a valid notebook:", len(exported.cells), "cells")
