@@ -516,3 +516,21 @@ def test_same_executor_from_another_event_loop(ex):
     result = asyncio.run(ex.a_execute(py("print(shared)")))  # a new loop: the websocket is reopened there
     assert result.output == "kept\n"
     assert ex.execute(py("print(shared)")).output == "kept\n"  # and back on the sync bridge loop
+
+
+def test_agents_cell_magic_with_gateway_executor(gateway, model_server, monkeypatch, tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from agentnb.notebook import load_ipython_extension
+
+    monkeypatch.setenv("OAI_CONFIG_LIST", json.dumps(model_server.config_list()))
+    monkeypatch.setenv("AGENTNB_GATEWAY_URL", gateway.url)
+    monkeypatch.setenv("AGENTNB_GATEWAY_TOKEN", gateway.token)
+    model_server.add(code("import os\nprint('ran at', os.getcwd())"), "TERMINATE")
+    shell = InteractiveShell.instance()
+    load_ipython_extension(shell)
+    result = shell.run_cell_magic(
+        "agents", f"--executor gateway --approve never --silent --work-dir {tmp_path} --model {model_server.model}",
+        "Where do you run?")
+    assert f"ran at {gateway.root}" in result.chat_history[2]["content"]  # the gateway's folder, not ours
+    assert gateway.kernels() == []
