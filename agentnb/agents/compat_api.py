@@ -81,6 +81,8 @@ async def deliver(recipient: Any, message: Any, sender: Any, request_reply: bool
     receive = getattr(recipient, "receive", None)
     if receive is None:
         raise ConfigError(f"{recipient!r} cannot receive messages: it has neither a_receive nor receive")
+    if isinstance(message, dict) and set(message) == {"content"} and isinstance(message["content"], str):
+        message = message["content"]  # a text message arrives as the text, as 0.2's send passes it
     await call_in_caller(lambda: receive(message, sender, request_reply, silent))
 
 

@@ -385,6 +385,10 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
                 message.pop(key, None)
         carryover = kwargs.get("carryover")
         if carryover:
+            if not isinstance(carryover, str | list) or not isinstance(message, str | dict):
+                from ..exception_utils import InvalidCarryOverType
+
+                raise InvalidCarryOverType("Carryover should be a string or a list of strings.")
             text = carryover if isinstance(carryover, str) else "\n".join(map(content_str, carryover))
             if isinstance(message, str):
                 message = f"{message}\nContext: \n{text}"
