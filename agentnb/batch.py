@@ -303,16 +303,20 @@ class WidgetProgress(LineProgress):
         from IPython.display import display
 
         super().__init__(total)
+        self.failed = 0
         self.bar = ipywidgets.IntProgress(value=0, min=0, max=max(total, 1), description="batch")
         self.label = ipywidgets.Label(f"0/{total}")
         display(ipywidgets.HBox([self.bar, self.label]))
 
     def update(self, row: dict[str, Any]) -> None:
         self.done += 1
+        self.failed += row["status"] != "ok"
         self.bar.value = self.done
         failed = "" if row["status"] == "ok" else f" — {row['id']}: {row['status']}"
         self.label.value = f"{self.done}/{self.total}{failed}"
-        if self.done == self.total:
+        if self.failed:
+            self.bar.bar_style = "warning"
+        elif self.done == self.total:
             self.bar.bar_style = "success"
 
 

@@ -165,3 +165,18 @@ def test_cli_batch_killed_halfway_resumes(tmp_path):
     assert sorted(final) == [f"k{i}" for i in range(8)] and all(r["status"] == "ok" for r in final.values())
     rows = [json.loads(line) for line in (tmp_path / "out" / "summary.jsonl").read_text().splitlines()]
     assert len(rows) == 8  # finished tasks were not run again
+
+
+def test_progress_views(capsys):
+    from agentnb.batch import LineProgress, WidgetProgress, make_progress
+
+    assert isinstance(make_progress("auto", 2), LineProgress)  # pytest's stderr is no terminal, no kernel here
+    assert make_progress(None, 2) is None
+    widget = make_progress("widget", 2)
+    assert isinstance(widget, WidgetProgress)
+    widget.update({"id": "a", "status": "ok", "wall_time": 0.1})
+    assert (widget.bar.value, widget.label.value, widget.bar.bar_style) == (1, "1/2", "")
+    widget.update({"id": "b", "status": "timeout", "wall_time": 0.1})
+    assert widget.bar.value == 2 and widget.label.value == "2/2 — b: timeout" and widget.bar.bar_style == "warning"
+    with pytest.raises(ConfigError, match="progress must be"):
+        make_progress("fireworks", 1)

@@ -21,7 +21,7 @@ from typing import Any
 
 from jupyter_client.session import Session
 
-from ..errors import ConfigError, register_secret
+from ..errors import ConfigError, UnsafePathError, register_secret
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
 from .gateway_transport import (
     GatewayAuthError,
@@ -34,6 +34,7 @@ from .gateway_transport import (
 )
 from .kernel import _Run, _shielded
 from .pool import HELPER_SOURCE
+from .safepath import resolve_root, write_file
 
 GATEWAY_URL_ENV = "AGENTNB_GATEWAY_URL"
 """Default gateway URL when none is configured."""
@@ -203,26 +204,14 @@ class GatewayExecutor(CodeExecutor):
 
     def _save_output_file(self, ext: str, data: bytes) -> str:
         """Write an image output as a new ``output_N.ext`` in the local work_dir (never through a link)."""
-        os.makedirs(self.work_dir, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        while True:
+        root = resolve_root(self.work_dir)
+        for _ in range(10_000):
             self._image_counter += 1
-            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
             try:
-                fd = os.open(path, flags, 0o644)
+                return write_file(root, f"output_{self._image_counter}.{ext}", data, exclusive=True)
             except FileExistsError:
                 continue
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return path
-
-    def _next_image_path(self, ext: str) -> str:
-        """A free ``output_N.ext`` path (for collectors that write the file themselves)."""
-        while True:
-            self._image_counter += 1
-            path = os.path.join(self.work_dir, f"output_{self._image_counter}.{ext}")
-            if not os.path.exists(path):
-                return path
+        raise UnsafePathError(f"no free output_N.{ext} name in {self.work_dir}")
 
     # -- messages --------------------------------------------------------------------------
     async def _send(self, msg_type: str, content: dict[str, Any]) -> str:
