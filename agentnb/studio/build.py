@@ -28,7 +28,8 @@ from .spec import DEFAULT_MODEL, AgentComponent, Endpoint, ModelComponent, TeamS
 class TextMention:
     """``is_termination_msg`` that a spec can describe: the message mentions ``text``.
 
-    ``mode="endswith"`` is AutoGen 0.2's default check (trailing ``.``/``!`` ignored);
+    ``mode="endswith"``: the message ends with ``text`` (trailing ``.``/``!`` ignored), the check most AutoGen 0.2
+    notebooks set;
     ``mode="contains"`` is AutoGen 0.4's ``TextMentionTermination``.
     """
 

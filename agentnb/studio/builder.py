@@ -80,7 +80,7 @@ class Studio(widgets.VBox):
     # ------------------------------------------------------------------ layout
 
     def _build_widgets(self) -> None:
-        from .gallery import gallery_names
+        from .catalog import gallery_names
 
         w = widgets
         self.label = w.Text(description="team")
@@ -135,7 +135,7 @@ class Studio(widgets.VBox):
 
     def load(self, source: Any) -> None:
         """Show a spec: a gallery name, a path, JSON text, a dict or a TeamSpec."""
-        from .gallery import gallery_names, gallery_spec
+        from .catalog import gallery_names, gallery_spec
 
         try:
             if isinstance(source, str) and source in gallery_names():

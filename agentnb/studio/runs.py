@@ -137,7 +137,8 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-_COLUMNS = ("id, label, task, status, reason, started, finished, n_messages, prompt_tokens, completion_tokens, "
+_COLUMNS = ("id, label, task, status, reason, started, finished, "
+            "(SELECT COUNT(*) FROM messages WHERE run_id = runs.id), prompt_tokens, completion_tokens, "
             "cost, model, agents, parent_run, source, spec IS NOT NULL, pid")
 
 

@@ -92,7 +92,7 @@ class ModelComponent(_Component):
 class TextMentionConfig(_Strict):
     text: str = Field(default="TERMINATE", min_length=1)
     mode: Literal["endswith", "contains"] = "endswith"
-    """``endswith`` (AutoGen 0.2's default check) or ``contains`` (AutoGen 0.4's TextMentionTermination)."""
+    """``endswith`` (trailing ``.``/``!`` ignored) or ``contains`` (AutoGen 0.4's TextMentionTermination)."""
 
 
 class TerminationComponent(_Component):
@@ -147,7 +147,7 @@ class AgentConfig(_Strict):
     """Approval for tool calls this agent runs (``None``: follow ``code_execution.approval``)."""
     tools: list[ToolRef] = Field(default_factory=list)
     termination: TerminationComponent | None = None
-    """When this agent treats a received message as the end (``None``: the team's, else ``TERMINATE`` at the end)."""
+    """When this agent treats a received message as the end (``None``: the team's, else the class default)."""
 
 
 class AgentComponent(_Component):

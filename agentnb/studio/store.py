@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id TEXT, label TEXT, task TEXT, spec TEXT, agents TEXT,
     model TEXT, source TEXT, parent_run INTEGER, started REAL, finished REAL, status TEXT, reason TEXT,
     summary TEXT, error TEXT, prompt_tokens INTEGER DEFAULT 0, completion_tokens INTEGER DEFAULT 0,
-    cost REAL DEFAULT 0, n_messages INTEGER DEFAULT 0, pid INTEGER, cwd TEXT);
+    cost REAL DEFAULT 0, pid INTEGER, cwd TEXT);
 CREATE TABLE IF NOT EXISTS messages (
     run_id INTEGER, seq INTEGER, time REAL, sender TEXT, recipient TEXT, message TEXT,
     PRIMARY KEY (run_id, seq));
@@ -74,41 +75,119 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class _Writer(threading.Thread):
+    """The one thread that writes a database file for this process (keeps the chat's loop free of disk I/O).
+
+    Its connection stays open: closing the last connection of a WAL database checkpoints it with an fsync."""
+
+    def __init__(self, path: Path):
+        super().__init__(name=f"agentnb-history-{path.name}", daemon=True)
+        self.path = path
+        self.queue: queue.SimpleQueue[tuple[Recorder | None, Any]] = queue.SimpleQueue()
+        self.conn: sqlite3.Connection | None = None
+
+    def run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while not self.queue.empty():  # whatever arrived meanwhile goes into the same transaction
+                batch.append(self.queue.get_nowait())
+            markers = [item for recorder, item in batch if recorder is None]
+            self._write([(r, item) for r, item in batch if r is not None and r.error is None])
+            for marker in markers:
+                marker.set()  # a flush marker: everything queued before it is written
+
+    def _write(self, batch: list[tuple[Recorder, Any]]) -> None:
+        if not batch:
+            return
+        try:
+            if self.conn is None:
+                self.conn = connect(self.path)
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for recorder, event in batch:
+                    recorder.conn = self.conn
+                    recorder._record(event)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            for recorder, _event in batch:
+                recorder.error = exc
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+
+    def flush(self, timeout: float = 10.0) -> None:
+        done = threading.Event()
+        self.queue.put((None, done))
+        done.wait(timeout)
+
+
+_writers: dict[Path, _Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_for(path: Path) -> _Writer:
+    key = path.resolve()
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None:
+            writer = _writers[key] = _Writer(path)
+            writer.start()
+        return writer
+
+
 def _json(value: Any) -> str:
     return redact(json.dumps(value, default=str, ensure_ascii=False))
 
 
 class Recorder:
-    """Subscriber writing one chat (nested chats included) into the history database."""
+    """Subscriber writing one chat (nested chats included) into the history database.
+
+    The chat's thread only queues each event; the database's writer thread writes it (within a
+    millisecond) and the chat's end waits until everything is written."""
 
     def __init__(self, path: Path, context: dict[str, Any]):
         self.path = path
         self.context = context
+        self.writer = writer_for(path)
         self.conn: sqlite3.Connection | None = None
         self.run_id: int | None = None
         self.chat_id: str | None = None
         self.seq = 0
-        self.failed = False
+        self.error: BaseException | None = None
+        self.warned = False
         self.images = 0
-        self.lock = threading.Lock()
+        self.has_task = False
 
     def __call__(self, event: Event) -> None:
-        if self.failed or event.__class__.__name__ == "TokenChunk":
+        if self.error is not None:
+            self._warn()
             return
-        try:
-            with self.lock:
-                self._record(event)
-        except (sqlite3.Error, OSError) as exc:
-            self._give_up(exc)
+        if isinstance(event, ChatStarted) and self.chat_id is None:
+            self.chat_id = event.chat_id
+        elif type(event).__name__ in ("TokenChunk", "StreamStarted", "ExecutionOutput"):
+            return  # streamed pieces: the finished message / execution is recorded
+        self.writer.queue.put((self, event))
+        if isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
+            self.writer.flush()  # the run is complete in the file when the chat returns
+            if self.error is not None:
+                self._warn()
 
-    def _give_up(self, exc: BaseException) -> None:
-        self.failed = True
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def _warn(self) -> None:
+        if self.warned:
+            return
+        self.warned = True
+        exc = self.error
         kept = f" (run {self.run_id} keeps what was written before)" if self.run_id else ""
         warnings.warn(f"agentnb run history is off for this chat: {self.path}: {type(exc).__name__}: {exc}{kept}. "
                       "The chat goes on. Set AGENTNB_HISTORY to another file, or AGENTNB_HISTORY=off.",
@@ -126,9 +205,9 @@ class Recorder:
             message = event.message
             conn.execute("INSERT INTO messages VALUES (?,?,?,?,?,?)",
                          (run, self.seq, event.time, event.sender, event.recipient, _json(message)))
-            task_sql = ", task = COALESCE(task, ?)" if self.seq == 1 else ""
-            args: tuple[Any, ...] = (run,) if not task_sql else (_task(message), run)
-            conn.execute(f"UPDATE runs SET n_messages = n_messages + 1{task_sql} WHERE id = ?", args)
+            if not self.has_task:  # the first message is the task (one UPDATE per run; counts are read on listing)
+                self.has_task = True
+                conn.execute("UPDATE runs SET task = COALESCE(task, ?) WHERE id = ?", (_task(message), run))
         elif isinstance(event, UsageUpdated):
             conn.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = "
                          "completion_tokens + ?, cost = cost + ? WHERE id = ?",
@@ -159,9 +238,8 @@ class Recorder:
                           redact(event.error) if event.error else None, run))
 
     def _start(self, event: ChatStarted) -> None:
-        self.conn = connect(self.path)
-        self.chat_id = event.chat_id
         ctx = self.context
+        self.has_task = bool(ctx.get("task"))
         cur = self.conn.execute(
             "INSERT INTO runs (chat_id, label, task, spec, agents, model, source, parent_run, started, status, pid, "
             "cwd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

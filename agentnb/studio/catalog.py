@@ -1,4 +1,4 @@
-"""Built-in team specs (the JSON files next to this module), ready to load, run, or open in the builder.
+"""The gallery: built-in team specs (JSON files in ``agentnb/studio/gallery/``), to load, run or open in the builder.
 
     from agentnb.studio import gallery, gallery_spec, load_team
     list(gallery())                       # ['coder', 'data_analysis', 'planner_coder_reviewer', 'tool_assistant']
@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 
-GALLERY_DIR = Path(__file__).parent
+GALLERY_DIR = Path(__file__).with_name("gallery")
 
 
 def gallery_names() -> list[str]:
@@ -24,7 +24,7 @@ def gallery_names() -> list[str]:
 
 def gallery_spec(name: str) -> Any:
     """The gallery's spec called ``name`` (a fresh :class:`~agentnb.studio.spec.TeamSpec` each call)."""
-    from ..spec import parse_team
+    from .spec import parse_team
 
     path = GALLERY_DIR / f"{name}.json"
     if name not in gallery_names():
