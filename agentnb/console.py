@@ -127,7 +127,7 @@ class ConsoleView:
             if content:
                 lines.append(self._clip(content))
             for tc in msg.get("tool_calls") or []:
-                fn = tc.get("function", {})
+                fn = tc.get("function") or {}
                 lines.append(self._c(f"***** Suggested tool call ({tc.get('id')}): {fn.get('name')} *****",
                                      "green"))
                 lines.append(f"Arguments: \n{self._clip(str(fn.get('arguments')))}")

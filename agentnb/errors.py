@@ -8,7 +8,7 @@
     │   ├── ModelUnavailableError            every config_list entry failed (transient errors exhausted)
     │   └── ModelResponseError               the endpoint answered with a permanent error (4xx) or garbage
     ├── ExecutionError                       an executor could not run code at all
-    │   ├── DockerUnavailableError           use_docker=True but no Docker engine answers
+    │   ├── DockerUnavailableError (also RuntimeError)  use_docker=True but no Docker engine answers
     │   ├── KernelDiedError                  the execution kernel died (it is restarted; state was lost)
     │   └── UnsafePathError                  a write under work_dir would leave it (symlink, hard link, ``..``)
     ├── LocalModelError                      the embedded llama.cpp server is missing, crashed or unhealthy
@@ -57,8 +57,8 @@ class ExecutionError(AgentNBError):
     """An executor could not run code."""
 
 
-class DockerUnavailableError(ExecutionError):
-    """``use_docker`` was requested but Docker cannot be used; nothing ran on the host."""
+class DockerUnavailableError(ExecutionError, RuntimeError):
+    """``use_docker`` was requested but Docker cannot be used; nothing ran on the host (a RuntimeError, as in 0.2)."""
 
 
 class KernelDiedError(ExecutionError):

@@ -106,7 +106,7 @@ def selection_message(m: dict[str, Any]) -> dict[str, Any]:
     content = m.get("content")
     text = content if isinstance(content, str) else content_str(content)
     if m.get("tool_calls"):
-        calls = ", ".join(tc.get("function", {}).get("name", "?") for tc in m["tool_calls"])
+        calls = ", ".join((tc.get("function") or {}).get("name", "?") for tc in m["tool_calls"])
         text = f"{text}\n[calls tools: {calls}]".strip()
     elif m.get("function_call"):
         text = f"{text}\n[calls function: {m['function_call'].get('name', '?')}]".strip()
