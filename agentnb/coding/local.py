@@ -15,6 +15,7 @@ import signal
 import sys
 
 from ..errors import UnsafePathError
+from . import proctree
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .kernel import BoundedText
 from .safepath import resolve_root, write_file
@@ -22,8 +23,24 @@ from .safepath import resolve_root, write_file
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
 
 
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """End a block: the supervisor kills the whole tree (setsid'd processes too); then the group, to be sure."""
+    if proctree.supervision_enabled():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
 class LocalCommandLineExecutor(CodeExecutor):
-    """One process per block: Python via ``python``, ``sh`` via ``bash``; no state between blocks."""
+    """One process per block: Python via ``python``, ``sh`` via ``bash``; no state between blocks.
+
+    On Linux each block runs under :mod:`agentnb.coding.launcher`: every process the block starts
+    (background, ``setsid``, double-forked) ends when the block ends, and when agentnb dies.
+    """
 
     name = "commandline-local"
 
@@ -55,12 +72,15 @@ class LocalCommandLineExecutor(CodeExecutor):
         if block.language not in self.languages:
             return self.unsupported(block)
         timeout = self.timeout if timeout is None else timeout
+        proctree.make_undumpable()  # model code must not read our environ or memory
         os.makedirs(self.work_dir, exist_ok=True)
         try:
             path = self._write(block)
         except (UnsafePathError, OSError) as exc:
             return CodeResult(exit_code=1, output=f"Error: {exc}. Nothing was executed.")
         argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
+        # under the supervisor (Linux): the block's whole process tree ends with it, detached or not
+        argv = proctree.supervised(argv)
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env(self.env))
@@ -88,9 +108,7 @@ class LocalCommandLineExecutor(CodeExecutor):
             timed_out = True
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(_stop(proc))
         text = summary.render()
         if timed_out:
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + (

@@ -52,7 +52,7 @@ cfg = {"config_list": [{"model": "scripted-model", "base_url": base_url, "api_ke
        "cache_seed": None}
 assistant = autogen.AssistantAgent("assistant", llm_config=cfg)
 proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
-                               code_execution_config={"work_dir": work, "executor": "jupyter", "timeout": 600})
+                               code_execution_config={"work_dir": work, "executor": sys.argv[3], "timeout": 600})
 proxy.initiate_chat(assistant, message="go", silent=True)
 '''
 
@@ -84,15 +84,16 @@ def _kill_all(pids: set[int]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", ["jupyter", "commandline-local"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_no_process_survives_the_agentnb_process(tmp_path, sig):
+def test_no_process_survives_the_agentnb_process(tmp_path, sig, executor):
     pidfile = tmp_path / "pids.txt"
     script = tmp_path / "agentnb_chat.py"
     script.write_text(CHILD)
     block = SPAWN.format(pidfile=str(pidfile), tail="time.sleep(600)")
     recorded: set[int] = set()
     with ScriptedModelServer([code(block), "TERMINATE"]) as server:
-        proc = subprocess.Popen([sys.executable, str(script), server.base_url, str(tmp_path / "work")],
+        proc = subprocess.Popen([sys.executable, str(script), server.base_url, str(tmp_path / "work"), executor],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             pids = _wait_for(pidfile, proc)
@@ -109,7 +110,8 @@ def test_no_process_survives_the_agentnb_process(tmp_path, sig):
             _kill_all(recorded)
 
 
-def test_detached_processes_do_not_outlive_the_chat(tmp_path):
+@pytest.mark.parametrize("executor", ["jupyter", "commandline-local"])
+def test_detached_processes_do_not_outlive_the_chat(tmp_path, executor):
     pidfile = tmp_path / "pids.txt"
     block = SPAWN.format(pidfile=str(pidfile), tail="")
     recorded: set[int] = set()
@@ -117,7 +119,7 @@ def test_detached_processes_do_not_outlive_the_chat(tmp_path):
         with ScriptedModelServer([code(block), "TERMINATE"]) as server:
             assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
             proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
-                                           code_execution_config={"work_dir": str(tmp_path), "executor": "jupyter"})
+                                           code_execution_config={"work_dir": str(tmp_path), "executor": executor})
             proxy.initiate_chat(assistant, message="go", silent=True)
             assert "spawned" in server.requests[1]["messages"][-1]["content"]
         pids = _wait_for(pidfile)

@@ -103,7 +103,7 @@ def test_no_copy_of_a_config_list_key_reaches_model_events_console_or_export(tmp
 
 
 def test_the_openai_api_key_fallback_is_redacted_from_errors(monkeypatch):
-    key = _key()
+    key = secrets.token_hex(24)  # not shaped like "sk-...": only its registration can catch it
     monkeypatch.setenv("OPENAI_API_KEY", key)
     events: list[Event] = []
     with ScriptedModelServer([Fault.status(401, message=f"Incorrect API key provided: {key}")]) as server:
