@@ -84,16 +84,14 @@ def _subscribed(handler: Callable[[Any], None], sync: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _panel_view(sync: bool) -> Iterator[Any]:
-    from IPython.display import display
-
     from ._aio import post_to_caller
     from .notebook.panel import ChatPanel
 
     # No Stop callback here: the task running this chat may be the cell's own task, which must
     # not be cancelled from a button. ``%%agents`` owns its task and wires Stop to it.
     panel = ChatPanel()
-    if not (sync and post_to_caller(lambda: display(panel))):  # sync: show it from the caller's thread
-        display(panel)
+    if not (sync and post_to_caller(panel.show)):  # sync: show it from the caller's thread
+        panel.show()
     with panel.attached(sync=sync), speaker_chooser(None if sync else panel.choose_speaker):
         yield panel
 

@@ -215,7 +215,7 @@ def test_messages_rendered_escaped_and_coloured():
     assert 'class="nb">print' in text and "&lt;" in text  # highlighted and escaped
     assert agent_colour("assistant") in text and agent_colour("assistant") == agent_colour("assistant")
     status = panel.status.value
-    assert "turn 1/4" in status and "123 tokens" in status and "$0.5000" in status and "assistant" in status
+    assert "2 messages" in status and "123 tokens" in status and "$0.5000" in status and "assistant" in status
 
 
 def test_markdown_links_only_http():
@@ -271,7 +271,9 @@ def test_execution_outputs_as_mime_bundles():
     assert outs[0] == {"output_type": "stream", "name": "stdout", "text": "a\nb\n"}
     assert outs[1]["data"]["text/html"] == "<table></table>"
     assert outs[2]["output_type"] == "error" and outs[2]["ename"] == "ValueError"
-    assert "exit code 1" in execution.footer.value
+    # a traceback folds: error type and message first, the live Output view swapped for the folded one
+    assert execution.output.layout.display == "none"
+    assert "✘ ValueError: bad" in execution.folded.value and "traceback ▸" not in execution.folded.value
 
 
 def test_chat_finished_stops_and_cancels_pending_cards():
@@ -283,7 +285,8 @@ def test_chat_finished_stops_and_cancels_pending_cards():
     panel.handle_event(ApprovalRequested(request=req))
     panel.handle_event(ChatFinished(reason="stopped"))
     assert panel.stop_button.disabled and all(b.disabled for b in panel._approvals[req.request_id].buttons)
-    assert "finished: stopped" in panel.status.value
+    assert "■ stopped" in panel.status.value and "finished" not in panel.status.value
+    assert panel.stop_button.layout.display == "none"  # no Stop on a chat that is over
 
 
 def test_500_messages_bounded():

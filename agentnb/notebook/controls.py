@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from ..messages import ApprovalDecision, ApprovalRequest
 from ..textguard import has_hidden, visible
 from .html import escape, hidden_warning, highlight_code
+from .risk import risk_cues
 
 
 class _Waiter:
@@ -61,16 +62,19 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 class ApprovalCard(widgets.VBox):
     """Code awaiting approval, with Approve / Edit / Reject (+ reason) buttons."""
 
-    def __init__(self, request: ApprovalRequest, *, interactive: bool = True) -> None:
+    def __init__(self, request: ApprovalRequest, *, interactive: bool = True, show_code: bool = True) -> None:
         self.request = request
         self.decision: ApprovalDecision | None = None
         self._waiter = _Waiter()
         tool = escape(request.tool_name or "")
-        what = "code" if request.kind == "code" else f"tool call <code>{tool}</code>"
+        what = "the code above" if not show_code else ("this code" if request.kind == "code"
+                                                       else f"tool call <code>{tool}</code>")
         language = request.language if request.kind == "code" else "python"
+        cues = "".join(f'<div class="agentnb-risk">⚠ {escape(cue)}</div>' for cue in risk_cues(request.code))
+        shown = highlight_code(request.code, language) if show_code else ""
         head = widgets.HTML(
-            f'<div class="agentnb-head">⚠ Approval needed: <b>{escape(request.agent)}</b> wants to run this '
-            f"{what}</div>" + hidden_warning(request.code) + highlight_code(request.code, language)
+            f'<div class="agentnb-head">Approve? <b>{escape(request.agent)}</b> wants to run {what}</div>'
+            + hidden_warning(request.code) + cues + shown
         )
         self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
         self.edit_button = widgets.Button(description="Edit", icon="edit")
@@ -92,13 +96,18 @@ class ApprovalCard(widgets.VBox):
             lambda _b: self._decide(ApprovalDecision(approved=False, reason=self.reason.value.strip())))
         self.edit_button.disabled = request.kind != "code"
         buttons = widgets.HBox([self.approve_button, self.edit_button, self.reject_button, self.reason])
+        self.button_row = buttons
         if interactive:
             children = [head, buttons, self.editor, self.run_edited_button, self.status]
         else:
             self.status.value = '<span class="agentnb-note">answer in the input box below</span>'
             children = [head, self.status]
-        box = widgets.Layout(border="1px solid #e0a800", padding="4px", margin="4px 0")
+        box = widgets.Layout(border="1px solid var(--jp-warn-color1, #e0a800)", padding="2px 6px",
+                             margin="2px 0 4px 14px")
         super().__init__(children, layout=box)
+        self.add_class("agentnb-approval")
+        if interactive:
+            self.add_class("agentnb-pending")  # sticks to the bottom of the view until decided
 
     @property
     def buttons(self) -> list[widgets.Button]:
@@ -132,13 +141,21 @@ class ApprovalCard(widgets.VBox):
             text = "✔ approved" + (" (edited)" if decision.edited else "")
         else:
             text = "✘ rejected" + (f": {escape(decision.reason)}" if decision.reason else "")
-        self.status.value = f'<span class="agentnb-note">{text}</span>'
+        edited = highlight_code(decision.code or "", self.request.language) if decision.edited else ""
+        self.status.value = f'<span class="agentnb-note">{text}</span>{edited}'
+        self.editor.layout.display = "none"
+        self.run_edited_button.layout.display = "none"
+        self.button_row.layout.display = "none"  # the verdict replaces the buttons: one line, not four
+        self.remove_class("agentnb-pending")
+        self.layout.border = "none"
 
     def cancel(self) -> None:
         if self.decision is None:
             for b in self.buttons:
                 b.disabled = True
             self.status.value = '<span class="agentnb-note">chat ended before a decision</span>'
+            self.button_row.layout.display = "none"
+            self.remove_class("agentnb-pending")
 
 
 class ReplyBox(widgets.VBox):
@@ -214,3 +231,37 @@ class SpeakerChooser(widgets.VBox):
     def _pick(self, name: str) -> None:
         if self._waiter.waiting:
             self._waiter.answer(name)
+
+
+class Toolbar(widgets.HBox):
+    """Status line, Stop, and Export with a file name, a link to the written notebook.
+
+    Shown under the conversation while it runs and after it ends, until the notebook runs
+    another cell (then the panel's saved form, a static page, is all that remains).
+    """
+
+    def __init__(self, export_name: str = "chat.ipynb") -> None:
+        self.status = widgets.HTML('<div class="agentnb-status">idle</div>')
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
+                                          tooltip="stop the conversation", disabled=True,
+                                          layout=widgets.Layout(width="auto"))
+        self.export_name = widgets.Text(value=export_name, tooltip="file name of the exported notebook",
+                                        layout=widgets.Layout(width="180px", display="none"))
+        self.export_button = widgets.Button(description="Export", icon="download",
+                                            tooltip="write what happened so far as a notebook (never over an "
+                                                    "existing file)",
+                                            layout=widgets.Layout(width="auto", display="none"))
+        self.link = widgets.HTML("")
+        right = widgets.HBox([self.stop_button, self.export_name, self.export_button, self.link],
+                             layout=widgets.Layout(align_items="center"))
+        super().__init__([self.status, right], layout=widgets.Layout(
+            justify_content="space-between", align_items="center", flex_flow="row wrap"))
+        self.add_class("agentnb-toolbar")
+
+    def show_export(self) -> None:
+        self.export_name.layout.display = None
+        self.export_button.layout.display = None
+
+    def show_link(self, path: str, href: str) -> None:
+        self.link.value = (f'<span class="agentnb-note">→ <a href="{escape(href)}" target="_blank" '
+                           f'rel="noopener">{escape(path)}</a></span>')

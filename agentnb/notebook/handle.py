@@ -2,15 +2,20 @@
 
     handle = _                     # or %%agents --out handle
     result = await handle          # ChatResult, once the chat ends
-    handle.done(); handle.cancel(); handle.chat_history
+    handle.done(); handle.cancel(); handle.chat_history; handle.export("run.ipynb")
+
+As a cell's result it shows nothing (the panel above is the chat); displayed later, it shows
+its state at that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
+from ..export import Recorder, write_notebook
 from ..messages import Event, MessageSent
 
 
@@ -23,10 +28,14 @@ class ChatHandle:
         """A short id for ``%agents list`` / ``%agents stop``."""
         self.panel = panel
         """The ChatPanel showing this chat (None with ``--silent``)."""
+        self.recorder = Recorder()
+        """Every event of the chat so far (Export works while running, after Stop or a failure)."""
         self._messages: list[dict[str, Any]] = []
+        self._quiet = False
 
     def record(self, event: Event) -> None:
-        """Event subscriber: keeps the messages sent so far (history while running)."""
+        """Event subscriber: keeps the events and messages so far (history while running)."""
+        self.recorder(event)
         if isinstance(event, MessageSent):
             self._messages.append(event.message)
 
@@ -50,6 +59,14 @@ class ChatHandle:
         """Stop the chat: the running code is interrupted, the execution kernel shut down; history kept."""
         return self.task.cancel()
 
+    def export(self, path: str | Path, *, overwrite: bool = False, unique: bool = False) -> Path:
+        """Write what happened so far (running, stopped, failed or finished) as a notebook.
+
+        An existing file is never replaced silently: ``FileExistsError`` unless ``overwrite=True``,
+        or ``unique=True`` for the first free name (``run-2.ipynb``, ...)."""
+        return write_notebook(self.recorder.events, path, overwrite=overwrite, unique=unique,
+                              title=f"agentnb {self.name}")
+
     @property
     def chat_history(self) -> list[dict[str, Any]]:
         """The messages so far (the final history once the chat ended normally)."""
@@ -59,8 +76,10 @@ class ChatHandle:
 
     @property
     def status(self) -> str:
+        """running, waiting for you, finished: REASON, stopped, or failed: ERROR."""
         if not self.task.done():
-            return "running"
+            waiting = self.panel is not None and self.panel.state == "waiting"
+            return "waiting for you" if waiting else "running"
         if self.task.cancelled():
             return "stopped"
         if self.task.exception() is not None:
@@ -69,3 +88,12 @@ class ChatHandle:
 
     def __repr__(self) -> str:
         return f"<ChatHandle {self.name} {self.status}, {len(self.chat_history)} messages>"
+
+    def _ipython_display_(self) -> None:
+        """Nothing as the ``%%agents`` cell's own result (the panel is the chat); its state when shown later."""
+        if self._quiet:
+            self._quiet = False
+            return
+        from IPython.display import display
+
+        display({"text/plain": repr(self)}, raw=True)

@@ -23,10 +23,11 @@ from pygments.util import ClassNotFound
 from ..textguard import HIDDEN_WARNING, has_hidden, visible
 
 PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-    "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#5254a3", "#00897b",
 )
-"""Colours for agent names (readable on light and dark backgrounds)."""
+"""Twelve qualitative colours for agent names (matplotlib's tab10 plus indigo and teal). Names are drawn
+mixed with the theme's text colour (see :data:`CSS`), so they stay readable on light and dark themes."""
 
 _FORMATTER = HtmlFormatter(nowrap=True, style="default")
 
@@ -43,6 +44,40 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 def agent_colour(name: str) -> str:
     """A colour for ``name`` that is the same in every session (crc32, not ``hash()``)."""
     return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+
+
+class Palette:
+    """Distinct colours for the agents of one chat: each name takes its own slot (``agent_colour``)
+    unless an earlier name holds it, then the next free one; up to 12 names never share a colour."""
+
+    def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
+        self._colours: dict[str, str] = {}
+        for name in names:
+            self(name)
+
+    def __call__(self, name: str) -> str:
+        colour = self._colours.get(name)
+        if colour is None:
+            taken = set(self._colours.values())
+            start = zlib.crc32(name.encode("utf-8")) % len(PALETTE)
+            slots = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))]
+            colour = next((c for c in slots if c not in taken), slots[0])
+            self._colours[name] = colour
+        return colour
+
+
+_TERMINATE = re.compile(r"\s*\bTERMINATE\W{0,3}\s*$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def for_people(text: str) -> str:
+    """Model text without the protocol word a reply ends with (``TERMINATE``); the model still got it."""
+    return _TERMINATE.sub("", text) if "TERMINATE" in text else text
+
+
+def strip_colours(text: str) -> str:
+    """``text`` without ANSI colour codes (SGR); other escapes stay for :func:`visible` to show."""
+    return _ANSI.sub("", text) if "\x1b[" in text else text
 
 
 def highlight_code(code: str, language: str = "python") -> str:
@@ -154,18 +189,36 @@ def hidden_warning(text: str) -> str:
 
 CSS = """
 <style>
-.agentnb-panel { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; }
-.agentnb-card { border-left: 4px solid var(--agent-colour, #888); padding: 4px 10px; margin: 4px 0;
-  background: var(--jp-layout-color1, #fff); border-radius: 3px; }
-.agentnb-card .agentnb-head { font-weight: 600; font-size: 12px; margin-bottom: 2px; }
-.agentnb-card .agentnb-head .agentnb-to { font-weight: 400; opacity: 0.7; }
+.agentnb-panel, .agentnb-static { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px;
+  color: var(--jp-content-font-color1, inherit); }
+.agentnb-card { border-left: 4px solid var(--agent-colour, #888); padding: 3px 10px; margin: 3px 0;
+  background: var(--jp-layout-color1, transparent); border-radius: 3px; }
+.agentnb-head { font-weight: 600; font-size: 12px; margin-bottom: 1px;
+  color: color-mix(in srgb, var(--agent-colour, #888) 72%, var(--jp-content-font-color1, #000)); }
+.agentnb-head .agentnb-to { font-weight: 400; opacity: 0.7; }
 .agentnb-card p { margin: 3px 0; }
 .agentnb-card h3, .agentnb-card h4, .agentnb-card h5, .agentnb-card h6 { margin: 6px 0 3px 0; }
-.agentnb-code { background: var(--jp-cell-editor-background, #f7f7f7); padding: 6px 8px; margin: 4px 0;
-  overflow-x: auto; font-size: 12px; line-height: 1.35; border-radius: 3px; }
-.agentnb-status { font-size: 12px; opacity: 0.85; }
-.agentnb-note { font-size: 12px; opacity: 0.7; font-style: italic; }
-.agentnb-warning { font-size: 12px; font-weight: 600; color: #b00; margin: 2px 0; }
+.agentnb-code { background: var(--jp-cell-editor-background, #f7f7f7); padding: 6px 8px; margin: 3px 0;
+  overflow-x: auto; font-size: 12px; line-height: 1.35; border-radius: 3px; max-height: 28em; }
+.agentnb-status { font-size: 12px; color: var(--jp-ui-font-color1, inherit); }
+.agentnb-state-running, .agentnb-state-waiting { font-weight: 600; color: var(--jp-brand-color1, #1976d2); }
+.agentnb-state-waiting { color: var(--jp-warn-color1, #f57c00); }
+.agentnb-state-finished { font-weight: 600; color: var(--jp-success-color1, #388e3c); }
+.agentnb-state-stopped { font-weight: 600; color: var(--jp-ui-font-color2, #757575); }
+.agentnb-state-failed { font-weight: 600; color: var(--jp-error-color1, #d32f2f); }
+.agentnb-note { font-size: 12px; color: var(--jp-ui-font-color2, #666); }
+.agentnb-warning { font-size: 12px; font-weight: 600; color: var(--jp-error-color1, #b00); margin: 2px 0; }
+.agentnb-risk { font-size: 12px; font-weight: 600; color: var(--jp-warn-color1, #b45f06); margin: 2px 0; }
+.agentnb-block { margin: 0 0 4px 14px; }
+.agentnb-block pre.agentnb-out { margin: 2px 0; padding: 4px 8px; font-size: 12px; line-height: 1.3;
+  white-space: pre-wrap; max-height: 24em; overflow: auto; background: var(--jp-layout-color2, #f3f3f3); }
+.agentnb-block .agentnb-err { border-left: 3px solid var(--jp-error-color1, #d32f2f); }
+.agentnb-block img { max-width: 100%; }
+.agentnb-html { max-height: 30em; overflow: auto; }
+.agentnb-static details > summary, .agentnb-panel details > summary { cursor: pointer; font-size: 12px;
+  color: var(--jp-ui-font-color2, #666); }
+.agentnb-pending { position: sticky; bottom: 0; z-index: 3; background: var(--jp-layout-color1, #fff);
+  box-shadow: 0 -2px 6px rgba(0, 0, 0, 0.15); }
 .agentnb-cursor::after { content: "▍"; opacity: 0.6; }
 """ + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n</style>"
 """Styles the panel injects once (pygments classes scoped under ``.agentnb-code``)."""

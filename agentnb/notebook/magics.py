@@ -110,11 +110,14 @@ class AgentMagics(Magics):
         self.handles[name] = handle
         if panel is not None:
             panel.on_stop(handle.cancel)
-            # a free name (chat1.ipynb, chat1-2.ipynb, ...): never over a file of an earlier session
-            panel.on_export(lambda: export_handle(handle, f"{name}.ipynb", unique=True))
-            display(panel)
+            # the name typed next to Export, or the first free one after it (chat1-2.ipynb, ...): never
+            # over a file of an earlier session
+            panel.on_export(lambda path: export_handle(handle, path, unique=True))
+            handle.task.add_done_callback(lambda task: _settle(panel, task))
+            panel.show()
         if args.out:
             self.shell.user_ns[args.out] = handle
+        handle._quiet = True  # the cell's Out: nothing (the panel is the chat), not a stale "running"
         return handle
 
     def _participants(self, args: Any) -> tuple[Any, Any]:
@@ -219,12 +222,18 @@ class AgentMagics(Magics):
 
 
 def export_handle(handle: ChatHandle, path: str, *, overwrite: bool = False, unique: bool = False) -> Any:
-    """Write a finished chat to ``path`` with ``ChatResult.to_notebook`` (an existing file: see its options)."""
-    if not handle.done():
-        raise UsageError(f"{handle.name} is still running; export it when it has finished")
-    if handle.task.cancelled():
-        raise UsageError(f"{handle.name} was stopped; only finished chats can be exported")
-    return handle.result().to_notebook(path, overwrite=overwrite, unique=unique)
+    """Write what happened so far in ``handle``'s chat (running, stopped, failed or finished) to ``path``
+    (an existing file: see :func:`agentnb.export.write_notebook`)."""
+    return handle.export(path, overwrite=overwrite, unique=unique)
+
+
+def _settle(panel: Any, task: asyncio.Task) -> None:
+    """A chat task that ended without a ChatFinished (stopped before it began, failed early)."""
+    if task.cancelled():
+        panel.end("stopped")
+    elif task.exception() is not None:
+        exc = task.exception()
+        panel.end("failed", f"{type(exc).__name__}: {exc}")
 
 
 def resolve_team(team: Any) -> tuple[Any, Any]:

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .._aio import post_to_caller
+from ..export import Recorder
 from ..messages import (
     ApprovalDecided,
     ApprovalDecision,
@@ -46,12 +50,14 @@ from ..messages import (
     ToolCallFinished,
     ToolCallProposed,
     UsageUpdated,
+    content_str,
     stream_tokens,
     subscribe,
 )
 from .cards import ExecutionCard, close_tree, message_html
-from .controls import ApprovalCard, ReplyBox, SpeakerChooser
-from .html import CSS, escape, highlight_code
+from .controls import ApprovalCard, ReplyBox, SpeakerChooser, Toolbar
+from .html import CSS, Palette, escape
+from .static import STATE_LABELS, fold_text, model_saw_html, state_of, transcript_html, transcript_text
 
 PAGE_SIZE = 50
 """Cards per page of the conversation column (see ``ChatPanel._add``)."""
@@ -79,6 +85,9 @@ class ChatPanel(widgets.VBox):
         """How many times a streaming card was re-rendered (for tests and benchmarks)."""
         self.messages: deque[dict[str, Any]] = deque(maxlen=max_messages)
         """The last ``max_messages`` messages shown."""
+        self.recorder = Recorder()
+        """Every event shown (no token chunks): the static page and Export are made from it."""
+        self.name = title
         self._pages: deque[tuple[widgets.VBox, list[widgets.Widget]]] = deque()
         self._kept = 0
         self._hidden = 0
@@ -86,62 +95,131 @@ class ChatPanel(widgets.VBox):
         self._executions: dict[str, ExecutionCard] = {}
         self._approvals: dict[str, ApprovalCard] = {}
         self._languages: dict[str, str] = {}
+        self._ran: dict[str, list[widgets.Widget]] = {}
+        """Per executor, the blocks it ran (or was refused) since its last message."""
         self._stop_callbacks: list[Callable[[], Any]] = []
-        self._export_callbacks: list[Callable[[], Any]] = []
+        self._export_callbacks: list[Callable[..., Any]] = []
         self._usage: dict[str, tuple[int, float]] = {}
+        self._palette = Palette()
         self._started: float | None = None
         self._ended: float | None = None
         self._state = "idle"
+        self._reason = ""
+        self._depth = 0
         self._speaker = ""
-        self._initiator = ""
-        self._turn = 0
-        self._max_turns: int | None = None
+        self._count = 0
+        self._display: Any = None
+        self._toolbar_display: Any = None
+        self._frozen = False
         self._card_layout = widgets.Layout()
         self._card_style = HTMLStyle()
         self.title = widgets.HTML(CSS + (f"<b>{escape(title)}</b>" if title else ""))
-        self.status = widgets.HTML('<div class="agentnb-status">idle</div>')
         self.hidden_note = widgets.HTML("")
         self.conversation = widgets.VBox([])
         self.speaker_chooser = SpeakerChooser()
         self.reply_box = ReplyBox()
-        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
-                                          tooltip="stop the conversation", disabled=True)
-        self.export_button = widgets.Button(description="Export", icon="download",
-                                            layout=widgets.Layout(display="none"))
+        self.toolbar = Toolbar(f"{title or 'chat'}.ipynb")
+        self.status = self.toolbar.status
+        self.stop_button = self.toolbar.stop_button
+        self.export_button = self.toolbar.export_button
         self.stop_button.on_click(lambda _b: self.stop())
         self.export_button.on_click(lambda _b: self.export())
-        bar = widgets.HBox([self.status, self.stop_button, self.export_button],
-                           layout=widgets.Layout(justify_content="space-between", align_items="center"))
         super().__init__([self.title, self.hidden_note, self.conversation, self.speaker_chooser,
-                          self.reply_box, bar])
+                          self.reply_box, self.toolbar])
         self.add_class("agentnb-panel")
+
+    # ------------------------------------------------------------------ display and saved form
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        data["text/plain"] = f"agentnb chat {self.name} ({self.state})".replace("  ", " ")
+        return data
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        """Display the panel with a display id, so that when the chat ends its output can become the
+        static page (:meth:`freeze`) that every front end shows when the notebook is reopened."""
+        from IPython.display import display
+
+        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True)
+        self._frozen = False
+
+    def static_bundle(self) -> dict[str, str]:
+        """The conversation so far as ``text/html`` (plots inlined) + ``text/plain``."""
+        events = self.recorder.events
+        return {"text/html": transcript_html(events, title=self.name, state=self._state,
+                                             status=self._status_html()),
+                "text/plain": transcript_text(events, title=self.name, state=self._state)}
+
+    def freeze(self) -> None:
+        """Replace the live widget in the output with the static page (what a saved notebook keeps).
+        The toolbar under it (Export) stays live until the notebook runs another cell."""
+        if self._display is None or self._frozen:
+            return
+        self._frozen = True
+        self.title.value = CSS  # the static page has its own title
+        self._display.update(self.static_bundle(), raw=True)
+        if self._toolbar_display is None:
+            from IPython.display import display
+
+            self._toolbar_display = display(self.toolbar, display_id=True)
+        self._retire_toolbar_on_next_cell()
+
+    def _retire_toolbar_on_next_cell(self) -> None:
+        shell = _shell()
+        if shell is None:
+            return
+
+        def retire(*_args: Any) -> None:
+            with contextlib.suppress(ValueError):
+                shell.events.unregister("pre_run_cell", retire)
+            if self._toolbar_display is not None and self._frozen:
+                self._toolbar_display.update({"text/plain": ""}, raw=True)
+                self._toolbar_display = None
+
+        shell.events.register("pre_run_cell", retire)
+
+    @property
+    def state(self) -> str:
+        """idle, running, waiting, stopping, finished, stopped or failed."""
+        return self._state
 
     # ------------------------------------------------------------------ wiring
 
     def on_stop(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` when Stop is clicked (e.g. ``handle.cancel``)."""
         self._stop_callbacks.append(callback)
-        self.stop_button.disabled = self._state == "finished"
+        self.stop_button.disabled = self._state not in ("running", "waiting")
 
-    def on_export(self, callback: Callable[[], Any]) -> None:
-        """Show the Export button; clicking calls ``callback`` (its return value, e.g. a path, is shown)."""
+    def on_export(self, callback: Callable[..., Any]) -> None:
+        """Show Export; clicking calls ``callback(file_name)`` (or ``callback()``); its return value,
+        the path written, is shown with a link."""
         self._export_callbacks.append(callback)
-        self.export_button.layout.display = None
+        self.toolbar.show_export()
 
     def stop(self) -> None:
+        if self._state not in ("running", "waiting"):
+            return
         self.stop_button.disabled = True
         self._set_state("stopping")
         for cb in list(self._stop_callbacks):
             cb()
 
     def export(self) -> None:
+        name = self.toolbar.export_name.value.strip() or f"{self.name or 'chat'}.ipynb"
+        if not name.endswith(".ipynb"):
+            name += ".ipynb"
         for cb in list(self._export_callbacks):
             try:
-                where = cb()
+                where = cb(name) if _takes_argument(cb) else cb()
             except Exception as exc:
                 self._note(f"export failed: {type(exc).__name__}: {exc}", error=True)
             else:
                 self._note(f"exported to {where}" if where else "exported")
+                if where:
+                    self.toolbar.show_link(str(where), _href(where))
 
     @contextlib.contextmanager
     def attached(self, *, sync: bool = False) -> Iterator[ChatPanel]:
@@ -195,6 +273,7 @@ class ChatPanel(widgets.VBox):
 
     def handle_event(self, event: Event) -> None:
         """Update the panel for one event (call on the thread that owns the display)."""
+        self.recorder(event)
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
@@ -202,22 +281,33 @@ class ChatPanel(widgets.VBox):
             self._render_status()
 
     def _on_ChatStarted(self, ev: ChatStarted) -> None:
-        if self._state in ("idle", "finished"):
+        self._depth += 1
+        for name in (ev.sender, ev.recipient, *ev.agents):
+            self._palette(name)
+        if self._depth > 1:
+            return  # a nested chat: part of this one
+        if self._state not in ("running", "waiting", "stopping"):
             self._started, self._ended = ev.time, None
-            self._initiator, self._turn, self._max_turns = ev.sender, 0, ev.max_turns
+        if self._frozen and self._display is not None:  # a follow-up in the same panel: live again
+            self._frozen = False
+            self._display.update(self._repr_mimebundle_(), raw=True)
         self._set_state("running")
         self.stop_button.disabled = not self._stop_callbacks
+        self.stop_button.layout.display = None
 
     def _on_MessageSent(self, ev: MessageSent) -> None:
         self.messages.append(ev.message)
-        if ev.sender == self._initiator:
-            self._turn += 1
+        self._count += 1
         self._speaker = ev.sender
+        ran = self._ran.pop(ev.sender, None)
+        if ran:  # the executor reporting to the model: fold it under the block, not a second card
+            _attach_saw(ran[-1], content_str(ev.message.get("content")))
+            return
         stream = self._streams.pop(ev.message_id, None)
         if stream is None:  # the core may give the final message a new id: match the open stream by sender
             key = next((k for k, s in self._streams.items() if s.sender == ev.sender), None)
             stream = self._streams.pop(key) if key else None
-        html = message_html(ev.sender, ev.recipient, ev.message)
+        html = message_html(ev.sender, ev.recipient, ev.message, colour=self._palette(ev.sender))
         if stream is not None:
             self._cancel_timer(stream)
             stream.widget.value = html
@@ -227,7 +317,8 @@ class ChatPanel(widgets.VBox):
 
     def _on_StreamStarted(self, ev: StreamStarted) -> None:
         self._speaker = ev.sender
-        widget = self._html(message_html(ev.sender, None, {"content": ""}, streaming=True))
+        widget = self._html(message_html(ev.sender, None, {"content": ""}, streaming=True,
+                                         colour=self._palette(ev.sender)))
         self._streams[ev.message_id] = _Stream(ev.sender, widget)
         self._add(widget)
 
@@ -252,7 +343,8 @@ class ChatPanel(widgets.VBox):
         if len(stream.parts) > 1:
             stream.parts[:] = ["".join(stream.parts)]
         text = "".join(stream.parts)
-        stream.widget.value = message_html(stream.sender, None, {"content": text}, streaming=True)
+        stream.widget.value = message_html(stream.sender, None, {"content": text}, streaming=True,
+                                           colour=self._palette(stream.sender))
         stream.last_flush = time.monotonic()
         self.updates += 1
 
@@ -264,7 +356,6 @@ class ChatPanel(widgets.VBox):
 
     def _on_SpeakerSelected(self, ev: SpeakerSelected) -> None:
         self._speaker = ev.speaker
-        self._note(f"next speaker: {ev.speaker} ({ev.method})")
 
     def _on_CodeBlockProposed(self, ev: CodeBlockProposed) -> None:
         # The card is created by the first output, so that it follows the approval card.
@@ -274,9 +365,11 @@ class ChatPanel(widgets.VBox):
         self._note(f"⚙ {ev.executor} calls {ev.name}({ev.arguments})")
 
     def _on_ToolCallFinished(self, ev: ToolCallFinished) -> None:
-        text = ev.content if len(ev.content) <= 2000 else ev.content[:2000] + " …"
-        self._add(self._html(f'<div class="agentnb-note">{"✘" if ev.is_error else "✔"} {escape(ev.name)} '
-                               f"returned</div>" + highlight_code(text, "text")))
+        mark = "✘" if ev.is_error else "✔"
+        widget = self._html(f'<div class="agentnb-block"><div class="agentnb-note">{mark} {escape(ev.name)} '
+                            f"returned</div>{fold_text(ev.content[:20_000])}</div>")
+        self._add(widget)
+        self._ran.setdefault(ev.executor, []).append(_ToolResult(widget))
 
     def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
         self._approval_card(ev.request)
@@ -298,7 +391,9 @@ class ChatPanel(widgets.VBox):
         self._execution(ev.block_id, ev.executor, self._languages.get(ev.block_id, "python")).add(ev)
 
     def _on_ExecutionFinished(self, ev: ExecutionFinished) -> None:
-        self._execution(ev.block_id, ev.executor, ev.language).finish(ev)
+        card = self._execution(ev.block_id, ev.executor, ev.language)
+        card.finish(ev)
+        card.done = True
 
     def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
         key = f"{ev.agent}/{ev.model}"
@@ -306,10 +401,21 @@ class ChatPanel(widgets.VBox):
         self._usage[key] = (tokens + ev.prompt_tokens + ev.completion_tokens, cost + ev.cost)
 
     def _on_ErrorOccurred(self, ev: ErrorOccurred) -> None:
-        self._note(f"{'fatal ' if ev.fatal else ''}error in {ev.source}: {ev.error_type}: {ev.message}",
-                   error=True)
+        if not ev.fatal:  # a fatal one ends the chat: the status line says "failed" with the error
+            self._note(f"error in {ev.source}: {ev.error_type}: {ev.message}", error=True)
 
     def _on_ChatFinished(self, ev: ChatFinished) -> None:
+        self._depth = max(0, self._depth - 1)
+        if self._depth > 0:
+            return
+        self.end(state_of(ev.reason, ev.error), ev.error or ("" if ev.reason == "stopped" else ev.reason),
+                 when=ev.time)
+
+    def end(self, state: str, reason: str = "", *, when: float | None = None) -> None:
+        """The chat is over (finished, stopped or failed): settle every card, show the state, and
+        replace the live view by the static page when the panel was shown with :meth:`show`."""
+        if self._state in ("finished", "stopped", "failed") and self._ended is not None:
+            return
         for stream in list(self._streams.values()):
             self._flush(stream)
             stream.widget.value = stream.widget.value.replace('<span class="agentnb-cursor"></span>', "")
@@ -317,20 +423,32 @@ class ChatPanel(widgets.VBox):
         self._languages.clear()
         for card in self._approvals.values():
             card.cancel()
+        if state != "finished":
+            for card in self._executions.values():
+                if not getattr(card, "done", False):
+                    card.interrupted()
         self.reply_box.close_prompt()
-        self._ended = ev.time
+        self.speaker_chooser.layout.display = "none"
+        self._ended = when if when is not None else time.time()
+        if self._started is None:
+            self._started = self._ended
         self.stop_button.disabled = True
-        text = f"chat finished: {ev.reason}" + (f" — {ev.error}" if ev.error else "")
-        self._note(text, error=bool(ev.error))
-        self._set_state("finished", ev.reason)
+        self.stop_button.layout.display = "none"  # no Stop on a chat that is over
+        self._depth = 0
+        self._state, self._reason = state, reason
+        self._render_status()
+        self.freeze()
 
     # ------------------------------------------------------------------ helpers
 
     def _approval_card(self, request: ApprovalRequest) -> ApprovalCard:
         card = self._approvals.get(request.request_id)
         if card is None:
-            card = ApprovalCard(request, interactive=self.interactive)
+            last = content_str(self.messages[-1].get("content")) if self.messages else ""
+            shown_above = request.kind == "code" and bool(request.code.strip()) and request.code.strip() in last
+            card = ApprovalCard(request, interactive=self.interactive, show_code=not shown_above)
             self._approvals[request.request_id] = card
+            self._ran.setdefault(request.agent, []).append(card)
             self._add(card)
         return card
 
@@ -340,6 +458,10 @@ class ChatPanel(widgets.VBox):
             self._languages.pop(block_id, None)
             item = ExecutionCard(executor, language)
             self._executions[block_id] = item
+            ran = self._ran.setdefault(executor, [])
+            if ran and isinstance(ran[-1], ApprovalCard):
+                ran.pop()  # the block's outputs, not its approval, get what the model saw
+            ran.append(item)
             self._add(item)
         return item
 
@@ -348,8 +470,8 @@ class ChatPanel(widgets.VBox):
         return widgets.HTML(value, layout=self._card_layout, style=self._card_style)
 
     def _note(self, text: str, *, error: bool = False) -> None:
-        style = ' style="color:#c00;font-style:normal"' if error else ""
-        self._add(self._html(f'<div class="agentnb-note"{style}>{escape(text)}</div>'))
+        css = "agentnb-warning" if error else "agentnb-note"
+        self._add(self._html(f'<div class="{css}">{escape(text)}</div>'))
 
     @property
     def items(self) -> list[widgets.Widget]:
@@ -391,24 +513,76 @@ class ChatPanel(widgets.VBox):
             self._cancel_timer(self._streams.pop(key))
 
     def _set_state(self, state: str, reason: str = "") -> None:
-        if self._state == "finished" and state in ("running", "waiting"):
+        if self._state in ("finished", "stopped", "failed") and state in ("running", "waiting", "stopping"):
+            if self._ended is not None:
+                return
+        if self._state == "stopping" and state in ("running", "waiting"):
             return
-        self._state = state if not reason else f"{state}: {reason}"
+        self._state, self._reason = state, reason
         if self._started is not None:
             self._render_status()
 
-    def _render_status(self) -> None:
-        icons = {"running": "● running", "waiting": "● waiting for you", "stopping": "■ stopping"}
-        icon = icons.get(self._state, "")
-        state = icon if icon else f"✔ {self._state}"
+    def _status_html(self) -> str:
+        label = STATE_LABELS.get(self._state, self._state)
+        if self._reason and self._state in ("finished", "failed"):
+            label += f": {self._reason}"
         tokens = sum(t for t, _ in self._usage.values())
         cost = sum(c for _, c in self._usage.values())
         end = self._ended if self._ended is not None else time.time()
-        parts = [state]
-        if self._speaker:
+        parts = [f'<span class="agentnb-state-{self._state}">{escape(label)}</span>']
+        if self._speaker and self._state in ("running", "waiting"):
             parts.append(f"speaker: <b>{escape(self._speaker)}</b>")
-        parts.append(f"turn {self._turn}/{self._max_turns}" if self._max_turns else f"turn {self._turn}")
-        parts.append(f"{tokens:,} tokens")
-        parts.append(f"${cost:.4f}")
+        parts.append(f"{self._count} message{'s' if self._count != 1 else ''}")
+        if tokens:
+            parts.append(f"{tokens:,} tokens")
+        if cost:
+            parts.append(f"${cost:.4f}")
         parts.append(f"{max(0.0, end - (self._started or end)):.1f}s")
-        self.status.value = '<div class="agentnb-status">' + " · ".join(parts) + "</div>"
+        return " · ".join(parts)
+
+    def _render_status(self) -> None:
+        self.status.value = f'<div class="agentnb-status">{self._status_html()}</div>'
+
+
+class _ToolResult:
+    """A tool result shown in the panel, to which the model's copy is attached folded."""
+
+    def __init__(self, widget: widgets.HTML) -> None:
+        self.widget = widget
+
+
+def _attach_saw(target: Any, text: str) -> None:
+    if isinstance(target, ExecutionCard):
+        target.model_saw(text)
+    elif isinstance(target, ApprovalCard):
+        target.status.value += model_saw_html(text)
+    elif isinstance(target, _ToolResult):
+        target.widget.value = target.widget.value.removesuffix("</div>") + model_saw_html(text) + "</div>"
+
+
+def _takes_argument(callback: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
+def _href(path: Any) -> str:
+    """A link to ``path`` relative to the kernel's folder (where the notebook usually is)."""
+    target = Path(str(path))
+    if target.is_absolute():
+        try:
+            target = target.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return target.as_uri()
+    return quote(target.as_posix())
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "events") else None
