@@ -14,12 +14,14 @@ or ``agentnb batch tasks.jsonl --team team.json --parallel 4 [--executor gateway
        {"name": "assistant", "system_message": "You write Python.",
         "llm": {"model": "gpt-4o-mini", "base_url": "https://host/v1", "api_key_env": "OPENAI_API_KEY"}},
        {"name": "user_proxy", "kind": "user_proxy", "max_consecutive_auto_reply": 6,
-        "code_execution": {"executor": "jupyter", "timeout": 60}}],
+        "terminate_suffix": "TERMINATE", "code_execution": {"executor": "jupyter", "timeout": 60}}],
      "chat": {"type": "pair", "initiator": "user_proxy", "recipient": "assistant", "max_turns": 10}}
 
 ``kind``: ``assistant`` (default) or ``user_proxy``; ``llm``: extra keys (``temperature``, ...)
-are passed on, ``false`` means no model. ``code_execution``: AutoGen's ``code_execution_config``
-(its ``work_dir`` is always ``OUT/work/<task id>``). ``chat.type`` ``group`` puts every agent in a
+are passed on, ``false`` means no model; ``terminate_suffix``: the agent ends the chat when a
+message it receives ends with this text (AutoGen's default: the content is exactly ``TERMINATE``).
+``code_execution``: AutoGen's ``code_execution_config`` (its ``work_dir`` is always
+``OUT/work/<task id>``). ``chat.type`` ``group`` puts every agent in a
 GroupChat (``max_round``, ``speaker_selection_method``; ``manager_llm`` for ``auto``).
 Nobody asks a person anything: every agent runs with ``human_input_mode="NEVER"`` and no approval.
 
@@ -178,6 +180,8 @@ def build_team(spec: dict[str, Any], *, work_dir: str, executor: str | None = No
         for key in ("system_message", "description", "max_consecutive_auto_reply"):
             if a.get(key) is not None:
                 kwargs[key] = a[key]
+        if a.get("terminate_suffix"):
+            kwargs["is_termination_msg"] = _ends_with(str(a["terminate_suffix"]))
         agents.append(cls(a["name"], **kwargs))
     by_name = {a.name: a for a in agents}
     chat = spec.get("chat", {})
@@ -193,6 +197,14 @@ def build_team(spec: dict[str, Any], *, work_dir: str, executor: str | None = No
         raise ConfigError("a pair chat needs two agents")
     recipient = by_name[chat["recipient"]] if chat.get("recipient") else others[0]
     return initiator, recipient, ({"max_turns": int(chat["max_turns"])} if chat.get("max_turns") else {})
+
+
+def _ends_with(suffix: str) -> Any:
+    def is_termination_msg(message: dict[str, Any]) -> bool:
+        content = message.get("content")
+        return isinstance(content, str) and content.rstrip().endswith(suffix)
+
+    return is_termination_msg
 
 
 # ----------------------------------------------------------------------------- summary

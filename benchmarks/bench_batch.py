@@ -35,7 +35,7 @@ from agentnb.testing import TEST_API_KEY, ScriptedModelServer, code
 def model(body: dict):
     last = body["messages"][-1]["content"] or ""
     if "exitcode:" in last:
-        return "Done. TERMINATE"
+        return "TERMINATE"
     task = next(m["content"] for m in body["messages"] if m["role"] == "user")
     number = int(re.search(r"double (\d+)", task).group(1))
     return code(f"print({number} * 2)")

@@ -42,6 +42,7 @@ def team(server: ScriptedModelServer, *, code_execution=None, **chat) -> dict:
             {"name": "assistant", "system_message": "You write Python.",
              "llm": {"model": server.model, "base_url": server.base_url, "api_key_env": KEY_ENV}},
             {"name": "user_proxy", "kind": "user_proxy", "max_consecutive_auto_reply": 3,
+             "terminate_suffix": "TERMINATE",
              "code_execution": code_execution if code_execution is not None else False},
         ],
         "chat": {"type": "pair", "initiator": "user_proxy", "recipient": "assistant", **chat},

@@ -98,6 +98,18 @@ class KernelGateway:
         self.log.close()
 
 
+def kernel_ids(gw: KernelGateway) -> set[str]:
+    return {k["id"] for k in gw.kernels()}
+
+
+@pytest.fixture
+def no_new_kernels(gateway):
+    """Fails the test if it leaves a remote kernel behind (the module's shared executor may own one)."""
+    before = kernel_ids(gateway)
+    yield
+    assert kernel_ids(gateway) <= before, "the test left a remote kernel on the gateway"
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     gw = KernelGateway(tmp_path_factory.mktemp("gateway"), "gw-" + secrets.token_hex(12)).start()
@@ -356,7 +368,8 @@ def test_config_selection_and_env_url(gateway, token_env, monkeypatch, tmp_path)
         make_executor({"executor": "nowhere"})
 
 
-def test_gateway_restarted_mid_chat_recovers_and_tells_the_model(gateway, token_env, model_server, tmp_path):
+def test_gateway_restarted_mid_chat_recovers_and_tells_the_model(gateway, token_env, model_server, tmp_path,
+                                                                  no_new_kernels):
     model_server.add(code("x = 41\nprint('first', x)"), code("print('second')"), "TERMINATE")
     assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
     proxy = autogen.UserProxyAgent(
@@ -373,7 +386,7 @@ def test_gateway_restarted_mid_chat_recovers_and_tells_the_model(gateway, token_
         result = proxy.initiate_chat(assistant, message="two blocks", silent=True)
     told = model_server.requests[2]["messages"][-1]["content"]
     assert "exitcode: 0" in told and "no longer exists on the gateway" in told and "second" in told
-    assert result.stop_reason and gateway.kernels() == []
+    assert result.stop_reason == "terminated"
 
 
 def test_gateway_down_mid_chat_is_a_clear_error(tmp_path, token_env, model_server):
@@ -397,8 +410,8 @@ def test_gateway_down_mid_chat_is_a_clear_error(tmp_path, token_env, model_serve
         gw.stop()
 
 
-def test_two_agent_chat_on_the_gateway(gateway, token_env, model_server, tmp_path):
-    model_server.add(code("import sys\nprint('answer', 6 * 7)"), "The answer is 42. TERMINATE")
+def test_two_agent_chat_on_the_gateway(gateway, token_env, model_server, tmp_path, no_new_kernels):
+    model_server.add(code("import sys\nprint('answer', 6 * 7)"), "TERMINATE")
     assistant = autogen.AssistantAgent("assistant", llm_config=model_server.llm_config())
     proxy = autogen.UserProxyAgent(
         "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=5,
@@ -407,7 +420,6 @@ def test_two_agent_chat_on_the_gateway(gateway, token_env, model_server, tmp_pat
     result = proxy.initiate_chat(assistant, message="Compute 6 * 7.", silent=True)
     assert [m["name"] for m in result.chat_history] == ["user_proxy", "assistant", "user_proxy", "assistant"]
     assert "answer 42" in result.chat_history[2]["content"]
-    assert gateway.kernels() == []  # the chat deleted its remote kernel
     nb = result.to_notebook(tmp_path / "chat.ipynb")
     assert "answer 42" in nb.read_text() and gateway.token not in nb.read_text()
 
@@ -446,12 +458,12 @@ def test_process_exit_deletes_remote_kernel(gateway, tmp_path):
         gateway.delete(kernel_id)
 
 
-def test_batch_on_gateway_kernels(gateway, token_env, tmp_path):
+def test_batch_on_gateway_kernels(gateway, token_env, tmp_path, no_new_kernels):
     from agentnb.batch import run_batch
 
     def model(body):
         last = body["messages"][-1]["content"] or ""
-        return "Done. TERMINATE" if "exitcode:" in last else code("import os\nprint('remote', os.getpid())")
+        return "TERMINATE" if "exitcode:" in last else code("import os\nprint('remote', os.getpid())")
 
     with ScriptedModelServer(model) as server:
         spec = {"agents": [{"name": "assistant", "llm": {"model": server.model, "base_url": server.base_url}},
@@ -462,7 +474,7 @@ def test_batch_on_gateway_kernels(gateway, token_env, tmp_path):
                            out_dir=tmp_path)
     assert [r["status"] for r in result.rows] == ["ok", "ok"], result.rows
     pids = {int(re.search(r"remote (\d+)", (tmp_path / r["transcript"]).read_text()).group(1)) for r in result.rows}
-    assert len(pids) == 2 and gateway.kernels() == []
+    assert len(pids) == 2
 
 
 def test_gateway_culling_removes_kernels_of_a_killed_client(tmp_path):
@@ -518,7 +530,7 @@ def test_same_executor_from_another_event_loop(ex):
     assert ex.execute(py("print(shared)")).output == "kept\n"  # and back on the sync bridge loop
 
 
-def test_agents_cell_magic_with_gateway_executor(gateway, model_server, monkeypatch, tmp_path):
+def test_agents_cell_magic_with_gateway_executor(gateway, model_server, monkeypatch, tmp_path, no_new_kernels):
     from IPython.core.interactiveshell import InteractiveShell
 
     from agentnb.notebook import load_ipython_extension
@@ -533,4 +545,3 @@ def test_agents_cell_magic_with_gateway_executor(gateway, model_server, monkeypa
         "agents", f"--executor gateway --approve never --silent --work-dir {tmp_path} --model {model_server.model}",
         "Where do you run?")
     assert f"ran at {gateway.root}" in result.chat_history[2]["content"]  # the gateway's folder, not ours
-    assert gateway.kernels() == []

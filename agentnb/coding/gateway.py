@@ -92,6 +92,7 @@ class GatewayExecutor(CodeExecutor):
         self._channels: _Channels | None = None
         self._lock: asyncio.Lock | None = None
         self._finalizer: weakref.finalize | None = None
+        self._open: list[_Channels] = []
         self._abandoned: str | None = None
         self._missed: str | None = None
         """Kernel trouble seen outside a block (restarting | dead | gone), told with the next block."""
@@ -139,7 +140,9 @@ class GatewayExecutor(CodeExecutor):
                 await _shielded(self._gateway.call("DELETE", f"/api/kernels/{model['id']}"))
             raise
         self._kernel_id = model["id"]
-        self._finalizer = weakref.finalize(self, _delete_kernel_sync, *self._gateway.delete_sync(), self._kernel_id)
+        self._open = []  # the finalizer closes what is in it (it must not hold the executor itself)
+        self._finalizer = weakref.finalize(self, _delete_kernel_sync, *self._gateway.delete_sync(), self._kernel_id,
+                                           self._open)
         try:
             await self._open_channels()
             await self._setup()
@@ -150,6 +153,7 @@ class GatewayExecutor(CodeExecutor):
     async def _open_channels(self) -> None:
         assert self._kernel_id is not None
         self._channels = _Channels(self._gateway, self._kernel_id, self._session.session, self.reconnect_timeout)
+        self._open[:] = [self._channels]
         await self._channels.open()
 
     async def _setup(self) -> None:

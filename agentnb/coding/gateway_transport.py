@@ -136,8 +136,11 @@ class _Gateway:
         return self.url, dict(self.headers), context
 
 
-def _delete_kernel_sync(url: str, headers: dict[str, str], context: ssl.SSLContext | None, kernel_id: str) -> None:
-    """Last resort (garbage collection, interpreter exit): DELETE the remote kernel, best effort."""
+def _delete_kernel_sync(url: str, headers: dict[str, str], context: ssl.SSLContext | None, kernel_id: str,
+                        channels: list[Any]) -> None:
+    """Last resort (garbage collection, interpreter exit): close the websocket and DELETE the kernel."""
+    for open_channels in channels:
+        open_channels.abandon()
     request = urllib.request.Request(f"{url}/api/kernels/{kernel_id}", method="DELETE", headers=headers)
     with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
         urllib.request.urlopen(request, timeout=5, context=context).close()
@@ -181,9 +184,15 @@ class _Channels:
                     self.ended = _KernelGone("websocket")
                     self.queue.put_nowait(_Signal("gone"))
                     return
-                except GatewayError as exc:
+                except Exception as exc:  # GatewayError; or the event loop is shutting down
+                    if not isinstance(exc, GatewayError):
+                        exc = GatewayError(f"lost the connection to the Jupyter gateway at {self.gateway.shown} "
+                                           f"({type(exc).__name__})", url=self.gateway.shown)
                     self.ended = exc
                     self.queue.put_nowait(_Signal("failed", exc))
+                    return
+                if self.closing:  # abandoned while reconnecting
+                    self.ws.close()
                     return
                 self.queue.put_nowait(_Signal("reconnected"))
                 continue
@@ -246,7 +255,7 @@ class _Channels:
                 await self.reader
 
     def abandon(self) -> None:
-        """Close from another event loop (the executor moved to a new loop)."""
+        """Close from any thread or event loop (the executor moved to a new loop, or was collected)."""
         self.closing = True
         if self.ws is not None and not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):
