@@ -59,7 +59,22 @@ def resolve_function(path: str) -> Callable[..., Any]:
             raise ConfigError(f"tool {path!r}: {module_name!r} has no attribute {qualname!r}")
     if not callable(obj):
         raise ConfigError(f"tool {path!r} is not callable ({type(obj).__name__})")
+    check_tool_target(path, obj)
     return obj
+
+
+def check_tool_target(path: str, obj: Any) -> None:
+    """A spec may name Python functions only, and none from the standard library: a shared team file must not
+    hand the model ``os:system`` or ``subprocess:run`` as a "tool"."""
+    module_name = path.partition(":")[0]
+    target = getattr(obj, "__wrapped__", obj) if getattr(obj, "_agentnb_tool", False) else obj
+    if not inspect.isfunction(target):
+        raise ConfigError(f"tool {path!r} is a {type(target).__name__}, not a Python function defined in "
+                          f"{module_name!r}; wrap what you need in a documented function of your own module")
+    top = module_name.split(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins":
+        raise ConfigError(f"tool {path!r} comes from the standard library ({top}); a team spec may not offer it to "
+                          "the model directly: wrap what you need in a documented function of your own module")
 
 
 def llm_config_for(ref: str | None, models: dict[str, ModelComponent],

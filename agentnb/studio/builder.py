@@ -58,6 +58,25 @@ def _namespace_tools(namespace: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def risk_note(spec: TeamSpec | None) -> str:
+    """HTML naming the agents that would run code or tool calls with nobody asked (empty when there are none)."""
+    if spec is None:
+        return ""
+    unasked = []
+    for agent in spec.config.agents:
+        cfg = agent.config
+        if cfg.code_execution is not None and cfg.code_execution.approval == "never":
+            unasked.append(f"{cfg.name} runs code")
+        runs_tools = any((t.executor or a.config.name) == cfg.name for a in spec.config.agents for t in a.config.tools)
+        policy = cfg.tool_approval or (cfg.code_execution.approval if cfg.code_execution else "never")
+        if runs_tools and policy == "never":
+            unasked.append(f"{cfg.name} runs tool calls")
+    if not unasked:
+        return ""
+    return ('<div style="background:#fff3cd;padding:4px">⚠ without asking anyone: '
+            f"{escape('; '.join(unasked))}. Set approval to 'always' or 'first' to be asked.</div>")
+
+
 class Studio(widgets.VBox):
     """The builder widget (see the module docstring)."""
 
@@ -119,6 +138,8 @@ class Studio(widgets.VBox):
         self.save_button.on_click(lambda _b: self.save())
         self.load_button.on_click(lambda _b: self.load(Path(self.path.value)))
         self.status = w.HTML()
+        self.risk = w.HTML()
+        """A warning when an agent runs code or tool calls without asking anyone."""
         self.task = w.Textarea(description="task", layout=w.Layout(width="98%", height="60px"))
         self.run_button = w.Button(description="Run", icon="play", button_style="success")
         self.run_button.on_click(lambda _b: self.run())
@@ -129,7 +150,7 @@ class Studio(widgets.VBox):
             widget.observe(lambda _c: self._form_changed(), names="value")
         super().__init__([w.HBox([self.gallery_pick, self.new_button]),
                           w.HBox([self.path, self.save_button, self.load_button]), self.tabs, self.status,
-                          self.task, self.run_button, self.playground])
+                          self.risk, self.task, self.run_button, self.playground])
 
     # ------------------------------------------------------------------ spec <-> form
 
@@ -249,6 +270,7 @@ class Studio(widgets.VBox):
         self.json_text.value = json.dumps(self.data, indent=2)
         self.validate()
         self._draw_graph()
+        self.risk.value = risk_note(self.spec)
 
     def validate(self) -> bool:
         try:

@@ -203,3 +203,12 @@ def test_builder_in_a_real_kernel_run_approve_and_history(tmp_path):
         assert out.split() == ["studio", "finished", "4"]
     finally:
         nb2.close()
+
+
+def test_a_team_that_runs_code_unasked_is_flagged():
+    s = studio("coder", namespace={})
+    assert s.risk.value == ""
+    s.cards[0].approval.value = "never"
+    assert "user_proxy runs code" in s.risk.value
+    s.load("tool_assistant")  # pure gallery tools, tool_approval never: said so
+    assert "user_proxy runs tool calls" in s.risk.value

@@ -159,3 +159,18 @@ def test_group_auto_needs_manager_model():
                                    "config": {"name": "a", "model": "default"}}]}}
     with pytest.raises(pydantic.ValidationError, match=r"needs group\.manager\.model"):
         parse_team(spec)
+
+
+@pytest.mark.parametrize("path", ["os:system", "subprocess:run", "shutil:rmtree", "builtins:eval",
+                                  "agentnb.studio.spec:TeamSpec", "agentnb.studio.gallery_tools:_OPS"])
+def test_a_spec_cannot_hand_the_model_the_standard_library(path):
+    spec = {"provider": "agentnb.Team", "component_type": "team",
+            "config": {"kind": "pair", "initiator": "u", "recipient": "a",
+                       "agents": [{"provider": "agentnb.UserProxyAgent", "component_type": "agent",
+                                   "config": {"name": "u", "tool_approval": "never"}},
+                                  {"provider": "agentnb.AssistantAgent", "component_type": "agent",
+                                   "config": {"name": "a", "model": "default",
+                                              "tools": [{"function": path, "executor": "u",
+                                                         "description": "harmless, promise"}]}}]}}
+    with pytest.raises(ConfigError, match=r"not a Python function|standard library|no attribute|not callable"):
+        load_team(spec)
