@@ -76,10 +76,12 @@ class ChatHandle:
 
     @property
     def status(self) -> str:
-        """running, waiting for you, finished: REASON, stopped, or failed: ERROR."""
+        """running, waiting for you, stopping, finished: REASON, stopped, or failed: ERROR."""
         if not self.task.done():
-            waiting = self.panel is not None and self.panel.state == "waiting"
-            return "waiting for you" if waiting else "running"
+            state = self.panel.state if self.panel is not None else "running"
+            if state in ("stopping", "stopped"):
+                return "stopping"
+            return "waiting for you" if state == "waiting" else "running"
         if self.task.cancelled():
             return "stopped"
         if self.task.exception() is not None:

@@ -57,7 +57,15 @@ from ..messages import (
 from .cards import ExecutionCard, close_tree, message_html
 from .controls import ApprovalCard, ReplyBox, SpeakerChooser, Toolbar
 from .html import CSS, Palette, escape
-from .static import STATE_LABELS, fold_text, model_saw_html, state_of, transcript_html, transcript_text
+from .static import (
+    STATE_LABELS,
+    fold_text,
+    is_protocol_only,
+    model_saw_html,
+    state_of,
+    transcript_html,
+    transcript_text,
+)
 
 PAGE_SIZE = 50
 """Cards per page of the conversation column (see ``ChatPanel._add``)."""
@@ -308,6 +316,11 @@ class ChatPanel(widgets.VBox):
             key = next((k for k, s in self._streams.items() if s.sender == ev.sender), None)
             stream = self._streams.pop(key) if key else None
         html = message_html(ev.sender, ev.recipient, ev.message, colour=self._palette(ev.sender))
+        if is_protocol_only(ev.message):  # a bare TERMINATE: no card (a streamed one is removed)
+            if stream is not None:
+                self._cancel_timer(stream)
+                stream.widget.layout = widgets.Layout(display="none")
+            return
         if stream is not None:
             self._cancel_timer(stream)
             stream.widget.value = html

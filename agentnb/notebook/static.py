@@ -128,6 +128,13 @@ def outputs_html(outputs: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def is_protocol_only(message: dict[str, Any]) -> bool:
+    """True for a message people need not see: empty, or nothing but the protocol word (``TERMINATE``)."""
+    text = content_str(message.get("content"))
+    return not for_people(text).strip() and not (
+        message.get("tool_calls") or message.get("function_call") or message.get("tool_responses"))
+
+
 def model_saw_html(text: str) -> str:
     """The text the model was given about a block, folded."""
     return (f'<details class="agentnb-saw"><summary>what the model saw</summary>'
@@ -212,6 +219,8 @@ def transcript_html(events: list[Event], *, title: str = "", state: str = "", st
             ran = open_blocks.pop(ev.sender, None)
             if ran:
                 ran[-1].saw = content_str(ev.message.get("content"))
+                continue
+            if is_protocol_only(ev.message):
                 continue
             items.append(message_card(ev.sender, ev.recipient, ev.message, palette(ev.sender)))
         elif isinstance(ev, CodeBlockProposed):

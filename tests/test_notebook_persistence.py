@@ -1,0 +1,128 @@
+"""What a saved notebook keeps of a ``%%agents`` chat, in a REAL kernel driven through jupyter_client.
+
+The cell's outputs are rebuilt from iopub exactly as a front end applies them (``display_data``
+with a display id, later ``update_display_data`` for that id), then checked as nbformat would save
+them: the conversation with its plot as ordinary ``text/html``, no widget reference left once the
+notebook moves on, no raw ``ChatHandle``/``ChatPanel`` repr.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from test_magic_kernel import WIDGET_VIEW, kernel_factory  # noqa: F401  (fixture)
+
+from agentnb.testing import ScriptedModelServer, code
+
+pytestmark = pytest.mark.slow
+
+PLOT = """import matplotlib.pyplot as plt
+plt.plot([0, 1, 2], [0, 1, 4])
+plt.title("squares")
+plt.show()
+print("plotted")"""
+
+FAIL = "def f():\n    return 1 / 0\nf()"
+
+
+def saved_outputs(nb, cell_msg_ids: list[str]) -> list[dict]:
+    """The outputs a front end holds for the cells ``cell_msg_ids`` after every iopub message so far."""
+    outputs: list[dict] = []
+    for msg in nb.messages:
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        parent = msg["parent_header"].get("msg_id")
+        if kind in ("display_data", "execute_result") and parent in cell_msg_ids:
+            out = {"output_type": kind, "data": content["data"],
+                   "display_id": content.get("transient", {}).get("display_id")}
+            outputs.append(out)
+        elif kind == "stream" and parent in cell_msg_ids:
+            outputs.append({"output_type": "stream", "text": content["text"], "display_id": None})
+        elif kind == "update_display_data":
+            for out in outputs:
+                if out["display_id"] and out["display_id"] == content.get("transient", {}).get("display_id"):
+                    out["data"] = content["data"]
+    return outputs
+
+
+def run_cell(nb, source: str) -> str:
+    msg_id = nb.kc.execute(source)
+    nb.wait_for(lambda: any(m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "status"
+                            and m["content"]["execution_state"] == "idle" for m in nb.messages),
+                what=source[:30])
+    reply = nb.reply_to(msg_id)["content"]
+    assert reply["status"] == "ok", reply
+    return msg_id
+
+
+def test_finished_chat_is_saved_as_static_html_with_its_plot(kernel_factory, tmp_path):  # noqa: F811
+    with ScriptedModelServer([code(PLOT, before="I will plot the squares:"), "The plot is shown. TERMINATE",
+                             "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        cell = run_cell(nb, f"%%agents --work-dir {tmp_path / 'w'} --max-turns 3 --out h\nPlot squares.\n")
+        live = saved_outputs(nb, [cell])
+        assert not any(o["output_type"] == "execute_result" for o in live), "the cell printed a raw ChatHandle"
+        assert any(WIDGET_VIEW in o["data"] for o in live)
+        nb.click(nb.wait_for(lambda: nb.button("Approve"), what="Approve"))
+        run_cell(nb, "r = await h")
+        outs = saved_outputs(nb, [cell])
+        page = outs[0]["data"]
+        assert WIDGET_VIEW not in page, "the panel still points at a widget model after the chat ended"
+        html = page["text/html"]
+        assert '<img src="data:image/png;base64,' in html and "plotted" in html
+        assert "I will plot the squares" in html and "✔ finished" in html
+        assert "TERMINATE" not in html and "exitcode" not in html.split("what the model saw")[0]
+        assert html.count(">title</span>") == 1, "the code is shown once"
+        assert "ChatPanel(" not in page["text/plain"] and "assistant: I will plot" in page["text/plain"]
+        # the live toolbar (Export) under it lasts until the notebook runs another cell, then leaves nothing
+        assert any(WIDGET_VIEW in o["data"] for o in saved_outputs(nb, [cell])[1:])
+        run_cell(nb, "1 + 1")
+        assert not any(WIDGET_VIEW in o["data"] for o in saved_outputs(nb, [cell]))
+        # the saved file validates and carries no widget reference
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%agents ...")])
+        notebook.cells[0].outputs = [nbformat.v4.new_output("display_data", data=o["data"])
+                                     for o in saved_outputs(nb, [cell]) if o["output_type"] == "display_data"]
+        nbformat.validate(notebook)
+        assert WIDGET_VIEW not in nbformat.writes(notebook)
+
+
+def test_failed_block_folds_and_export_after_stop(kernel_factory, tmp_path):  # noqa: F811
+    slow = "import time\nprint('started')\ntime.sleep(60)"
+    with ScriptedModelServer([code(FAIL), code(slow), "never reached"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        cell = run_cell(nb, f"%%agents --work-dir {tmp_path / 'w'} --max-turns 4 --out h\nDivide.\n")
+        nb.click(nb.wait_for(lambda: nb.button("Approve"), what="first Approve"))
+
+        def second_approve():
+            ids = [c for c, s in nb.widgets.items() if s.get("_model_name") == "ButtonModel"
+                   and s.get("description") == "Approve" and not s.get("disabled")]
+            return ids[-1] if len(ids) and ids[-1] != first else None
+
+        first = nb.button("Approve", enabled=False)
+        nb.click(nb.wait_for(second_approve, what="second Approve"))
+        nb.wait_for(lambda: any(m["header"]["msg_type"] == "comm_msg" and "started" in str(m["content"])
+                                for m in nb.messages), what="the slow block to start")
+        nb.click(nb.wait_for(lambda: nb.button("Stop"), what="Stop"))
+        nb.wait_for(lambda: any(WIDGET_VIEW not in o["data"] and "■ stopped" in o["data"].get("text/html", "")
+                                for o in saved_outputs(nb, [cell])), what="the stopped page")
+        html = saved_outputs(nb, [cell])[0]["data"]["text/html"]
+        assert "✘ ZeroDivisionError: division by zero" in html and "traceback ▸" in html
+        assert "■ interrupted" in html and "✔ finished" not in html
+        export = nb.button("Export")
+        assert export is not None, "Export is available after Stop"
+        name = next(c for c, s in nb.widgets.items() if s.get("_model_name") == "TextModel"
+                    and str(s.get("value", "")).endswith(".ipynb"))
+        nb.set_value(name, "stopped-run.ipynb")
+        (tmp_path / "stopped-run.ipynb").write_text("earlier")
+        nb.click(export)
+        link = nb.wait_for(lambda: next((s["value"] for s in nb.widgets.values()
+                                         if "href" in str(s.get("value", ""))), None),
+                           what="the export link")
+        assert 'href="stopped-run-2.ipynb"' in link
+        assert (tmp_path / "stopped-run.ipynb").read_text() == "earlier"  # never overwritten
+        exported = nbformat.read(tmp_path / "stopped-run-2.ipynb", as_version=4)
+        assert any("1 / 0" in c.source for c in exported.cells)
+        status = nb.stdout(nb.execute("import asyncio\ntry:\n    await h\nexcept asyncio.CancelledError:\n"
+                                      "    pass\nprint(h.status, repr(h))"))
+        assert status.startswith("stopped <ChatHandle chat1 stopped")
