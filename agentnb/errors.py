@@ -172,6 +172,50 @@ def contains_secret(text: str) -> bool:
     return False
 
 
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every registered key in ``text``, in any form :func:`redact` removes."""
+    spans = []
+    for secret in _known_secrets:
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    if _secret_forms:
+        flat = _SEP_RE.sub("", text)
+        for core, pattern in _secret_forms:
+            if core in flat:
+                spans.extend(m.span() for m in pattern.finditer(text))
+    return spans
+
+
+def held_back_from(text: str, min_chars: int = 1) -> int:
+    """Where the longest suffix of ``text`` that could begin a registered key (any form) starts; ``len(text)``
+    if none. A stream shown piece by piece holds that suffix back until the next piece decides."""
+    forms = [core for core, _ in _secret_forms] + [_SEP_RE.sub("", s) for s in _known_secrets]
+    if not forms:
+        return len(text)
+    longest = max(len(f) for f in forms)
+    window = text[-longest * 14:]  # a spaced copy needs at most ~13 characters per key character
+    flat = _SEP_RE.sub("", window)
+    best = 0
+    for form in forms:  # the earliest start of a proper prefix of ``form`` among the last characters
+        head = form[:min_chars]
+        pos = flat.find(head, max(0, len(flat) - len(form) + 1))
+        while pos != -1 and len(flat) - pos > best:
+            if form.startswith(flat[pos:]):
+                best = len(flat) - pos
+                break
+            pos = flat.find(head, pos + 1)
+    if best == 0:
+        return len(text)
+    index, seen = len(text), 0
+    while index > 0 and seen < best:
+        index -= 1
+        if text[index] not in _SEPARATORS:
+            seen += 1
+    return index
+
+
 def redact(text: str) -> str:
     """Remove API keys (known ones, their reversed/base64/hex/spaced copies, and key-shaped strings)."""
     for secret in _known_secrets:

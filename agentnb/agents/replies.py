@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..coding.base import CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated, redact_output
+from ..coding.base import CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated
+from ..coding.redaction import OutputRedactor, redact_output
 from ..errors import redact
 from ..messages import (
     ApprovalRequest,
@@ -216,14 +217,21 @@ async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], con
                              f"```{block.language}\n{block.code.rstrip()}\n```")
         executor = await _get_executor(agent)
 
-        def forward(output: dict[str, Any], block_id: str = block_id) -> None:
-            emit(_output_event(agent.name, block_id, redact_output(output)))  # every view gets it redacted
+        guard = OutputRedactor()  # every view gets outputs redacted, keys split across stream pieces too
+
+        def forward(output: dict[str, Any], block_id: str = block_id, guard: OutputRedactor = guard) -> None:
+            for out in guard.feed(output):
+                emit(_output_event(agent.name, block_id, out))
 
         if block.language not in executor.languages:
             result = executor.unsupported(block)
         else:
             await ensure_not_stopped()  # a Stop during approval or executor start: nothing new runs
-            result = await executor.a_execute(block, on_output=forward)
+            try:
+                result = await executor.a_execute(block, on_output=forward)
+            finally:
+                for out in guard.flush():
+                    emit(_output_event(agent.name, block_id, out))
         emit(ExecutionFinished(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
                                exit_code=result.exit_code, summary=redact(result.output),
                                execution_count=result.execution_count,

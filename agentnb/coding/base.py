@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import abc
-import base64
-import binascii
 import os
 import re
 from collections.abc import Callable
@@ -12,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._aio import run_sync
-from ..errors import contains_secret, known_secrets, redact
+from ..errors import contains_secret
 
 OutputCallback = Callable[[dict[str, Any]], None]
 """Receives each output as it arrives, as an nbformat-style dict.
@@ -202,52 +200,6 @@ def execution_env(extra: dict[str, str] | None = None) -> dict[str, str]:
            if k not in SECRET_ENV_NAMES and not k.endswith("_API_KEY") and not contains_secret(v)}
     env.update(extra or {})
     return env
-
-
-_TEXT_MIME = re.compile(r"^(text/|application/(json|javascript|xml)$|image/svg\+xml$|.*\+(json|xml)$)")
-
-
-def redact_output(out: dict[str, Any]) -> dict[str, Any]:
-    """A copy of an nbformat output with API keys removed from every string (:func:`errors.redact`).
-
-    A binary payload (a PNG, a PDF) that holds a registered key is replaced by a text note: editing
-    bytes would break it, and keeping it would store the key in the notebook.
-    """
-    secrets = bool(known_secrets())
-    clean: dict[str, Any] = {}
-    for key, value in out.items():
-        if key == "data" and isinstance(value, dict):
-            data: dict[str, Any] = {}
-            for mime, payload in value.items():
-                if _TEXT_MIME.match(mime) or not isinstance(payload, str | list):
-                    data[mime] = _redact_value(payload)
-                elif secrets and _binary_holds_secret(payload):
-                    data["text/plain"] = f"[{mime} output withheld: it contains an API key]"
-                else:
-                    data[mime] = payload
-            clean[key] = data
-        else:
-            clean[key] = _redact_value(value)
-    return clean
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redact_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
-    return value
-
-
-def _binary_holds_secret(payload: str | list) -> bool:
-    text = payload if isinstance(payload, str) else "".join(str(p) for p in payload)
-    try:
-        raw = base64.b64decode(text)
-    except (binascii.Error, ValueError):
-        return contains_secret(text)
-    return contains_secret(raw.decode("latin-1")) or contains_secret(text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -132,3 +132,37 @@ def test_redact_leaves_ordinary_text_alone():
     register_secret(_key())
     text = "Hello world, the answer is 42.\n" + base64.b64encode(b"an ordinary payload").decode()
     assert redact(text) == text
+
+
+SPLIT_PRINTS = {
+    "char-by-char": "import time\nfor c in k:\n    print(c, end='', flush=True)\n    time.sleep(0.002)\nprint()",
+    "spaced-char-by-char": "import sys\nfor c in k:\n    sys.stdout.write(c + ' '); sys.stdout.flush()\nprint()",
+    "two-lines": "import time\nprint(k[:2], flush=True)\ntime.sleep(0.05)\nprint(k[2:], flush=True)",
+    "halves": "import time\nprint(k[:20], flush=True)\ntime.sleep(0.05)\nprint(k[20:], flush=True)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(SPLIT_PRINTS))
+def test_a_key_printed_in_pieces_is_not_shown_or_saved(tmp_path, capsys, how):
+    """Each stream piece is an event that views show (and a headless run saves) as it arrives."""
+    key = _key()
+    stolen = tmp_path / "stolen.txt"
+    stolen.write_text(key)
+    block = f"k = open({str(stolen)!r}).read()\n" + SPLIT_PRINTS[how] + "\nprint('END')"
+    events: list[Event] = []
+    with ScriptedModelServer([code(block), "TERMINATE"]) as server:
+        assistant = autogen.AssistantAgent("assistant", llm_config={
+            "config_list": server.config_list(api_key=key), "cache_seed": None})
+        proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
+                                       code_execution_config={"work_dir": str(tmp_path), "executor": "jupyter"})
+        with subscribe(events.append):
+            result = proxy.initiate_chat(assistant, message="go")
+    pieces = [ev for ev in events if type(ev).__name__ == "ExecutionOutput"]
+    shown = "".join(ev.text or "" for ev in pieces)
+    assert "END" in shown  # the output itself was shown
+    console = capsys.readouterr().out
+    notebook = nbformat.writes(events_to_notebook(result.events))
+    core = "".join(c for c in key if c.isalnum())
+    for where, blob in [("live events", shown), ("console", console), ("notebook", notebook)]:
+        flat = "".join(c for c in blob if c.isalnum())
+        assert core[3:] not in flat and _leaks(blob, key) == [], f"the key leaked to the {where}"
