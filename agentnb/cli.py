@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     from .batch import add_arguments as add_batch_arguments
 
     add_batch_arguments(sub.add_parser("batch", help="run a team over many tasks (see `pydoc agentnb.batch`)"))
+    from .studio.cli import add_arguments as add_serve_arguments
+
+    add_serve_arguments(sub.add_parser("serve", help="run a team spec behind a local web page and HTTP API "
+                                                     "(see `pydoc agentnb.studio.serve`)"))
     return parser
 
 
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         from .batch import main as batch_main
 
         return batch_main(args)
+    if args.command == "serve":
+        from .studio.cli import main as serve_main
+
+        return serve_main(args)
     return demo(args)
 
 
