@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..coding.base import CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated
+from ..coding.base import TRUNCATED_MARK, CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated
 from ..coding.redaction import OutputRedactor, redact_output
 from ..errors import redact
 from ..messages import (
@@ -112,6 +112,9 @@ async def generate_tool_calls_reply(agent: ConversableAgent, messages: list[dict
         return False, None
     from . import tools
 
+    cut = _cut_off_calls(agent, messages[-1])
+    if cut is not None:
+        return True, cut
     return await tools.generate_tool_calls_reply(agent, messages[-1])
 
 
@@ -124,7 +127,28 @@ async def generate_function_call_reply(agent: ConversableAgent, messages: list[d
         return False, None
     from . import tools
 
+    cut = _cut_off_calls(agent, messages[-1])
+    if cut is not None:
+        return True, cut
     return await tools.generate_function_call_reply(agent, messages[-1])
+
+
+def _cut_off_calls(agent: ConversableAgent, message: dict[str, Any]) -> dict[str, Any] | None:
+    """For a reply cut off by max_tokens: an answer to each of its calls saying none ran; else None."""
+    if not agent.function_map or not content_str(message.get("content")).rstrip().endswith(TRUNCATED_MARK):
+        return None
+    note = cut_off_reply("max_tokens")
+    if isinstance(message.get("function_call"), dict):
+        return {"name": message["function_call"].get("name") or "", "role": "function", "content": note}
+    from ..llm.client import new_tool_call_id
+
+    responses = []
+    for tc in message.get("tool_calls") or []:
+        if isinstance(tc, dict):
+            if not isinstance(tc.get("id"), str) or not tc["id"]:
+                tc["id"] = new_tool_call_id()
+            responses.append({"tool_call_id": tc["id"], "role": "tool", "content": note})
+    return {"role": "tool", "tool_responses": responses, "content": note}
 
 
 # ----------------------------------------------------------------------- code

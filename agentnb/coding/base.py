@@ -119,8 +119,8 @@ def cut_off_reply(reason: str) -> str:
         why = "Your previous message was cut off by the max_tokens limit (finish_reason 'length')"
     else:
         why = "Your previous message ends inside a code block that is never closed (its closing fence is missing)"
-    return (f"{why}, so none of its code was run. Send the complete code again, shorter or in smaller "
-            "blocks, each closed with its fence.")
+    return (f"{why}, so nothing in it was run (no code, no tool call). Send it again complete: shorter, "
+            "or in smaller pieces, each code block closed with its fence.")
 
 
 class CodeExecutor(abc.ABC):

@@ -7,11 +7,13 @@ told (the next request carries no execution result), and the person sees the rep
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import agentnb as autogen
 from agentnb.coding.base import TRUNCATED_MARK
-from agentnb.testing import ScriptedModelServer, text
+from agentnb.testing import ScriptedModelServer, text, tool_calls
 
 
 def _touch(marker) -> str:
@@ -79,3 +81,28 @@ def test_prose_cut_off_without_code_is_not_an_execution(tmp_path):
         result = _chat(server, tmp_path, executor="commandline-local")
     assert result.chat_history[1]["content"].endswith(TRUNCATED_MARK)
     assert "code" not in result.chat_history[2]["content"].lower()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_calls_of_a_cut_off_reply_never_run(tmp_path, stream):
+    """A reply cut off by max_tokens may hold tool calls whose JSON happens to be complete: none run."""
+    ran: list[str] = []
+    cut = dataclasses.replace(tool_calls([("touch", {"path": "/x/"})]), finish_reason="length")
+    with ScriptedModelServer([cut, "TERMINATE"]) as server:
+        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config(stream=stream))
+        proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
+                                       code_execution_config=False)
+
+        @proxy.register_for_execution()
+        @assistant.register_for_llm(description="Touch a path.")
+        def touch(path: str) -> str:
+            ran.append(path)
+            return "done"
+
+        proxy.initiate_chat(assistant, message="go", silent=True)
+        followup = server.requests[1]["messages"]
+    assert ran == [], "a tool call of a cut-off reply ran"
+    call_id = followup[-2]["tool_calls"][0]["id"]
+    answer = followup[-1]
+    assert answer["role"] == "tool" and answer["tool_call_id"] == call_id  # the protocol stays valid
+    assert TRUNCATED_MARK in followup[-2]["content"]
