@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from ._aio import run_sync
+from .batch_team import Team, build_team, load_team, uses_local_kernels
 from .errors import ConfigError, redact
 
-_SECRET_FIELDS = {"api_key", "auth_token", "token", "password", "secret"}
 _TRANSCRIPTS = "transcripts"
 
 
@@ -110,101 +110,6 @@ def load_tasks(tasks: str | os.PathLike | Iterable[Any]) -> list[Task]:
     if bad:
         raise ConfigError(f"task ids must be letters, digits, '-', '_' or '.' (they name files): {bad[0]!r}")
     return out
-
-
-def load_team(team: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
-    """The team spec from a JSON path or a dict, checked (no keys in it, names that resolve)."""
-    spec = json.loads(Path(team).read_text()) if isinstance(team, str | os.PathLike) else team
-    if not isinstance(spec, dict) or not isinstance(spec.get("agents"), list) or not spec["agents"]:
-        raise ConfigError("the team spec needs a non-empty 'agents' list")
-    _refuse_secrets(spec, "team")
-    names = [a.get("name") for a in spec["agents"] if isinstance(a, dict)]
-    if len(names) != len(spec["agents"]) or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError("every agent in the team spec needs a 'name'")
-    chat = spec.setdefault("chat", {"type": "pair"})
-    if chat.get("type", "pair") not in ("pair", "group"):
-        raise ConfigError(f"chat.type must be 'pair' or 'group', not {chat.get('type')!r}")
-    for key in ("initiator", "recipient"):
-        if chat.get(key) is not None and chat[key] not in names:
-            raise ConfigError(f"chat.{key} {chat[key]!r} is not one of the agents: {', '.join(names)}")
-    return spec
-
-
-def _refuse_secrets(value: Any, where: str) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if str(key).lower() in _SECRET_FIELDS:
-                raise ConfigError(f"{where}.{key}: keys never go in the team file; name the environment "
-                                  f"variable instead ('api_key_env')")
-            _refuse_secrets(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_secrets(item, f"{where}[{index}]")
-
-
-def _llm_config(llm: Any, agent: str) -> dict[str, Any] | bool | None:
-    if llm is None or llm is False:
-        return llm
-    if not isinstance(llm, dict) or not llm.get("model"):
-        raise ConfigError(f"agent {agent!r}: 'llm' must be false or a dict with at least 'model'")
-    entry = {k: v for k, v in llm.items() if k in ("model", "base_url", "api_type", "api_version")}
-    env = llm.get("api_key_env")
-    if env:
-        if env not in os.environ:
-            raise ConfigError(f"agent {agent!r}: the environment variable {env} (llm.api_key_env) is not set")
-        entry["api_key"] = os.environ[env]
-    extra = {k: v for k, v in llm.items() if k not in entry and k != "api_key_env"}
-    return {"config_list": [entry], "cache_seed": None, **extra}
-
-
-def build_team(spec: dict[str, Any], *, work_dir: str, executor: str | None = None,
-               executor_options: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, Any]]:
-    """Fresh agents for one task: ``(initiator, recipient, chat kwargs)``."""
-    import agentnb
-
-    agents = []
-    for a in spec["agents"]:
-        kind = a.get("kind", "assistant")
-        if kind not in ("assistant", "user_proxy"):
-            raise ConfigError(f"agent {a['name']!r}: kind must be 'assistant' or 'user_proxy', not {kind!r}")
-        code = a.get("code_execution", kind == "user_proxy")
-        if code:
-            code = {**(code if isinstance(code, dict) else {}), **(executor_options or {})}
-            if executor:
-                code["executor"] = executor
-            code.update({"work_dir": work_dir, "approval": "never", "use_docker": False})
-        llm = _llm_config(a.get("llm", False if kind == "user_proxy" else None), a["name"])
-        cls = agentnb.UserProxyAgent if kind == "user_proxy" else agentnb.AssistantAgent
-        kwargs: dict[str, Any] = {"llm_config": llm, "code_execution_config": code or False,
-                                  "human_input_mode": "NEVER"}
-        for key in ("system_message", "description", "max_consecutive_auto_reply"):
-            if a.get(key) is not None:
-                kwargs[key] = a[key]
-        if a.get("terminate_suffix"):
-            kwargs["is_termination_msg"] = _ends_with(str(a["terminate_suffix"]))
-        agents.append(cls(a["name"], **kwargs))
-    by_name = {a.name: a for a in agents}
-    chat = spec.get("chat", {})
-    proxies = [a for a, s in zip(agents, spec["agents"], strict=True) if s.get("kind") == "user_proxy"]
-    initiator = by_name[chat["initiator"]] if chat.get("initiator") else (proxies or agents)[0]
-    if chat.get("type", "pair") == "group":
-        group = agentnb.GroupChat(agents=agents, messages=[], max_round=int(chat.get("max_round", 10)),
-                                  speaker_selection_method=chat.get("speaker_selection_method", "round_robin"))
-        manager_llm = _llm_config(chat.get("manager_llm", False), "chat_manager")
-        return initiator, agentnb.GroupChatManager(group, llm_config=manager_llm), {}
-    others = [a for a in agents if a is not initiator]
-    if not others:
-        raise ConfigError("a pair chat needs two agents")
-    recipient = by_name[chat["recipient"]] if chat.get("recipient") else others[0]
-    return initiator, recipient, ({"max_turns": int(chat["max_turns"])} if chat.get("max_turns") else {})
-
-
-def _ends_with(suffix: str) -> Any:
-    def is_termination_msg(message: dict[str, Any]) -> bool:
-        content = message.get("content")
-        return isinstance(content, str) and content.rstrip().endswith(suffix)
-
-    return is_termination_msg
 
 
 # ----------------------------------------------------------------------------- summary
@@ -358,7 +263,7 @@ def make_progress(mode: str | bool | None, total: int) -> LineProgress | None:
 # ----------------------------------------------------------------------------- running
 
 async def _run_task(task: Task, spec: dict[str, Any], out: Path, *, timeout: float | None, retries: int,
-                    executor: str | None, executor_options: dict[str, Any] | None) -> dict[str, Any]:
+                    executor: str | None, executor_options: dict[str, Any] | None, pool: Any) -> dict[str, Any]:
     started = time.perf_counter()
     row: dict[str, Any] = {"id": task.id, "status": "error", "attempts": 0, "turns": 0, "prompt_tokens": 0,
                            "completion_tokens": 0, "total_tokens": 0, "cost": 0.0, "wall_time": 0.0,
@@ -366,10 +271,12 @@ async def _run_task(task: Task, spec: dict[str, Any], out: Path, *, timeout: flo
     for attempt in range(1, retries + 2):
         row["attempts"] = attempt
         work_dir = str(out / "work" / task.id)
+        team: Team | None = None
         try:
-            initiator, recipient, kwargs = build_team(spec, work_dir=work_dir, executor=executor,
-                                                      executor_options=executor_options)
-            chat = initiator.a_initiate_chat(recipient, message=task.message, silent=True, **kwargs)
+            team = build_team(spec, work_dir=work_dir, executor=executor, executor_options=executor_options,
+                              kernel_pool=pool)
+            chat = team.initiator.a_initiate_chat(team.recipient, message=task.message, silent=True,
+                                                  **team.chat_kwargs)
             result = await asyncio.wait_for(chat, timeout)
         except ConfigError:
             raise
@@ -387,6 +294,9 @@ async def _run_task(task: Task, spec: dict[str, Any], out: Path, *, timeout: flo
                        stop_reason=result.stop_reason, transcript=f"{_TRANSCRIPTS}/{task.id}.ipynb",
                        **_usage(result.cost))
             break
+        finally:
+            if team is not None:
+                await asyncio.shield(asyncio.gather(*(e.a_close() for e in team.executors), return_exceptions=True))
         if attempt <= retries:
             await asyncio.sleep(min(0.5 * attempt, 5.0))
     row["wall_time"] = round(time.perf_counter() - started, 3)
@@ -397,8 +307,14 @@ async def a_run_batch(tasks: str | os.PathLike | Iterable[Any], *, team: str | o
                       parallel: int = 1, executor: str | None = None,
                       executor_options: dict[str, Any] | None = None, out_dir: str | os.PathLike = "batch-out",
                       timeout: float | None = 600, retries: int = 1,
-                      progress: str | bool | LineProgress | None = "auto") -> BatchResult:
-    """Run ``team`` on every task, ``parallel`` at a time (see the module docstring)."""
+                      progress: str | bool | LineProgress | None = "auto",
+                      kernel_preload: tuple[str, ...] | None = None) -> BatchResult:
+    """Run ``team`` on every task, ``parallel`` at a time (see the module docstring).
+
+    Local kernels come from a pool of ``parallel`` warm kernels owned by the batch;
+    ``kernel_preload`` names the modules imported into each ahead of its task (default: the
+    pool's, matplotlib; ``()`` for none, the fastest start when tasks do not plot).
+    """
     if parallel < 1:
         raise ConfigError("parallel must be at least 1")
     if retries < 0:
@@ -412,11 +328,18 @@ async def a_run_batch(tasks: str | os.PathLike | Iterable[Any], *, team: str | o
     bar = progress if isinstance(progress, LineProgress) else make_progress(progress, len(pending))
     gate = asyncio.Semaphore(parallel)
     started = time.perf_counter()
+    pool = None
+    if pending and uses_local_kernels(spec, executor):
+        from .coding.pool import KernelPool
+
+        extra = {} if kernel_preload is None else {"preload": tuple(kernel_preload)}
+        pool = KernelPool(min(parallel, len(pending)), **extra)
+        pool.fill()
 
     async def worker(task: Task) -> None:
         async with gate:
             row = await _run_task(task, spec, out, timeout=timeout, retries=retries, executor=executor,
-                                  executor_options=executor_options)
+                                  executor_options=executor_options, pool=pool)
         _append_row(out, row)
         if bar is not None:
             bar.update(row)
@@ -428,6 +351,8 @@ async def a_run_batch(tasks: str | os.PathLike | Iterable[Any], *, team: str | o
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        if pool is not None:
+            await asyncio.shield(pool.close())
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - started
@@ -464,6 +389,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway-token-env", default=None,
                         help="name of the variable holding the gateway token (default AGENTNB_GATEWAY_TOKEN)")
     parser.add_argument("--progress", choices=["auto", "tqdm", "lines", "none"], default="auto")
+    parser.add_argument("--kernel-preload", default=None,
+                        help="modules imported into each local kernel ahead of its task, comma-separated "
+                             "(default matplotlib; '' for none)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -473,7 +401,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.tasks, team=args.team, parallel=args.parallel, executor=args.executor,
                            executor_options=options or None, out_dir=args.out, timeout=args.timeout,
-                           retries=args.retries, progress=args.progress)
+                           retries=args.retries, progress=args.progress,
+                           kernel_preload=None if args.kernel_preload is None else
+                           tuple(m for m in args.kernel_preload.split(",") if m.strip()))
     except ConfigError as exc:
         print(f"agentnb batch: {exc}", file=sys.stderr)
         return 2
@@ -484,5 +414,5 @@ def main(args: argparse.Namespace) -> int:
     return 0 if ok == len(result.rows) else 1
 
 
-__all__ = ["BatchResult", "Task", "a_run_batch", "build_team", "load_tasks", "load_team", "read_summary",
+__all__ = ["BatchResult", "Task", "Team", "a_run_batch", "build_team", "load_tasks", "load_team", "read_summary",
            "run_batch", "write_summary_notebook"]

@@ -111,12 +111,13 @@ def kernel_gateway(root: str):
             proc.wait()
 
 
-def measure(server, executor: str, parallel: int, tasks: int, options: dict | None) -> float:
+def measure(server, executor: str, parallel: int, tasks: int, options: dict | None, preload) -> float:
     with tempfile.TemporaryDirectory() as out:
         result = run_batch([{"id": f"t{n}", "message": f"Please double {n}."} for n in range(tasks)],
                            team=team(server, "jupyter" if executor == "local" else executor),
                            executor=None if executor == "local" else executor, executor_options=options,
-                           parallel=parallel, out_dir=out, progress=None, retries=0, timeout=300)
+                           parallel=parallel, out_dir=out, progress=None, retries=0, timeout=300,
+                           kernel_preload=preload)
         bad = [r for r in result.rows if r["status"] != "ok"]
         assert not bad, bad
         return result.tasks_per_second
@@ -128,8 +129,11 @@ def main() -> None:
     parser.add_argument("--parallel", default="1,2,4,8")
     parser.add_argument("--latency", type=float, default=0.0, help="model latency per call, seconds")
     parser.add_argument("--executors", default="local,gateway")
+    parser.add_argument("--kernel-preload", default=None,
+                        help="local kernels' pre-imports, comma-separated ('' for none; default: the pool's)")
     args = parser.parse_args()
     levels = [int(p) for p in args.parallel.split(",")]
+    preload = None if args.kernel_preload is None else tuple(m for m in args.kernel_preload.split(",") if m)
     os.environ["BENCH_MODEL_KEY"] = TEST_API_KEY
     results: dict[str, dict[int, float]] = {}
     with ScriptedModelServer(model, latency=args.latency) as server, tempfile.TemporaryDirectory() as root:
@@ -143,12 +147,13 @@ def main() -> None:
                 options = {"gateway_url": url, "auth_token_env": "BENCH_GATEWAY_TOKEN"}
             with stack:
                 for parallel in levels:
-                    rate = measure(server, executor, parallel, args.tasks, options)
+                    rate = measure(server, executor, parallel, args.tasks, options, preload)
                     results.setdefault(executor, {})[parallel] = rate
                     print(f"{executor:8s} parallel {parallel}: {rate:.2f} tasks/s "
                           f"({rate / floor_rate:.2f}x floor, {rate / results[executor][levels[0]]:.2f}x "
                           f"parallel {levels[0]})", flush=True)
-    print(json.dumps({"tasks": args.tasks, "latency": args.latency, "floor_tasks_per_s": round(floor_rate, 3),
+    print(json.dumps({"tasks": args.tasks, "latency": args.latency, "kernel_preload": preload,
+                      "floor_tasks_per_s": round(floor_rate, 3),
                       "tasks_per_s": {e: {p: round(r, 3) for p, r in v.items()} for e, v in results.items()},
                       "cpus": os.cpu_count()}))
 

@@ -55,6 +55,9 @@ def model_key(monkeypatch):
 
 
 def test_batch_runs_code_in_kernels_writes_transcripts_and_summary(tmp_path):
+    from agentnb.coding.pool import live_kernel_count
+
+    kernels_before = live_kernel_count()
     with ScriptedModelServer(doubling_model) as server:
         tasks = [{"id": f"t{n}", "message": f"Please double {n}."} for n in (3, 4, 5)]
         result = run_batch(tasks, team=team(server, code_execution={"executor": "jupyter", "timeout": 30}),
@@ -73,6 +76,7 @@ def test_batch_runs_code_in_kernels_writes_transcripts_and_summary(tmp_path):
     table = summary.cells[0].source
     assert "3 of 3 tasks ok" in table and "| t4 | ok | 1 | 3 |" in table and "transcripts/t4.ipynb" in table
     assert TEST_API_KEY not in (tmp_path / "out" / "summary.jsonl").read_text()
+    assert live_kernel_count() == kernels_before  # the batch's kernels and its warm pool are shut down
 
 
 def test_retries_timeouts_and_errors(tmp_path):
