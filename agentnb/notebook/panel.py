@@ -57,6 +57,7 @@ from ..messages import (
 from .cards import ExecutionCard, close_tree, message_html
 from .controls import ApprovalCard, ReplyBox, SpeakerChooser, Toolbar
 from .html import CSS, Palette, escape
+from .slots import CellSlots
 from .static import (
     STATE_LABELS,
     fold_text,
@@ -116,8 +117,7 @@ class ChatPanel(widgets.VBox):
         self._depth = 0
         self._speaker = ""
         self._count = 0
-        self._display: Any = None
-        self._toolbar_display: Any = None
+        self._slots: CellSlots | None = None
         self._frozen = False
         self._card_layout = widgets.Layout()
         self._card_style = HTMLStyle()
@@ -147,11 +147,9 @@ class ChatPanel(widgets.VBox):
         self.show()
 
     def show(self) -> None:
-        """Display the panel with a display id, so that when the chat ends its output can become the
-        static page (:meth:`freeze`) that every front end shows when the notebook is reopened."""
-        from IPython.display import display
-
-        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True)
+        """Display the panel in an output slot of the running cell, so that when the chat ends that output
+        can become the static page (:meth:`freeze`) every front end shows when the notebook is reopened."""
+        self._slots = CellSlots(self._repr_mimebundle_())
         self._frozen = False
 
     def static_bundle(self) -> dict[str, str]:
@@ -164,28 +162,25 @@ class ChatPanel(widgets.VBox):
     def freeze(self) -> None:
         """Replace the live widget in the output with the static page (what a saved notebook keeps).
         The toolbar under it (Export) stays live until the notebook runs another cell."""
-        if self._display is None or self._frozen:
+        if self._slots is None or self._frozen:
             return
         self._frozen = True
-        self.title.value = CSS  # the static page has its own title
-        self._display.update(self.static_bundle(), raw=True)
-        if self._toolbar_display is None:
-            from IPython.display import display
-
-            self._toolbar_display = display(self.toolbar, display_id=True)
+        self._slots.update_main(self.static_bundle())
+        if self._slots.extra is None:
+            self._slots.show_extra(self.toolbar)
         self._retire_toolbar_on_next_cell()
 
     def _retire_toolbar_on_next_cell(self) -> None:
         shell = _shell()
         if shell is None:
             return
+        slots = self._slots
 
         def retire(*_args: Any) -> None:
             with contextlib.suppress(ValueError):
                 shell.events.unregister("pre_run_cell", retire)
-            if self._toolbar_display is not None and self._frozen:
-                self._toolbar_display.update({"text/plain": ""}, raw=True)
-                self._toolbar_display = None
+            if self._frozen and slots is self._slots:
+                slots.clear_extra()
 
         shell.events.register("pre_run_cell", retire)
 
@@ -296,9 +291,10 @@ class ChatPanel(widgets.VBox):
             return  # a nested chat: part of this one
         if self._state not in ("running", "waiting", "stopping"):
             self._started, self._ended = ev.time, None
-        if self._frozen and self._display is not None:  # a follow-up in the same panel: live again
+        if self._frozen and self._slots is not None:  # a follow-up in the same panel: live again
             self._frozen = False
-            self._display.update(self._repr_mimebundle_(), raw=True)
+            self._slots.clear_extra()
+            self._slots.update_main(self._repr_mimebundle_())
         self._set_state("running")
         self.stop_button.disabled = not self._stop_callbacks
         self.stop_button.layout.display = None

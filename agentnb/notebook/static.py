@@ -14,6 +14,7 @@ kernel produced them (``text/html`` too, as Jupyter itself would show that cell'
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from ..messages import (
@@ -30,6 +31,9 @@ from ..messages import (
     content_str,
 )
 from .html import CSS, Palette, escape, for_people, highlight_code, strip_colours
+
+_FENCED = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[ \t]*([\w+#.-]*).*?(?:^[ \t]*(?:`{3,}|~{3,})[ \t]*$|\Z)",
+                     re.MULTILINE | re.DOTALL)
 
 FOLD_LINES = 12
 """Outputs and tracebacks longer than this fold behind a one-line summary."""
@@ -272,15 +276,27 @@ def transcript_html(events: list[Event], *, title: str = "", state: str = "", st
 
 
 def transcript_text(events: list[Event], *, title: str = "", state: str = "") -> str:
-    """A short plain-text form (``text/plain`` of the saved output): who said what."""
-    lines = [f"agentnb chat {title} — {STATE_LABELS.get(state, state)}".strip()]
-    for ev in events:
-        if isinstance(ev, MessageSent):
-            text = for_people(content_str(ev.message.get("content"))).strip()
-            first = text.split("\n", 1)[0][:120]
-            lines.append(f"{ev.sender}: {first}")
+    """A short plain-text form (``text/plain`` of the saved output): who said what, code as one line."""
     from ..textguard import visible
 
+    lines = [f"agentnb chat {title} — {STATE_LABELS.get(state, state)}".replace("  ", " ")]
+    ran: set[str] = set()
+    for ev in events:
+        if isinstance(ev, CodeBlockProposed):
+            ran.add(ev.executor)
+        elif isinstance(ev, ExecutionFinished):
+            mark = "✔" if ev.exit_code == 0 else f"✘ exit code {ev.exit_code}"
+            lines.append(f"  [{ev.language} block ran: {mark}]")
+        elif isinstance(ev, MessageSent):
+            if ev.sender in ran:
+                ran.discard(ev.sender)
+                continue
+            if is_protocol_only(ev.message):
+                continue
+            text = _FENCED.sub(lambda m: f"[{m.group(1) or 'code'} code]",
+                               for_people(content_str(ev.message.get("content"))))
+            first = next((line for line in text.split("\n") if line.strip()), "")
+            lines.append(f"{ev.sender}: {first[:160]}")
     return visible("\n".join(lines))
 
 
