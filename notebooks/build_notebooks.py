@@ -422,6 +422,10 @@ def build(name: str, execute: bool = True) -> Path:
             shutil.rmtree(HERE / leftover, ignore_errors=True)
         NotebookClient(nb, kernel_name="python3", timeout=300,
                        resources={"metadata": {"path": str(HERE)}}).execute()
+        views = [o for c in nb.cells for o in c.get("outputs", [])
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        if not views:  # panels saved themselves as static pages: their widget state is dead weight
+            nb.metadata.pop("widgets", None)
     path = HERE / f"{name}.ipynb"
     nbformat.validate(nb)
     nbformat.write(nb, path)
