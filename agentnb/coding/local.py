@@ -23,9 +23,9 @@ from .safepath import resolve_root, write_file
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def _stop(proc: asyncio.subprocess.Process, supervised: bool) -> None:
     """End a block: the supervisor kills the whole tree (setsid'd processes too); then the group, to be sure."""
-    if proctree.supervision_enabled():
+    if supervised:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -80,7 +80,8 @@ class LocalCommandLineExecutor(CodeExecutor):
             return CodeResult(exit_code=1, output=f"Error: {exc}. Nothing was executed.")
         argv = [self.python, "-u", path] if block.language == "python" else ["bash", path]
         # under the supervisor (Linux): the block's whole process tree ends with it, detached or not
-        argv = proctree.supervised(argv)
+        supervised = proctree.supervision_enabled()
+        argv = proctree.supervised(argv) if supervised else argv
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env(self.env))
@@ -108,7 +109,7 @@ class LocalCommandLineExecutor(CodeExecutor):
             timed_out = True
         finally:
             if proc.returncode is None:
-                await asyncio.shield(_stop(proc))
+                await asyncio.shield(_stop(proc, supervised))
         text = summary.render()
         if timed_out:
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + (

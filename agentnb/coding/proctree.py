@@ -88,7 +88,7 @@ def kill_procs(procs: list[psutil.Process]) -> None:
 
 def ask_supervisor_to_stop(proc: Any) -> bool:
     """SIGTERM the launcher (it kills the kernel's tree, then exits); False if there is none to ask."""
-    if proc is None or not supervision_enabled() or proc.poll() is not None:
+    if proc is None or proc.poll() is not None:
         return False
     try:
         os.kill(proc.pid, signal.SIGTERM)
