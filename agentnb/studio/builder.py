@@ -48,10 +48,15 @@ def _namespace_tools(namespace: dict[str, Any] | None) -> list[str]:
             namespace = shell.user_ns if shell is not None else {}
         except ImportError:
             namespace = {}
+    import sys
+
     out = []
     for name, value in sorted(namespace.items()):
         if name.startswith("_") or not inspect.isfunction(value) or not inspect.getdoc(value):
             continue
+        top = str(getattr(value, "__module__", "")).split(".")[0]
+        if top == "agentnb" or top in sys.stdlib_module_names:
+            continue  # the notebook's own functions and those of the user's packages, not library APIs
         path = import_path(value)
         if path is not None:
             out.append(path)

@@ -18,6 +18,11 @@ from .kernel_driver import NotebookKernel
 CALC = "agentnb.studio.gallery_tools:calculate"
 
 
+def _my_tool(text: str) -> str:
+    """Shout the text."""
+    return text.upper()
+
+
 def _names(s: Studio) -> list[str]:
     return [c.name.value for c in s.cards]
 
@@ -67,10 +72,14 @@ def test_tools_from_the_gallery_and_the_notebook_namespace():
     def undocumented(x):
         return x
 
-    s = studio("coder", namespace={"calculate": calculate, "lam": lambda: 1, "undocumented": undocumented})
+    import textwrap
+
+    s = studio("coder", namespace={"calculate": calculate, "lam": lambda: 1, "undocumented": undocumented,
+                                   "studio": studio, "dedent": textwrap.dedent, "mine": _my_tool})
     assistant = s.cards[1]
     assert CALC in assistant.tools.options
-    assert not any("lam" in o or "undocumented" in o for o in assistant.tools.options)
+    assert f"{__name__}:_my_tool" in assistant.tools.options  # a documented function of the user's own module
+    assert not any(w in o for o in assistant.tools.options for w in ("lam", "undocumented", "studio:", "dedent"))
     assistant.tools.value = (CALC,)
     assistant.tool_executor.value = "user_proxy"
     [tool] = s.spec.agent("assistant").config.tools
