@@ -100,43 +100,190 @@ def _write_notebook(path: Path, cells: list[str]) -> None:
     nbformat.write(nb, path)
 
 
-def test_panel_approve_and_plot_in_jupyterlab(jupyterlab):
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+DEEP_ERROR = """def step(n):
+    if n == 0:
+        raise FileNotFoundError(2, "No such file or directory", "data/sales.csv")
+    return step(n - 1)
+step(38)"""
+
+SLOW = "import time\nprint('working')\ntime.sleep(120)"
+
+
+def _open(page, base: str, token: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    dialog = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        dialog.wait_for(timeout=5_000)
+        dialog.click()
+    except Exception:
+        pass  # the kernel from the notebook metadata started without asking
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+
+def _run_cells(page, count: int) -> None:
+    page.locator(".jp-Cell .jp-InputArea-editor").first.click()
+    for _ in range(count):
+        page.keyboard.press("Shift+Enter")
+
+
+def _shutdown_kernels(base: str, token: str) -> None:
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10) as resp:
+        kernels = json.loads(resp.read())
+    for kernel in kernels:
+        req = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
+def _height(page, selector: str) -> int:
+    return int(page.locator(selector).first.evaluate("e => e.getBoundingClientRect().height"))
+
+
+def test_panel_approve_plot_save_and_reopen(jupyterlab):
+    """Approve on the proposed block, the plot, the static page; saved and reopened: no 'model not found'."""
     from playwright.sync_api import sync_playwright
 
-    with ScriptedModelServer([code(PLOT, before="I will plot **sin(x)**:"), "Done. TERMINATE"]) as srv:
+    replies = [code(PLOT, before="I will plot **sin(x)**:"), "The plot shows one period of sin(x). TERMINATE",
+               "TERMINATE"]
+    with ScriptedModelServer(replies) as srv:
         base, token, root = jupyterlab({"OAI_CONFIG_LIST": json.dumps(srv.config_list())})
         _write_notebook(root / "demo.ipynb", [
             "%load_ext agentnb",
             "%%agents --work-dir coding --max-turns 3\nPlot y = sin(x) for x in [0, 2π].",
+            "print('next cell')",
         ])
         OUTPUT.mkdir(exist_ok=True)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1400})
-                page.goto(f"{base}/lab/tree/demo.ipynb?token={token}")
-                page.wait_for_selector(".jp-Notebook", timeout=120_000)
-                dialog = page.locator(".jp-Dialog .jp-mod-accept")
-                try:
-                    dialog.wait_for(timeout=5_000)
-                    dialog.click()
-                except Exception:
-                    pass  # the kernel from the notebook metadata started without asking
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-                page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")
-                page.keyboard.press("Shift+Enter")
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                _open(page, base, token, "demo.ipynb")
+                _run_cells(page, 2)
                 approve = page.locator(".agentnb-panel button:has-text('Approve')")
                 approve.wait_for(timeout=120_000)
                 assert not (root / "coding").exists() or not any((root / "coding").glob("*.png"))
-                page.screenshot(path=str(OUTPUT / "browser-approval.png"), full_page=True)
+                # the approval controls sit right under the message that holds the block (code shown once)
+                attached = page.locator(".agentnb-approval").first.evaluate(
+                    "e => !!(e.previousElementSibling && e.previousElementSibling.querySelector('pre.agentnb-code'))")
+                assert attached, "the approval card does not follow the proposed block"
+                assert page.locator(".agentnb-panel pre.agentnb-code").count() == 1
+                assert page.locator(".agentnb-approval button:has-text('Approve')").is_visible()
+                page.screenshot(path=str(OUTPUT / "quickstart-approval.png"), full_page=True)
                 approve.click()
-                page.locator(".agentnb-panel img").first.wait_for(timeout=120_000)
-                page.locator(".agentnb-panel :text('chat finished')").wait_for(timeout=120_000)
-                page.screenshot(path=str(OUTPUT / "browser-plot.png"), full_page=True)
-                assert page.locator(".agentnb-panel button:has-text('Approve')").is_disabled()
-                assert "sin(x)" in page.locator(".agentnb-panel").inner_text()
+                page.locator(".agentnb-static img").first.wait_for(timeout=120_000)
+                static = page.locator(".agentnb-static").first
+                static.scroll_into_view_if_needed()
+                height = _height(page, ".jp-Cell:nth-child(2) .jp-OutputArea")
+                (OUTPUT / "quickstart-panel-height.txt").write_text(f"{height}\n")
+                page.screenshot(path=str(OUTPUT / "quickstart-panel.png"), full_page=True)
+                text = static.inner_text()
+                assert "✔ finished" in text and "sin(x)" in text and "TERMINATE" not in text
+                assert "exitcode" not in text  # what the model saw is folded, not shown
+                assert page.locator(".agentnb-static details.agentnb-saw").count() == 1
+                assert page.locator(".agentnb-panel").count() == 0  # the live widget was replaced
+                page.locator(".jp-Cell").nth(2).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")  # the notebook moves on: the Export toolbar leaves
+                page.locator(".jp-OutputArea-output:has-text('next cell')").wait_for(timeout=60_000)
+                page.keyboard.press("Control+s")
+                page.wait_for_timeout(1500)
+                saved = json.loads((root / "demo.ipynb").read_text())
+                assert "application/vnd.jupyter.widget-view+json" not in json.dumps(saved["cells"][1]["outputs"])
+                # reopened with a NEW kernel (the old one, and every widget model, is gone)
+                _shutdown_kernels(base, token)
+                page.reload()
+                page.wait_for_selector(".jp-Notebook", timeout=120_000)
+                page.locator(".agentnb-static img").first.wait_for(timeout=60_000)
+                page.wait_for_timeout(3000)  # the widget manager has restored by now
+                assert "model not found" not in page.locator(".jp-Notebook").inner_text()
+                assert "sin(x)" in page.locator(".agentnb-static").first.inner_text()
+                page.screenshot(path=str(OUTPUT / "quickstart-reopened.png"), full_page=True)
+            finally:
+                browser.close()
+
+
+def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
+    """Three agents in three colours; a deep traceback folded to one line; Stop, then Export with a name."""
+    from playwright.sync_api import sync_playwright
+
+    with ScriptedModelServer() as srv:
+        srv.add("I will split the work: the coder writes it, the reviewer checks it.", model="planner")
+        srv.add(code("print(sum(range(10)))"), model="coder")
+        srv.add("Correct: 45. TERMINATE", model="reviewer")
+        srv.add(code(DEEP_ERROR, before="Reading the sales data:"), model="analyst")
+        srv.add(code(SLOW, before="Trying again, slowly:"), model="analyst")
+        srv.add("never reached", model="analyst")
+        base, token, root = jupyterlab({"OAI_CONFIG_LIST": json.dumps(srv.config_list())})
+        team = (
+            "import agentnb as autogen\n"
+            f"planner = autogen.AssistantAgent('planner', llm_config={srv.llm_config(model='planner')!r})\n"
+            f"coder = autogen.AssistantAgent('coder', llm_config={srv.llm_config(model='coder')!r})\n"
+            f"reviewer = autogen.AssistantAgent('reviewer', llm_config={srv.llm_config(model='reviewer')!r})\n"
+            "user_proxy = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', "
+            "code_execution_config={'work_dir': 'coding'})\n"
+            "order = {'planner': lambda: coder, 'coder': lambda: user_proxy, 'user_proxy': lambda: reviewer}\n"
+            "def pick(last, gc):\n"
+            "    return order.get(last.name, lambda: planner)() if len(gc.messages) > 1 else planner\n"
+            "gc = autogen.GroupChat([user_proxy, planner, coder, reviewer], messages=[], max_round=6, "
+            "speaker_selection_method=pick)\n"
+            "manager = autogen.GroupChatManager(gc, llm_config=False, "
+            "is_termination_msg=lambda m: (m.get('content') or '').rstrip().endswith('TERMINATE'))\n"
+            f"analyst = autogen.AssistantAgent('analyst', llm_config={srv.llm_config(model='analyst')!r})\n"
+            "runner = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', "
+            "code_execution_config={'work_dir': 'coding'})\n"
+            "pair = (runner, analyst)"
+        )
+        _write_notebook(root / "team.ipynb", [
+            "%load_ext agentnb\n" + team,
+            "%%agents --team manager --approve never --out group\nSum the numbers below 10.",
+            "%%agents --team pair --approve never --max-turns 4 --out failing\nSummarise data/sales.csv.",
+        ])
+        OUTPUT.mkdir(exist_ok=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                _open(page, base, token, "team.ipynb")
+                _run_cells(page, 2)
+                group = page.locator(".jp-Cell").nth(1).locator(".agentnb-static")
+                group.wait_for(timeout=120_000)
+                colours = page.locator(".jp-Cell").nth(1).locator(".agentnb-card").evaluate_all(
+                    "cards => cards.map(c => [c.querySelector('.agentnb-head').firstChild.textContent.trim(), "
+                    "c.style.getPropertyValue('--agent-colour')])")
+                by_agent = dict(colours)
+                assert {"planner", "coder", "reviewer"} <= set(by_agent)
+                assert len(set(by_agent.values())) == len(by_agent), by_agent
+                group.scroll_into_view_if_needed()
+                page.screenshot(path=str(OUTPUT / "group-chat.png"), full_page=True)
+                page.locator(".jp-Cell").nth(2).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")
+                cell = page.locator(".jp-Cell").nth(2)
+                cell.locator(".agentnb-panel :text('working')").wait_for(timeout=120_000)
+                folded = cell.locator(".agentnb-panel .agentnb-warning:has-text('FileNotFoundError')")
+                assert folded.count() == 1 and "data/sales.csv" in folded.inner_text()
+                cell.locator(".agentnb-panel button:has-text('Stop')").click()
+                cell.locator(".agentnb-static :text('■ stopped')").wait_for(timeout=60_000)
+                assert cell.locator(".agentnb-static :text('■ interrupted')").count() == 1
+                assert cell.locator("button:has-text('Stop')").count() == 0  # no Stop on a chat that is over
+                (root / "stopped-run.ipynb").write_text("an earlier file")
+                name = cell.locator(".agentnb-toolbar input")
+                name.fill("stopped-run.ipynb")
+                name.press("Enter")
+                cell.locator(".agentnb-toolbar button:has-text('Export')").click()
+                link = cell.locator(".agentnb-toolbar a")
+                link.wait_for(timeout=60_000)
+                assert link.inner_text() == "stopped-run-2.ipynb"
+                assert (root / "stopped-run.ipynb").read_text() == "an earlier file"
+                exported = nbformat.read(root / "stopped-run-2.ipynb", as_version=4)
+                assert any("step(38)" in c.source for c in exported.cells)
+                cell.scroll_into_view_if_needed()
+                page.screenshot(path=str(OUTPUT / "error-chat.png"), full_page=True)
+                with page.context.expect_page(timeout=60_000) as opened:
+                    link.click()
+                new = opened.value
+                new.wait_for_selector(".jp-Notebook", timeout=120_000)
+                assert "stopped-run-2.ipynb" in new.url
             finally:
                 browser.close()
