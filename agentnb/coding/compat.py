@@ -37,8 +37,10 @@ from ..code_utils import (
     content_str,
     infer_lang,
 )
+from ..errors import UnsafePathError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .functions import UserFunction, build_functions_module, required_packages, to_stub
+from .safepath import resolve_root, write_file
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
             raise ValueError("Module name must be a valid Python identifier")
         self._timeout = timeout
         self._work_dir = Path(work_dir)
-        self._work_dir.mkdir(parents=True, exist_ok=True)
+        self._root = resolve_root(self._work_dir)  # writes below it never follow a link out (safepath)
         self._virtual_env_context = virtual_env_context
         self._functions = list(functions or [])
         self._functions_module = functions_module
@@ -219,7 +221,7 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
 
     async def _setup_functions(self) -> None:
         source = build_functions_module(self._functions)
-        (self._work_dir / f"{self._functions_module}.py").write_text(source)
+        write_file(self._root, f"{self._functions_module}.py", source.encode("utf-8"))
         packages = required_packages(self._functions)
         if packages:
             logger.info("Ensuring packages are installed in executor.")
@@ -257,9 +259,10 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
             if filename is None:
                 digest = hashlib.md5(code.encode()).hexdigest()
                 filename = f"tmp_code_{digest}.{'py' if lang.startswith('python') else lang}"
-            path = (self._work_dir / filename).resolve()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(code, encoding="utf-8")
+            try:
+                path = Path(write_file(self._root, filename, code.encode("utf-8", "surrogatepass")))
+            except UnsafePathError as exc:
+                return CommandLineCodeResult(exit_code=1, output=f"Error: {exc}")
             files.append(path)
             if not self.execution_policies.get(lang, False):
                 logs += f"Code saved to {path}\n"

@@ -29,6 +29,7 @@ from ..code_utils import check_can_use_docker_or_throw
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
 from .compat import CodeExtractor, IPythonCodeResult, MarkdownCodeExtractor, silence_pip
 from .kernel import KernelExecutor, strip_ansi
+from .safepath import resolve_root, write_file
 
 JupyterCodeResult = IPythonCodeResult
 
@@ -111,6 +112,7 @@ class _KernelCodeExecutor(CodeExecutor):
             raise ValueError(f"Output directory {output_dir} does not exist.")
         self._timeout = timeout
         self._output_dir = output_dir
+        self._root = resolve_root(output_dir)  # saved outputs never follow a link out of it (safepath)
         self._kernel_name = kernel_name
         self.kernel_executor: CodeExecutor
         if remote is None:
@@ -214,9 +216,7 @@ class _KernelCodeExecutor(CodeExecutor):
             texts.append(stream)
 
     def _save(self, data: bytes, ext: str) -> str:
-        path = self._output_dir / f"{uuid.uuid4().hex}.{ext}"
-        path.write_bytes(data)
-        return str(path.resolve())
+        return write_file(self._root, f"{uuid.uuid4().hex}.{ext}", data, exclusive=True)
 
     def restart(self) -> None:
         """A fresh kernel: every variable is forgotten."""

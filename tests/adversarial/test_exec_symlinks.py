@@ -93,3 +93,20 @@ def test_filename_comment_still_writes_plain_subfolders(tmp_path):
     assert result.exit_code == 0 and result.output == "ok\n"
     assert (tmp_path / "pkg" / "mod.py").read_text().startswith("# filename: pkg/mod.py")
     assert not os.path.islink(tmp_path / "pkg")
+
+
+@pytest.mark.parametrize("how", ["symlink", "hard-link"])
+def test_autogen_02_executor_does_not_write_through_links(tmp_path, how):
+    """``autogen.coding.LocalCommandLineCodeExecutor`` (0.2 API) writes its code files the same safe way."""
+    from agentnb.coding.compat import LocalCommandLineCodeExecutor
+
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    target = outside / "x.py"
+    target.write_text("precious = True\n")
+    (os.symlink if how == "symlink" else os.link)(target, work / "x.py")
+    ex = LocalCommandLineCodeExecutor(work_dir=work)
+    result = ex.execute_code_blocks([CodeBlock(code="# filename: x.py\nprint('ran')", language="python")])
+    assert target.read_text() == "precious = True\n"
+    assert result.exit_code == 1 and "ran" not in result.output
