@@ -179,3 +179,61 @@ def test_served_page_approve_and_plot(tmp_path, monkeypatch):
                     browser.close()
         finally:
             stop()
+
+
+def test_builder_under_voila_run_approve_plot(tmp_path):
+    """``voila notebooks/studio.ipynb``: the builder as a standalone page; the default model is the scripted one."""
+    _needs_browser()
+    from playwright.sync_api import sync_playwright
+
+    voila = Path(sys.executable).with_name("voila")
+    if not voila.exists():
+        pytest.skip("voila is not installed")
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "studio.ipynb").write_bytes((REPO / "notebooks" / "studio.ipynb").read_bytes())
+    OUTPUT.mkdir(exist_ok=True)
+    with ScriptedModelServer([code(PLOT, before="Plotting:"), "Done. TERMINATE"]) as srv:
+        port, token = _free_port(), secrets.token_hex(16)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "VSCODE_"))}
+        env.update({"OAI_CONFIG_LIST": json.dumps(srv.config_list()), "AGENTNB_HISTORY": str(tmp_path / "h.sqlite"),
+                    "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
+        with open(tmp_path / "voila.log", "wb") as log:
+            proc = subprocess.Popen([str(voila), "studio.ipynb", "--no-browser", f"--port={port}",
+                                     "--Voila.ip=127.0.0.1", f"--token={token}"],
+                                    env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+                    deadline = time.monotonic() + 120
+                    while True:
+                        try:
+                            page.goto(f"http://127.0.0.1:{port}/?token={token}", timeout=60_000)
+                            break
+                        except Exception:
+                            if proc.poll() is not None or time.monotonic() > deadline:
+                                raise RuntimeError((tmp_path / "voila.log").read_text()[-3000:]) from None
+                            time.sleep(0.5)
+                    run = page.locator("button:has-text('Run')").first
+                    run.wait_for(timeout=180_000)
+                    page.screenshot(path=str(OUTPUT / "studio-voila-builder.png"), full_page=True)
+                    run.click()
+                    approve = page.locator(".agentnb-panel button:has-text('Approve')")
+                    approve.wait_for(timeout=120_000)
+                    assert not any(root.rglob("*.png")), "code ran before approval"
+                    approve.click()
+                    page.locator(".agentnb-panel img").first.wait_for(timeout=120_000)
+                    page.screenshot(path=str(OUTPUT / "studio-voila-plot.png"), full_page=True)
+                    assert "sin(x)" in page.locator(".agentnb-panel").inner_text()
+                finally:
+                    browser.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
