@@ -11,12 +11,10 @@ agent as ``code_execution_config={"executor": executor}`` (approval and streamin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
 import re
-import signal
 import sys
 import warnings
 from dataclasses import dataclass
@@ -38,8 +36,10 @@ from ..code_utils import (
     infer_lang,
 )
 from ..errors import UnsafePathError
+from . import proctree
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .functions import UserFunction, build_functions_module, required_packages, to_stub
+from .local import stop_block
 from .safepath import resolve_root, write_file
 
 logger = logging.getLogger(__name__)
@@ -284,8 +284,11 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
         env = execution_env()
         if self._virtual_env_context is not None:
             env["PATH"] = f"{os.path.abspath(self._virtual_env_context.bin_path)}{os.pathsep}{env.get('PATH', '')}"
+        proctree.make_undumpable()  # model code must not read our environ or memory
+        supervised = proctree.supervision_enabled()  # the block's whole process tree ends with it (Linux)
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=self._work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            *(proctree.supervised(argv) if supervised else argv), cwd=self._work_dir,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -293,9 +296,7 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
             return None, "", ""
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(stop_block(proc, supervised))
         return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 

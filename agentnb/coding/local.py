@@ -23,7 +23,7 @@ from .safepath import resolve_root, write_file
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
 
 
-async def _stop(proc: asyncio.subprocess.Process, supervised: bool) -> None:
+async def stop_block(proc: asyncio.subprocess.Process, supervised: bool) -> None:
     """End a block: the supervisor kills the whole tree (setsid'd processes too); then the group, to be sure."""
     if supervised:
         with contextlib.suppress(ProcessLookupError):
@@ -109,7 +109,7 @@ class LocalCommandLineExecutor(CodeExecutor):
             timed_out = True
         finally:
             if proc.returncode is None:
-                await asyncio.shield(_stop(proc, supervised))
+                await asyncio.shield(stop_block(proc, supervised))
         text = summary.render()
         if timed_out:
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + (

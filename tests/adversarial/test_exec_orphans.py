@@ -110,11 +110,15 @@ def test_no_process_survives_the_agentnb_process(tmp_path, sig, executor):
             _kill_all(recorded)
 
 
-@pytest.mark.parametrize("executor", ["jupyter", "commandline-local"])
+@pytest.mark.parametrize("executor", ["jupyter", "commandline-local", "autogen-0.2-local"])
 def test_detached_processes_do_not_outlive_the_chat(tmp_path, executor):
     pidfile = tmp_path / "pids.txt"
     block = SPAWN.format(pidfile=str(pidfile), tail="")
     recorded: set[int] = set()
+    if executor == "autogen-0.2-local":  # the 0.2 class, given as an executor instance
+        from agentnb.coding.compat import LocalCommandLineCodeExecutor
+
+        executor = LocalCommandLineCodeExecutor(work_dir=tmp_path)
     try:
         with ScriptedModelServer([code(block), "TERMINATE"]) as server:
             assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
