@@ -288,11 +288,14 @@ def _check(agent: ConversableAgent, call: _Call) -> None:
 
 
 def _approval_policy(agent: ConversableAgent) -> str:
+    """``agent.tool_approval`` (True means "always"), else the code policy; a value we do not know asks."""
     policy = getattr(agent, "tool_approval", None)
     if policy is True:
         return "always"
     if isinstance(policy, str) and policy in ("always", "first"):
         return policy
+    if not (policy is None or policy is False or (isinstance(policy, str) and policy == "never")):
+        return "always"  # fail closed: a typo ("Always", "yes", 1) must not run tools unasked
     cfg = agent._code_execution_config
     return cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
 

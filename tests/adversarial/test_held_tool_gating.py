@@ -204,3 +204,30 @@ def test_malformed_legacy_function_calls_run_nothing(tmp_path, approving, case):
     tools, answer = _legacy_chat(function_call, approving)
     assert tools.calls == [] and not (tmp_path / "ran").exists()
     assert answer["content"].startswith("Error:")
+
+
+# --------------------------------------------------------------------------- a careless policy value
+
+
+@pytest.mark.parametrize("policy", ["Always", "ALWAYS", "yes", "ask", 1, "always "], ids=repr)
+def test_a_tool_approval_value_that_is_not_a_policy_asks(rejecting, policy):
+    """Found by this suite: ``tool_approval="Always"`` (or any value not understood) ran tools unasked."""
+    tools = Tools()
+    with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
+        assistant, proxy = _team(server, tools, policy="none")
+        proxy.tool_approval = policy
+        with human_handlers(approver=rejecting):
+            proxy.initiate_chat(assistant, message="go", silent=True)
+    assert tools.calls == [] and rejecting.kinds == ["tool"]
+
+
+@pytest.mark.parametrize("policy", [None, False, "never"], ids=repr)
+def test_tool_approval_off_runs_unasked(rejecting, policy):
+    """Control: the policies that mean "do not ask" still run the tool without a question."""
+    tools = Tools()
+    with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
+        assistant, proxy = _team(server, tools, policy="none")
+        proxy.tool_approval = policy
+        with human_handlers(approver=rejecting):
+            proxy.initiate_chat(assistant, message="go", silent=True)
+    assert tools.calls == [("wipe", {"path": "/data"})] and rejecting.kinds == []
