@@ -336,8 +336,14 @@ async def a_run_batch(tasks: str | os.PathLike | Iterable[Any], *, team: str | o
         pool = KernelPool(min(parallel, len(pending)), **extra)
         pool.fill()
 
+    unstarted = len(pending)
+
     async def worker(task: Task) -> None:
+        nonlocal unstarted
         async with gate:
+            unstarted -= 1
+            if pool is not None:  # keep warm only the kernels that tasks still to come will take
+                pool.size = min(parallel, unstarted)
             row = await _run_task(task, spec, out, timeout=timeout, retries=retries, executor=executor,
                                   executor_options=executor_options, pool=pool)
         _append_row(out, row)
