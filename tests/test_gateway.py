@@ -516,6 +516,8 @@ def test_gateway_back_after_an_outage_next_block_recovers(gateway, tmp_path):
             gw.stop()
             with pytest.raises(GatewayError, match=f"Jupyter gateway at {gw.url}"):
                 ex.execute(py("print('nobody there')"))
+            with pytest.raises(GatewayError, match=f"cannot reach the Jupyter gateway at {gw.url}"):
+                ex.execute(py("print('still nobody')"))  # the next block tries to reconnect, and says why not
             gw.start()
             result = ex.execute(py("print('back')"))
             assert "no longer exists on the gateway" in result.output and result.output.endswith("back\n")

@@ -152,9 +152,10 @@ class GatewayExecutor(CodeExecutor):
 
     async def _open_channels(self) -> None:
         assert self._kernel_id is not None
-        self._channels = _Channels(self._gateway, self._kernel_id, self._session.session, self.reconnect_timeout)
-        self._open[:] = [self._channels]
-        await self._channels.open()
+        channels = _Channels(self._gateway, self._kernel_id, self._session.session, self.reconnect_timeout)
+        self._open[:] = [channels]
+        await channels.open()
+        self._channels = channels  # only once open: a failed attempt is retried by the next a_start
 
     async def _setup(self) -> None:
         """Wait until the kernel answers; load the helpers (``sh`` blocks) and ``env`` into Python kernels."""
