@@ -166,6 +166,7 @@ class ChatPanel(widgets.VBox):
             return
         self._frozen = True
         self._slots.update_main(self.static_bundle())
+        self.status.layout.display = "none"  # the page above says it; the toolbar keeps Export only
         if self._slots.extra is None:
             self._slots.show_extra(self.toolbar)
         self._retire_toolbar_on_next_cell()
@@ -293,6 +294,7 @@ class ChatPanel(widgets.VBox):
             self._started, self._ended = ev.time, None
         if self._frozen and self._slots is not None:  # a follow-up in the same panel: live again
             self._frozen = False
+            self.status.layout.display = None
             self._slots.clear_extra()
             self._slots.update_main(self._repr_mimebundle_())
         self._set_state("running")

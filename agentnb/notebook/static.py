@@ -217,7 +217,7 @@ def transcript_html(events: list[Event], *, title: str = "", state: str = "", st
                 palette(name)
         elif isinstance(ev, ChatFinished):
             depth = max(0, depth - 1)
-            if ev.error:
+            if ev.error and depth > 0:  # a nested chat's failure; the outer one's is in the status line
                 items.append(f'<div class="agentnb-warning">✘ {escape(ev.error)}</div>')
         elif isinstance(ev, MessageSent):
             ran = open_blocks.pop(ev.sender, None)
@@ -258,7 +258,7 @@ def transcript_html(events: list[Event], *, title: str = "", state: str = "", st
             items.append(f'<div class="agentnb-block"><div class="agentnb-note">{mark} {escape(ev.name)} '
                          f"returned</div>{fold_text(ev.content)}</div>")
             open_blocks.setdefault(ev.executor, []).append(_Block(ev.executor, "text", ""))
-        elif isinstance(ev, ErrorOccurred):
+        elif isinstance(ev, ErrorOccurred) and not ev.fatal:  # a fatal one is the status line's
             items.append(f'<div class="agentnb-warning">✘ {escape(ev.error_type)}: '
                          f"{escape(ev.message[:500])}</div>")
     interrupted = state in ("stopped", "failed")

@@ -1,0 +1,197 @@
+"""The static page, folding, protocol words, colours and risk cues of the notebook view (no kernel)."""
+
+from __future__ import annotations
+
+import re
+
+import ipywidgets as widgets
+import pytest
+
+from agentnb.messages import (
+    ApprovalDecided,
+    ApprovalDecision,
+    ApprovalRequest,
+    ApprovalRequested,
+    ChatFinished,
+    ChatStarted,
+    CodeBlockProposed,
+    ErrorOccurred,
+    ExecutionFinished,
+    ExecutionOutput,
+    MessageSent,
+)
+from agentnb.notebook.controls import ApprovalCard
+from agentnb.notebook.html import PALETTE, Palette, for_people
+from agentnb.notebook.panel import ChatPanel
+from agentnb.notebook.risk import risk_cues
+from agentnb.notebook.static import FOLD_LINES, outputs_html, transcript_html, transcript_text
+from agentnb.textguard import has_hidden
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+CODE = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"
+TRACEBACK = [f"  File \"<x>\", line {i}, in step" for i in range(40)] + ["ZeroDivisionError: division by zero"]
+
+
+def chat_events(*, fail: bool = False) -> list:
+    """A one-block chat: task, proposed code, approval, outputs, the model's copy, the answer."""
+    reply = f"Here it is:\n```python\n{CODE}\n```"
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "plotted\n"},
+               {"output_type": "display_data", "data": {"image/png": PNG, "text/plain": "<Figure>"}}]
+    if fail:
+        outputs.append({"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+                        "traceback": ["\x1b[31m" + line + "\x1b[0m" for line in TRACEBACK]})
+    request = ApprovalRequest(kind="code", agent="user_proxy", code=CODE)
+    return [
+        ChatStarted(sender="user_proxy", recipient="assistant", agents=["user_proxy", "assistant"]),
+        MessageSent(sender="user_proxy", recipient="assistant", message={"content": "Plot it."}),
+        MessageSent(sender="assistant", recipient="user_proxy", message={"content": reply}),
+        CodeBlockProposed(executor="user_proxy", block_id="b1", language="python", code=CODE, needs_approval=True),
+        ApprovalRequested(request=request),
+        ApprovalDecided(request=request, decision=ApprovalDecision(approved=True)),
+        ExecutionFinished(executor="user_proxy", block_id="b1", language="python", code=CODE,
+                          exit_code=1 if fail else 0, summary="", outputs=outputs),
+        MessageSent(sender="user_proxy", recipient="assistant",
+                    message={"content": "exitcode: 0 (execution succeeded)\nCode output: plotted\n"}),
+        MessageSent(sender="assistant", recipient="user_proxy", message={"content": "Done.\n\nTERMINATE"}),
+        MessageSent(sender="user_proxy", recipient="assistant", message={"content": ""}),
+        ChatFinished(reason="terminated"),
+    ]
+
+
+def texts(widget: widgets.Widget) -> str:
+    out = []
+
+    def walk(w):
+        if isinstance(getattr(w, "value", None), str):
+            out.append(w.value)
+        for c in getattr(w, "children", ()):
+            walk(c)
+
+    walk(widget)
+    return "\n".join(out)
+
+
+def test_static_page_shows_each_thing_once_with_the_plot():
+    html = transcript_html(chat_events(), title="chat1", state="finished")
+    assert f'<img src="data:image/png;base64,{PNG}"' in html
+    assert html.count(">plot</span>") == 1  # the code once, in the message that proposed it
+    saw = html.index("what the model saw")
+    assert "exitcode: 0" in html[saw:] and "exitcode" not in html[:saw]
+    assert "TERMINATE" not in html and "Done." in html
+    assert html.count('class="agentnb-card"') == 3  # task, proposal, answer: no empty or protocol-only cards
+    assert "✔ approved" in html and "✔ finished" in html
+    plain = transcript_text(chat_events(), title="chat1", state="finished")
+    assert "exitcode" not in plain and "[python block ran: ✔]" in plain and "TERMINATE" not in plain
+
+
+def test_traceback_folds_behind_its_error_line():
+    html = transcript_html(chat_events(fail=True), state="failed")
+    assert "✘ ZeroDivisionError: division by zero" in html
+    assert re.search(r"<summary>traceback ▸ 41 lines</summary>", html)
+    assert "\x1b" not in html and "␛" not in html  # colour codes dropped, not shown as symbols
+    long = outputs_html([{"output_type": "stream", "name": "stdout", "text": "".join(f"row {i}\n" for i in range(50))}])
+    assert f"row 0 ▸ {49} more lines" in long and FOLD_LINES < 50
+    short = outputs_html([{"output_type": "stream", "name": "stdout", "text": "one\ntwo\n"}])
+    assert "<details>" not in short
+
+
+def test_stopped_chat_marks_the_running_block_interrupted():
+    working = ExecutionOutput(executor="user_proxy", block_id="b1", kind="stream", name="stdout", text="working\n")
+    events = [*chat_events()[:6], working, ChatFinished(reason="stopped")]
+    html = transcript_html(events, state="stopped")
+    assert "working" in html and "■ interrupted" in html and "■ stopped" in html
+
+
+def test_static_page_keeps_hidden_characters_visible():
+    sneaky = "ok\u202e evil \x1b[2K"
+    events = [ChatStarted(sender="u\u200b", recipient="a"),
+              MessageSent(sender="a\u202e", recipient="u", message={"content": sneaky}),
+              ErrorOccurred(source="x\u202e", error_type="E\u200b", message="m\x1b[2K")]
+    for text in (transcript_html(events, state="running"), transcript_text(events, state="running")):
+        assert not has_hidden(text.replace("\n", "")), text
+        assert "⟨U+202E⟩" in text
+
+
+def test_protocol_words_hidden_from_people_only():
+    assert for_people("All done.\nTERMINATE") == "All done."
+    assert for_people("TERMINATE.") == ""
+    assert for_people("TERMINATE the process first, then restart") == "TERMINATE the process first, then restart"
+    panel = ChatPanel()
+    msg = {"content": "The answer is 4. TERMINATE"}
+    panel.handle_event(MessageSent(sender="assistant", recipient="user", message=msg))
+    assert "TERMINATE" not in texts(panel.conversation) and msg["content"].endswith("TERMINATE")
+
+
+def test_panel_shows_code_once_and_folds_the_models_copy():
+    panel = ChatPanel()
+    for ev in chat_events()[:4]:
+        panel.handle_event(ev)
+    request = chat_events()[4].request
+    panel.handle_event(ApprovalRequested(request=request))
+    card = panel._approvals[request.request_id]
+    assert "the code above" in card.children[0].value and "agentnb-code" not in card.children[0].value
+    card.approve_button.click()
+    assert card.button_row.layout.display == "none" and "✔ approved" in card.status.value
+    for ev in chat_events()[6:]:
+        panel.handle_event(ev)
+    shown = texts(panel.conversation)
+    assert shown.count(">plot</span>") == 1
+    assert "what the model saw" in shown and shown.count("exitcode") == 1  # only inside the fold
+    cards = [w for w in panel.items if isinstance(w, widgets.HTML) and "agentnb-card" in w.value]
+    assert len(cards) == 3
+    assert "✔ finished" in panel.status.value and panel.stop_button.layout.display == "none"
+
+
+def test_states_are_distinct():
+    seen = {}
+    for reason, error in [("terminated", None), ("stopped", None), ("error", "boom")]:
+        panel = ChatPanel()
+        panel.on_stop(lambda: None)
+        panel.handle_event(ChatStarted(sender="u", recipient="a"))
+        assert "● running" in panel.status.value and not panel.stop_button.disabled
+        panel.handle_event(ChatFinished(reason=reason, error=error))
+        seen[reason] = panel.status.value
+    assert "✔ finished" in seen["terminated"]
+    assert "■ stopped" in seen["stopped"] and "finished" not in seen["stopped"]
+    assert "✘ failed: boom" in seen["error"] and "finished" not in seen["error"]
+
+
+def test_nested_chat_does_not_end_the_panel():
+    panel = ChatPanel()
+    panel.handle_event(ChatStarted(sender="u", recipient="a"))
+    panel.handle_event(ChatStarted(sender="a", recipient="inner"))
+    panel.handle_event(ChatFinished(reason="terminated"))
+    assert panel.state == "running"
+    panel.handle_event(ChatFinished(reason="max_turns"))
+    assert panel.state == "finished"
+
+
+def test_twelve_agents_twelve_colours_stable_per_name():
+    names = ["planner", "coder", "reviewer", "user_proxy", "assistant", "chatbot", "critic", "writer",
+             "researcher", "executor", "tester", "manager"]
+    palette = Palette(names)
+    colours = [palette(n) for n in names]
+    assert len(set(colours)) == 12 and set(colours) == set(PALETTE)
+    assert Palette(names)("coder") == palette("coder")  # same chat order, same colours
+    assert palette("planner") != palette("coder") and palette("chatbot") != palette("user_proxy")
+
+
+@pytest.mark.parametrize(("code", "cue"), [
+    ("import shutil\nshutil.rmtree('data')", "deletes files or folders"),
+    ("!rm -rf build/", "deletes files or folders"),
+    ("cur.execute('DROP TABLE users')", "deletes files or folders"),
+    ("open('out.csv', 'w').write(text)", "writes or overwrites files"),
+    ("df.to_csv('sales.csv')", "writes or overwrites files"),
+    ("%pip install requests", "installs packages"),
+    ("subprocess.run(['pip', 'install', 'x'])", "installs packages"),
+    ("import requests\nrequests.get('https://example.com')", "touches the network"),
+    ("os.system('ls')", "runs shell commands"),
+])
+def test_risk_cues(code, cue):
+    assert cue in risk_cues(code)
+    card = ApprovalCard(ApprovalRequest(kind="code", agent="user_proxy", code=code))
+    assert f"⚠ {cue}" in card.children[0].value
+
+
+def test_harmless_code_gets_no_cue():
+    assert risk_cues("import numpy as np\nprint(np.arange(10).sum())\nx = open('data.csv').read()") == []
