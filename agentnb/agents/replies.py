@@ -13,7 +13,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..coding.base import TRUNCATED_MARK, CodeBlock, cut_off, cut_off_reply, extract_code_blocks, mark_truncated
+from ..coding.base import (
+    TRUNCATED_MARK,
+    CodeBlock,
+    cut_off,
+    cut_off_reply,
+    extract_code_blocks,
+    mark_truncated,
+    scrub_surrogates,
+)
 from ..coding.redaction import OutputRedactor, redact_output
 from ..errors import redact
 from ..messages import (
@@ -322,7 +330,8 @@ def oai_messages(agent: ConversableAgent, messages: list[dict]) -> list[dict[str
         out.append(msg)
     from .tools import pair_tool_calls
 
-    return pair_tool_calls(out)  # every tool_call_id answered exactly once, or the request is invalid
+    # lone surrogates (a model's or a tool's broken text) cannot be sent as UTF-8 JSON: the request would fail
+    return pair_tool_calls(scrub_surrogates(out))  # every tool_call_id answered once, or the request is invalid
 
 
 async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | None = None,
@@ -335,7 +344,7 @@ async def generate_oai_reply(agent: ConversableAgent, messages: list[dict] | Non
         messages = agent.chat_messages[sender]
     tools = agent.tools or None
     completion = await client.create(oai_messages(agent, messages), tools=tools, cache=agent.client_cache)
-    reply = completion.to_message()
+    reply = scrub_surrogates(completion.to_message())  # no lone surrogate reaches the history or the views
     if getattr(completion, "finish_reason", None) == "length":  # cut off: marked for the person and the model
         reply["content"] = mark_truncated(reply.get("content"))
     if reply.get("content") is None and not reply.get("tool_calls") and not reply.get("function_call"):

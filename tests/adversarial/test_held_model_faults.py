@@ -23,7 +23,7 @@ import pytest
 import agentnb as autogen
 from agentnb.errors import ModelError, ModelResponseError, ModelUnavailableError
 from agentnb.messages import subscribe
-from agentnb.testing import Fault, ScriptedModelServer, code
+from agentnb.testing import Fault, ScriptedModelServer, code, tool_calls
 
 SECRET = "sk-held-model-faults-0123456789abcdef"
 MODEL = "gpt-faulty"
@@ -142,3 +142,34 @@ def test_lasting_faults_raise_a_clear_model_error_and_keep_the_history(tmp_path,
     assert [m.get("content") for m in again.chat_history[:3]] == [m.get("content") for m in exc.chat_history[:3]]
     assert STEP_ONE.content in [m.get("content") for m in resumed_with]
     _assert_no_orphans(pids)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_reply_with_lone_surrogates_does_not_end_the_chat(stream):
+    """Found by this suite: a reply holding ``"\\ud800"`` (valid JSON, not encodable as UTF-8) was stored as is,
+    and the next request failed to encode, ending the chat with a misleading "reply could not be parsed"."""
+    with ScriptedModelServer(["broken \ud800 half of a pair", "TERMINATE"]) as server:
+        assistant = autogen.AssistantAgent("assistant", llm_config={**server.llm_config(), "stream": stream})
+        proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
+                                       code_execution_config=False)
+        result = proxy.initiate_chat(assistant, message="go", silent=True)
+        resent = server.requests[1]["messages"]
+    assert len(server.requests) == 2 and result.chat_history[-1]["content"] == "TERMINATE"
+    assert [m["content"] for m in resent[-2:]] == ["broken \ufffd half of a pair", ""]
+    assert result.chat_history[1]["content"] == "broken \ufffd half of a pair"
+
+
+def test_a_tool_result_with_lone_surrogates_is_sent():
+    with ScriptedModelServer([tool_calls([("read", {})]), "TERMINATE"]) as server:
+        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
+        proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
+                                       code_execution_config=False)
+
+        @proxy.register_for_execution()
+        @assistant.register_for_llm(description="Read a file.")
+        def read() -> str:
+            return b"caf\xe9".decode("utf-8", "surrogateescape")
+
+        result = proxy.initiate_chat(assistant, message="go", silent=True)
+        (answer,) = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
+    assert answer["content"] == "caf\ufffd" and result.chat_history[-1]["content"] == "TERMINATE"
