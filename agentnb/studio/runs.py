@@ -91,6 +91,19 @@ class Run:
 
         return [(m["sender"], content_str(m["message"].get("content"))) for m in self.messages]
 
+    def replay_events(self) -> list[Any]:
+        """The run as agentnb events again (messages, code runs with their outputs, approvals), for any view."""
+        return replay(self)
+
+    def panel(self) -> Any:
+        """A ChatPanel showing the recorded run (read-only: its buttons answer nothing)."""
+        from ..notebook.panel import ChatPanel
+
+        panel = ChatPanel(f"run {self.id}", interactive=False)
+        for event in self.replay_events():
+            panel.handle_event(event)
+        return panel
+
     def _ipython_display_(self) -> None:
         from .history_ui import show_run
 
@@ -299,3 +312,67 @@ def _diff(x: Any, y: Any, where: str, out: list[str]) -> None:
             _diff(u, v, f"{where}[{i}]", out)
     elif x != y:
         out.append(f"{where}: {json.dumps(x)[:60]} -> {json.dumps(y)[:60]}")
+
+
+def replay(run: Run) -> list[Any]:
+    from ..messages import (
+        ApprovalDecided,
+        ApprovalDecision,
+        ApprovalRequest,
+        ApprovalRequested,
+        ChatFinished,
+        ChatStarted,
+        ExecutionFinished,
+        ExecutionOutput,
+        MessageSent,
+    )
+
+    chat_id = f"replay-{run.id}"
+    out: list[tuple[int, Any]] = [(0, ChatStarted(sender=run.info.agents[0] if run.info.agents else "", chat_id=chat_id,
+                                                  recipient="", agents=run.info.agents, model=run.info.model))]
+    for m in run.messages:
+        out.append((m["seq"], MessageSent(sender=m["sender"], recipient=m["recipient"], message=m["message"],
+                                          chat_id=chat_id, time=m["time"])))
+    for e in run.events:
+        if e["kind"] == "ExecutionFinished":
+            outputs = [_loaded(run, o) for o in e.get("outputs", [])]
+            for o in outputs:
+                kind = o.get("output_type", "display_data")
+                out.append((e["seq"], ExecutionOutput(
+                    executor=e["executor"], block_id=f"{chat_id}-{e['seq']}", kind=kind, chat_id=chat_id,
+                    data=o.get("data") or {}, name=o.get("name"), text="".join(o.get("text", "")) or None,
+                    ename=o.get("ename"), evalue=o.get("evalue"), traceback=o.get("traceback") or [])))
+            out.append((e["seq"], ExecutionFinished(executor=e["executor"], block_id=f"{chat_id}-{e['seq']}",
+                                                    language=e["language"], code=e["code"], chat_id=chat_id,
+                                                    exit_code=e["exit_code"], summary=e["summary"],
+                                                    outputs=outputs)))
+        elif e["kind"] == "ApprovalDecided":
+            request = ApprovalRequest(kind=e["request_kind"], agent=e["agent"], code=e.get("code") or "",
+                                      tool_name=e.get("tool_name"), request_id=f"{chat_id}-approval-{e['seq']}")
+            decision = ApprovalDecision(approved=bool(e["approved"]), code=e.get("edited_code"),
+                                        reason=e.get("reason") or "")
+            out.append((e["seq"], ApprovalRequested(request=request, chat_id=chat_id)))
+            out.append((e["seq"], ApprovalDecided(request=request, decision=decision, chat_id=chat_id)))
+    out.sort(key=lambda item: item[0])
+    events = [event for _, event in out]
+    if run.info.status != "running":
+        events.append(ChatFinished(reason=run.info.reason or run.info.status, chat_id=chat_id))
+    return events
+
+
+def _loaded(run: Run, output: dict[str, Any]) -> dict[str, Any]:
+    """An output with its image files read back into base64 data."""
+    import base64
+
+    data = output.get("data")
+    if not isinstance(data, dict):
+        return output
+    loaded = {}
+    for mime, value in data.items():
+        if isinstance(value, dict) and "$file" in value:
+            try:
+                value = base64.b64encode((run.root / value["$file"]).read_bytes()).decode()
+            except OSError:
+                continue
+        loaded[mime] = value
+    return dict(output, data=loaded)

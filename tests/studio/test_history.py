@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sqlite3
 import subprocess
@@ -103,6 +104,14 @@ def test_code_outputs_images_by_reference_and_approvals(db, tmp_path, monkeypatc
     [image] = full.image_paths()
     assert image.read_bytes().startswith(b"\x89PNG") and image.parent.parent.name == "outputs"
     assert "base64" not in str(next(e for e in full.events if e["kind"] == "ExecutionFinished")["outputs"])
+    replayed = full.replay_events()
+    kinds = [type(e).__name__ for e in replayed]
+    assert kinds[0] == "ChatStarted" and kinds[-1] == "ChatFinished"
+    assert kinds.index("ApprovalDecided") < kinds.index("ExecutionFinished")
+    shown = next(e for e in replayed if type(e).__name__ == "ExecutionOutput" and "image/png" in e.data)
+    assert shown.data["image/png"] == base64.b64encode(image.read_bytes()).decode()  # the file, read back
+    panel = full.panel()
+    assert len(panel.items) >= len(full.messages)
     html = transcript_html(full)
     assert '<img src="data:image/png;base64,' in html and "drawn" in html
     assert run.label == "Coder: assistant + user proxy" and "user_proxy" in full.spec
