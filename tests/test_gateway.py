@@ -9,8 +9,10 @@ import os
 import pickle
 import re
 import secrets
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -42,13 +44,17 @@ def free_port() -> int:
 class KernelGateway:
     """``jupyter kernelgateway`` as a subprocess in its own process group (kernels included)."""
 
-    def __init__(self, root, token: str, port: int | None = None, extra: tuple[str, ...] = ()):
+    def __init__(self, root, token: str, port: int | None = None, extra: tuple[str, ...] = (),
+                 tls: tuple[str, str] | None = None):
         self.root = root
         self.token = token
         self.port = port or free_port()
         self.extra = extra
+        if tls is not None:
+            self.extra = (*extra, f"--KernelGatewayApp.certfile={tls[0]}", f"--KernelGatewayApp.keyfile={tls[1]}")
+        self.context = ssl.create_default_context(cafile=tls[0]) if tls else None
         self.proc: subprocess.Popen | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> KernelGateway:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
@@ -70,13 +76,13 @@ class KernelGateway:
 
     def kernels(self) -> list[dict]:
         request = urllib.request.Request(f"{self.url}/api/kernels", headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=self.context) as response:
             return json.loads(response.read())
 
     def delete(self, kernel_id: str) -> None:
         request = urllib.request.Request(f"{self.url}/api/kernels/{kernel_id}", method="DELETE",
                                          headers={"Authorization": f"token {self.token}"})
-        urllib.request.urlopen(request, timeout=10).close()
+        urllib.request.urlopen(request, timeout=10, context=self.context).close()
 
     def kernel_pids(self) -> list[int]:
         assert self.proc is not None
@@ -549,3 +555,21 @@ def test_agents_cell_magic_with_gateway_executor(gateway, model_server, monkeypa
         "agents", f"--executor gateway --approve never --silent --work-dir {tmp_path} --model {model_server.model}",
         "Where do you run?")
     assert f"ran at {gateway.root}" in result.chat_history[2]["content"]  # the gateway's folder, not ours
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_https_and_wss_with_a_private_ca(tmp_path):
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    gw = KernelGateway(tmp_path, "gw-" + secrets.token_hex(12), tls=(cert, key)).start()
+    try:
+        with pytest.raises(GatewayError, match=f"cannot reach the Jupyter gateway at {gw.url}"):
+            GatewayExecutor(gw.url, auth_token=gw.token, work_dir=tmp_path / "w").start()  # unknown CA: refused
+        with GatewayExecutor(gw.url, auth_token=gw.token, work_dir=tmp_path / "w", ca_certs=cert) as ex:
+            ex.execute(py("x = 6"))
+            assert ex.execute(py("print(x * 7)")).output == "42\n"  # REST over https, messages over wss
+        assert gw.kernels() == []
+    finally:
+        gw.stop()
