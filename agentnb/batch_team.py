@@ -46,7 +46,17 @@ def load_team(team: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
     for key in ("initiator", "recipient"):
         if chat.get(key) is not None and chat[key] not in names:
             raise ConfigError(f"chat.{key} {chat[key]!r} is not one of the agents: {', '.join(names)}")
+    for agent in spec["agents"]:
+        _check_unattended(agent["name"], agent.get("code_execution"))
     return spec
+
+
+def _check_unattended(name: str, code: Any) -> None:
+    """A batch has nobody to approve code: a spec asking for approval is refused, never downgraded."""
+    if isinstance(code, dict) and code.get("approval", "never") != "never":
+        raise ConfigError(f"agent {name!r}: code_execution.approval={code['approval']!r}, but a batch run has "
+                          "nobody to approve; remove it to run code unattended (a gateway executor keeps that "
+                          "code away from this machine)")
 
 
 def _refuse_secrets(value: Any, where: str) -> None:
@@ -101,6 +111,7 @@ def build_team(spec: dict[str, Any], *, work_dir: str, executor: str | None = No
         code = a.get("code_execution", kind == "user_proxy")
         if code:
             code = {**(code if isinstance(code, dict) else {}), **(executor_options or {})}
+            _check_unattended(a["name"], code)
             if executor:
                 code["executor"] = executor
             code.update({"work_dir": work_dir, "approval": "never", "use_docker": False})

@@ -124,6 +124,10 @@ def test_team_spec_and_tasks_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="name files"):
         load_tasks([{"id": "../escape", "message": "a"}])
     with ScriptedModelServer() as server:
+        spec = team(server, code_execution={"approval": "always"})
+        with pytest.raises(ConfigError, match="nobody to approve"):  # refused, never silently downgraded
+            run_batch(["x"], team=spec, out_dir=tmp_path, progress=None)
+        assert server.requests == []
         spec = team(server)
         spec["agents"][0]["llm"]["api_key_env"] = "AGENTNB_TEST_UNSET_VARIABLE"
         with pytest.raises(ConfigError, match="AGENTNB_TEST_UNSET_VARIABLE"):
