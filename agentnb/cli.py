@@ -81,6 +81,7 @@ def demo(args: argparse.Namespace) -> int:
     assistant = autogen.AssistantAgent("assistant", llm_config=config)
     user_proxy = autogen.UserProxyAgent(
         "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=max_replies,
+        is_termination_msg=lambda m: (m.get("content") or "").rstrip().endswith("TERMINATE"),  # as 0.2 notebooks
         code_execution_config={"work_dir": str(work_dir), "use_docker": False, "executor": args.executor})
     started = time.perf_counter()
     try:

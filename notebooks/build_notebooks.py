@@ -62,13 +62,16 @@ The classic AutoGen two-agent pattern, unchanged: an `AssistantAgent` (a model) 
     setup('llm_config = demo_llm_config("quickstart")  # None = the default model'),
     md("""
 Two agents. The user proxy never asks a person (`human_input_mode="NEVER"`) and runs code in the folder
-`coding/`; plots appear inline, and the model gets a short text summary of every output.
+`coding/`; plots appear inline, and the model gets a short text summary of every output. As in AutoGen 0.2, a
+chat ends by default only on a message that is exactly `TERMINATE`; `is_termination_msg` here also accepts a
+message that *ends* with it, as the 0.2 notebooks do.
 """),
     code('''assistant = autogen.AssistantAgent(name="assistant", llm_config=llm_config)
 user_proxy = autogen.UserProxyAgent(
     name="user_proxy",
     human_input_mode="NEVER",
     max_consecutive_auto_reply=10,
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={"work_dir": "coding", "use_docker": False},
 )'''),
     code('''result = user_proxy.initiate_chat(
@@ -202,6 +205,7 @@ The assistant's first idea is to download the book; the policy rejects it, and t
     code('''assistant = autogen.AssistantAgent("assistant", llm_config=llm_config)
 user_proxy = autogen.UserProxyAgent(
     "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=6,
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={"work_dir": "coding", "use_docker": False, "approval": "always"},
 )
 
@@ -230,6 +234,7 @@ always); `--out chat` stores the `ChatHandle`.
 
 panel_proxy = autogen.UserProxyAgent(
     "user_proxy", human_input_mode="NEVER",
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={"work_dir": "coding", "use_docker": False, "approval": "always"},
 )
 team = (panel_proxy, autogen.AssistantAgent("assistant", llm_config=panel_llm_config))'''),
@@ -325,6 +330,7 @@ validate the file with `nbformat`, run it again from scratch with `nbclient`, an
     code('''assistant = autogen.AssistantAgent("assistant", llm_config=llm_config)
 user_proxy = autogen.UserProxyAgent(
     "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=4,
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={"work_dir": "coding", "use_docker": False},
 )
 result = user_proxy.initiate_chat(

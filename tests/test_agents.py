@@ -22,9 +22,15 @@ from agentnb.messages import (
 from agentnb.testing import Fault, code
 
 
+def ends_with_terminate(message: dict) -> bool:
+    """The termination rule 0.2 notebooks pass explicitly (0.2's default is ``content == "TERMINATE"``)."""
+    return (message.get("content") or "").rstrip().endswith("TERMINATE")
+
+
 def pair(server, work_dir, *, executor="commandline-local", approval="never", **proxy_kw):
     assistant = autogen.AssistantAgent(name="assistant", llm_config=server.llm_config())
     proxy_kw.setdefault("human_input_mode", "NEVER")
+    proxy_kw.setdefault("is_termination_msg", ends_with_terminate)
     proxy_kw.setdefault("max_consecutive_auto_reply", 10)
     user_proxy = autogen.UserProxyAgent(
         name="user_proxy",

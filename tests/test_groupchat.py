@@ -30,6 +30,11 @@ def bot(name: str, replies: list | None = None, **kw) -> autogen.ConversableAgen
     return agent
 
 
+def ends_with_terminate(message: dict) -> bool:
+    """The termination rule 0.2 notebooks pass explicitly (0.2's default is ``content == "TERMINATE"``)."""
+    return (message.get("content") or "").rstrip().endswith("TERMINATE")
+
+
 def speakers(groupchat: GroupChat) -> list[str]:
     return [m["name"] for m in groupchat.messages]
 
@@ -65,7 +70,8 @@ def test_round_robin_until_max_round(trio):
 def test_termination_message_ends_chat_and_summary_drops_terminate():
     a, b = bot("a"), bot("b", ["all done. TERMINATE"])
     gc = GroupChat([a, b], messages=[], max_round=10, speaker_selection_method="round_robin")
-    result = a.initiate_chat(GroupChatManager(gc, llm_config=False), message="go", silent=True)
+    result = a.initiate_chat(GroupChatManager(gc, llm_config=False, is_termination_msg=ends_with_terminate),
+                             message="go", silent=True)
     assert speakers(gc) == ["a", "b"]
     assert result.stop_reason == "terminated"
     assert result.summary == "all done."
@@ -210,7 +216,8 @@ def test_auto_parses_a_name_inside_a_sentence_and_counts_manager_usage(srv):
     srv.add("print('hi')", model="coder")
     srv.add("Looks good. TERMINATE", model="reviewer")
     gc = GroupChat([user, coder, reviewer], max_round=10)
-    manager = GroupChatManager(gc, llm_config=srv.llm_config(model="manager", tools=[{"type": "function"}]))
+    manager = GroupChatManager(gc, llm_config=srv.llm_config(model="manager", tools=[{"type": "function"}]),
+                               is_termination_msg=ends_with_terminate)
     result = user.initiate_chat(manager, message="Write code.", silent=True)
     assert speakers(gc) == ["user_proxy", "coder", "reviewer"]
     assert [(e.speaker, e.method, e.retries) for e in selections(result)] == [("coder", "auto", 0),
@@ -231,7 +238,8 @@ def test_auto_retries_on_unknown_name_then_succeeds(srv):
     srv.add("The architect should speak.", "REVIEWER", model="manager")
     srv.add("LGTM TERMINATE", model="reviewer")
     gc = GroupChat([user, coder, reviewer], max_round=3)
-    result = user.initiate_chat(GroupChatManager(gc, llm_config=srv.llm_config(model="manager")),
+    result = user.initiate_chat(GroupChatManager(gc, llm_config=srv.llm_config(model="manager"),
+                                                 is_termination_msg=ends_with_terminate),
                                 message="Review this.", silent=True)
     assert speakers(gc) == ["user_proxy", "reviewer"]
     assert [(e.method, e.retries) for e in selections(result)] == [("auto", 1)]
@@ -246,7 +254,8 @@ def test_auto_retries_when_two_names_are_given(srv):
     srv.add("coder or reviewer, hard to say", "coder", model="manager")
     srv.add("done TERMINATE", model="coder")
     gc = GroupChat([user, coder, reviewer], max_round=3)
-    result = user.initiate_chat(GroupChatManager(gc, llm_config=srv.llm_config(model="manager")),
+    result = user.initiate_chat(GroupChatManager(gc, llm_config=srv.llm_config(model="manager"),
+                                                 is_termination_msg=ends_with_terminate),
                                 message="x", silent=True)
     assert speakers(gc) == ["user_proxy", "coder"]
     assert selections(result)[0].retries == 1
@@ -400,7 +409,7 @@ def test_resume_from_saved_json_and_continue():
              {"content": "step one", "name": "b", "role": "user"},
              {"content": "step two. TERMINATE", "name": "c", "role": "user"}]
     gc = GroupChat([a, b, c], max_round=10, speaker_selection_method="round_robin", send_introductions=True)
-    manager = GroupChatManager(gc, llm_config=False)
+    manager = GroupChatManager(gc, llm_config=False, is_termination_msg=ends_with_terminate)
     last_agent, last_message = manager.resume(json.dumps(saved), remove_termination_string="TERMINATE",
                                               silent=True)
     assert last_agent is c and last_message["content"] == "step two. "

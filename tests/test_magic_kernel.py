@@ -272,14 +272,15 @@ def test_team_group_chat_from_the_magic(kernel_factory, tmp_path):
             "import agentnb as autogen\n"
             f"coder = autogen.AssistantAgent('coder', llm_config={srv.llm_config(model='coder')!r})\n"
             f"reviewer = autogen.AssistantAgent('reviewer', llm_config={srv.llm_config(model='reviewer')!r})\n"
-            "user_proxy = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', "
+            "done = lambda m: (m.get('content') or '').rstrip().endswith('TERMINATE')\n"
+            "user_proxy = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', is_termination_msg=done, "
             f"code_execution_config={{'work_dir': {str(work)!r}}})\n"
             "def order(last, gc):\n"
             "    if last is coder: return user_proxy\n"
             "    return coder if len(gc.messages) == 1 else reviewer\n"
             "gc = autogen.GroupChat([user_proxy, coder, reviewer], messages=[], max_round=6, "
             "speaker_selection_method=order)\n"
-            "manager = autogen.GroupChatManager(gc, llm_config=False)\n")
+            "manager = autogen.GroupChatManager(gc, llm_config=False, is_termination_msg=done)\n")
         nb.execute("%%agents --team manager --approve never --out h\nCreate made.txt\n")
         out = nb.stdout(nb.execute("r = await h\nprint(r.stop_reason, [m['name'] for m in gc.messages])"))
         assert (work / "made.txt").read_text() == "team"

@@ -16,6 +16,7 @@ config_list = [{{"model": "gpt-4o", "api_key": "YOUR_KEY", "base_url": {base_url
 assistant = autogen.AssistantAgent(name="assistant", llm_config={{"config_list": config_list}})
 user_proxy = autogen.UserProxyAgent(
     name="user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=10,
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={{"work_dir": "coding", "use_docker": False}},
 )
 result = user_proxy.initiate_chat(assistant, message="Plot a chart of a sine wave and print its maximum.")

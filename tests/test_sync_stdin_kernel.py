@@ -14,6 +14,7 @@ import agentnb as autogen
 assistant = autogen.AssistantAgent("assistant", llm_config={llm!r})
 user_proxy = autogen.UserProxyAgent(
     "user_proxy", human_input_mode="ALWAYS",
+    is_termination_msg=lambda x: (x.get("content") or "").rstrip().endswith("TERMINATE"),
     code_execution_config={{"work_dir": {work!r}, "approval": "always"}})
 result = user_proxy.initiate_chat(assistant, message="make the file")
 print("STOP", result.stop_reason, result.human_input)

@@ -49,10 +49,16 @@ class Box:
     label: str
 
 
+def ends_with_terminate(message: dict) -> bool:
+    """The termination rule 0.2 notebooks pass explicitly (0.2's default is ``content == "TERMINATE"``)."""
+    return (message.get("content") or "").rstrip().endswith("TERMINATE")
+
+
 def pair(server: ScriptedModelServer, *, stream: bool = False, **proxy_kw) -> tuple[UserProxyAgent, AssistantAgent]:
     llm_config = server.llm_config(**({"stream": True} if stream else {}))
     assistant = AssistantAgent("assistant", llm_config=llm_config, system_message="Use tools.")
     proxy_kw.setdefault("code_execution_config", False)
+    proxy_kw.setdefault("is_termination_msg", ends_with_terminate)
     user_proxy = UserProxyAgent("user_proxy", human_input_mode="NEVER", **proxy_kw)
     return user_proxy, assistant
 

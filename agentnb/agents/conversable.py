@@ -33,8 +33,12 @@ _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def default_is_termination_msg(message: dict[str, Any]) -> bool:
-    """True when the message content ends with ``TERMINATE``."""
-    return content_str(message.get("content")).rstrip().rstrip(".!").endswith("TERMINATE")
+    """AutoGen 0.2's rule: True when the message content is exactly ``TERMINATE``.
+
+    Pass ``is_termination_msg=lambda m: (m.get("content") or "").rstrip().endswith("TERMINATE")`` for the
+    looser rule most 0.2 notebooks set explicitly.
+    """
+    return content_str(message.get("content")) == "TERMINATE"
 
 
 class Agent:
@@ -255,7 +259,9 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                                exclude: tuple | list = (), **kwargs: Any) -> str | dict[str, Any] | None:
         """Run the reply functions (newest first) until one is final; else the default auto reply."""
-        if messages is None and sender is not None:
+        if messages is None and sender is None:
+            raise ConfigAssertionError(f"Either messages={messages!r} or sender={sender!r} must be provided.")
+        if messages is None:
             messages = self._oai_messages[sender]
         messages = await self.a_run_reply_hooks(messages)
         for entry in list(self._reply_func_list):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._validate import ConfigAssertionError  # 0.2 asserts in register_hook
 from ..errors import ConfigError
 from ..messages import content_str
 from . import chat as _chat
@@ -25,9 +26,10 @@ class HooksMixin:
         ``process_all_messages_before_reply`` (messages -> messages), ``process_message_before_send``
         (``sender, message, recipient, silent`` -> message)."""
         if hookable_method not in self.hook_lists:
-            raise ConfigError(f"{hookable_method!r} is not a hookable method; use one of {', '.join(self.hook_lists)}")
+            raise ConfigAssertionError(f"{hookable_method!r} is not a hookable method; use one of "
+                                       f"{', '.join(self.hook_lists)}")
         if hook in self.hook_lists[hookable_method]:
-            raise ConfigError(f"{hook!r} is already registered as a hook")
+            raise ConfigAssertionError(f"{hook!r} is already registered as a hook")
         self.hook_lists[hookable_method].append(hook)
 
     def _apply_reply_hooks(self, messages: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:

@@ -80,7 +80,8 @@ def test_non_streamed_body_cut_in_half_is_retried_and_described(model_server):
 def test_a_chat_survives_a_cut_stream(model_server):
     model_server.add(Fault.cut(after=3, then="Done. TERMINATE"), "Done. TERMINATE")
     assistant = AssistantAgent("assistant", llm_config=model_server.llm_config(stream=True))
-    proxy = UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+    proxy = UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False,
+                           is_termination_msg=lambda m: (m.get("content") or "").rstrip().endswith("TERMINATE"))
     result = proxy.initiate_chat(assistant, message="finish", silent=True)
     assert result.chat_history[-1]["content"] == "Done. TERMINATE"
 

@@ -231,8 +231,10 @@ def test_get_config_list_skips_blank_keys_and_pairs_base_urls():
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
+    """Key variables unset, and restored after the test even when the code under test sets them."""
+    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_BASE", "OTHER_KEY"):
+        monkeypatch.setenv(name, "")  # records the original state (set or not) for teardown
+        monkeypatch.delenv(name)
     return monkeypatch
 
 
@@ -272,7 +274,6 @@ def test_config_list_from_models_and_gpt4_gpt35(clean_env, tmp_path):
 
 
 def test_config_list_from_dotenv(clean_env, tmp_path, caplog):
-    clean_env.delenv("OTHER_KEY", raising=False)
     env = tmp_path / ".env"
     env.write_text("# keys\nOPENAI_API_KEY=sk-dotenv-key-1234567\nexport OTHER_KEY='other-key-987654'\n")
     config_list = autogen.config_list_from_dotenv(
@@ -310,6 +311,12 @@ def test_filter_config_tags_and_exclude():
     assert autogen.filter_config(config_list, {"tags": ["fast"]}) == [config_list[0]]
     assert autogen.filter_config(config_list, {"model": ["a"]}, exclude=True) == config_list[1:]
     assert autogen.filter_config(config_list, None) == config_list
+
+
+def test_no_key_variable_leaks_out_of_these_tests():
+    import os
+
+    assert not {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OTHER_KEY"} & set(os.environ)
 
 
 def test_oai_client_module_is_the_wrapper_home():
