@@ -115,6 +115,11 @@ class _Writer(threading.Thread):
         try:
             if self.conn is None:
                 self.conn = connect(self.path)
+            if len(batch) == 1:  # one event: its statements commit by themselves (no BEGIN/COMMIT round trips)
+                recorder, event = batch[0]
+                recorder.conn = self.conn
+                recorder._record(event)
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 for recorder, event in batch:
