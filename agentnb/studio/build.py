@@ -189,7 +189,8 @@ class Team:
 
 def load_team(spec_or_path: TeamSpec | dict[str, Any] | str | Path, *,
               models: dict[str, dict[str, Any]] | None = None) -> Team:
-    """Build live agents (and a GroupChat + manager for a group team) from a spec, a dict, JSON text or a path.
+    """Build live agents (and a GroupChat + manager for a group team) from a spec, a dict, JSON text, a path or
+    a gallery name (``load_team("coder")``).
 
     ``models`` maps model names of the spec (``"default"`` included) to ``llm_config`` dicts used instead,
     for this load only (a test server, a local endpoint). An AutoGen Studio 0.4 team file is imported first
@@ -230,6 +231,10 @@ def load_team(spec_or_path: TeamSpec | dict[str, Any] | str | Path, *,
 
 def _spec_from(source: Any) -> TeamSpec:
     from .ags import import_ags, is_ags, read_json
+    from .catalog import gallery_names, gallery_spec
+
+    if isinstance(source, str) and source in gallery_names() and not Path(source).exists():
+        return gallery_spec(source)
 
     data = read_json(source)
     if not is_ags(data):

@@ -203,6 +203,8 @@ def test_builder_in_a_real_kernel_run_approve_and_history(tmp_path):
             nb.execute("%load_ext agentnb")
             listing = nb.execute("%agents history")
             assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in listing)
+            shown = nb.execute("%agents studio")
+            assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in shown)
         finally:
             nb.close()
     nb2 = NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")})

@@ -32,6 +32,7 @@ def test_the_gallery_has_the_four_teams_and_each_round_trips():
     teams = gallery()
     assert list(teams) == ["coder", "data_analysis", "planner_coder_reviewer", "tool_assistant"]
     assert "<table>" in teams._repr_html_()
+    assert load_team("coder").spec == teams["coder"]  # a gallery name loads too
     for name, spec in teams.items():
         team = load_team(spec)
         assert dump_team(team, quiet=True).config == spec.config, name
