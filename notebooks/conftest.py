@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RUN_OUTPUTS = ("coding", "exported")
+RUN_OUTPUTS = ("coding", "exported", ".agentnb")
 """Folders the notebooks write into (relative to this folder); never collected, removed after the run."""
 
 os.environ.setdefault("AGENTNB_DEMO_MODEL", "replay")
