@@ -359,6 +359,11 @@ def has_subscribers() -> bool:
     return bool(_subscribers.get()) or bool(_global_subscribers)
 
 
+def has_global_subscribers() -> bool:
+    """True while a process-wide subscriber (a logger) listens."""
+    return bool(_global_subscribers)
+
+
 _want_tokens: contextvars.ContextVar[bool] = contextvars.ContextVar("agentnb_want_tokens", default=False)
 
 

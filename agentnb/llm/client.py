@@ -34,7 +34,7 @@ from ..messages import (
     TokenChunk,
     UsageUpdated,
     emit,
-    has_subscribers,
+    has_global_subscribers,
     new_id,
     wants_tokens,
 )
@@ -186,8 +186,8 @@ class ModelClient:
 
     def _announce(self, messages: list[dict[str, Any]], request: dict[str, Any], c: Completion,
                   started: float) -> None:
-        """Emit :class:`ModelCallFinished` for loggers (only when someone listens)."""
-        if has_subscribers():
+        """Emit :class:`ModelCallFinished` for process-wide loggers (chat views do not keep requests)."""
+        if has_global_subscribers():
             usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
                      "total_tokens": c.prompt_tokens + c.completion_tokens}
             emit(ModelCallFinished(agent=self.agent_name, model=c.model, request={"messages": messages, **request},
