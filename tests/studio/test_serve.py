@@ -150,3 +150,32 @@ def test_the_agentnb_serve_command(tmp_path):
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0
+
+
+def test_a_person_answers_in_the_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTNB_HISTORY", "off")
+    spec = {"provider": "agentnb.Team", "component_type": "team", "label": "ask",
+            "config": {"kind": "pair", "initiator": "you", "recipient": "assistant", "task": "Pick a colour.",
+                       "agents": [{"provider": "agentnb.UserProxyAgent", "component_type": "agent",
+                                   "config": {"name": "you", "human_input_mode": "ALWAYS"}},
+                                  {"provider": "agentnb.AssistantAgent", "component_type": "agent",
+                                   "config": {"name": "assistant", "model": "default"}}]}}
+    from agentnb.studio.serve import serve_in_thread
+
+    with ScriptedModelServer(["Which colour do you like?", "Blue it is."]) as model:
+        server, port, stop = serve_in_thread(spec, models={"default": model.llm_config()})
+        try:
+            client = Client(port, server.token)
+            run = client.json("POST", "/api/runs", {})["id"]
+            snap = client.wait(run, lambda s: s["pending_inputs"])
+            asked = next(e for e in snap["events"] if e["type"] == "HumanInputRequested")
+            assert asked["agent"] == "you" and snap["pending_inputs"] == [asked["request_id"]]
+            client.json("POST", f"/api/runs/{run}/input/{asked['request_id']}", {"text": "blue"})
+            snap = client.wait(run, lambda s: len(s["pending_inputs"]) and s["pending_inputs"] != [asked["request_id"]])
+            client.json("POST", f"/api/runs/{run}/input/{snap['pending_inputs'][0]}", {"text": "exit"})
+            snap = client.wait(run, lambda s: s["status"] != "running")
+        finally:
+            stop()
+    sent = [e["message"]["content"] for e in snap["events"] if e["type"] == "MessageSent"]
+    assert sent == ["Pick a colour.", "Which colour do you like?", "blue", "Blue it is."]
+    assert model.requests[1]["messages"][-1]["content"] == "blue"
