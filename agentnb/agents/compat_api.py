@@ -23,6 +23,7 @@ from typing import Any
 
 from .._aio import call_in_caller, in_bridge_thread, run_sync
 from ..errors import ConfigError
+from . import chat as _chat
 from . import replies
 from .human import maybe_await
 
@@ -88,6 +89,9 @@ async def deliver(recipient: Any, message: Any, sender: Any, request_reply: bool
 
 class CompatMethodsMixin:
     """The 0.2 methods listed in the module docstring; needs ``ConversableAgent``'s state."""
+
+    DEFAULT_SUMMARY_PROMPT = _chat.SUMMARY_PROMPT
+    DEFAULT_SUMMARY_METHOD = "last_msg"
 
     hook_lists: dict[str, list[Callable[..., Any]]]
     _oai_messages: dict[Any, list[dict[str, Any]]]

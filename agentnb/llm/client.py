@@ -329,6 +329,23 @@ class ModelClient:
         self.total_usage.clear()
         self.actual_usage.clear()
 
+    # AutoGen 0.2 reads these on ``agent.client`` (an OpenAIWrapper there)
+    @property
+    def total_usage_summary(self) -> dict[str, Any] | None:
+        return self.usage_summary()
+
+    @property
+    def actual_usage_summary(self) -> dict[str, Any] | None:
+        return self.usage_summary(actual=True)
+
+    def clear_usage_summary(self) -> None:
+        self.clear_usage()
+
+    def print_usage_summary(self, mode: str | list[str] | tuple[str, ...] = ("actual", "total")) -> None:
+        from ..oai.usage import print_usage_summary
+
+        print_usage_summary(self.usage_summary(actual=True), self.usage_summary(), mode)
+
 
 _MAX_BACKOFF = 60.0
 """The longest wait between two attempts (the SDK caps a server's ``retry-after`` at 60 s)."""

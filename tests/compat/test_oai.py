@@ -208,6 +208,23 @@ def test_an_agent_chats_through_a_custom_model_client():
     assert result.cost["usage_including_cached_inference"]["echo-1"]["cost"] == 0.5
 
 
+def test_an_agents_client_answers_0_2_usage_questions(model_server):
+    model_server.add("hi")
+    agent = autogen.AssistantAgent("a", llm_config=model_server.llm_config())
+    assert agent.client.total_usage_summary is None
+    agent.generate_reply(HELLO)
+    assert agent.client.total_usage_summary == agent.get_total_usage()
+    assert agent.client.actual_usage_summary["scripted-model"]["total_tokens"] > 0
+    lines = Lines()
+    with IOStream.set_default(lines):
+        agent.client.print_usage_summary("total")
+    assert "Usage summary including cached usage: " in lines.lines
+    agent.client.clear_usage_summary()
+    assert agent.client.total_usage_summary is None and agent.get_actual_usage() is None
+    assert autogen.ConversableAgent.DEFAULT_SUMMARY_METHOD == "last_msg"
+    assert autogen.ConversableAgent.DEFAULT_SUMMARY_PROMPT.startswith("Summarize the takeaway")
+
+
 def test_generate_oai_reply_accepts_a_wrapper_as_config(model_server):
     model_server.add("from the wrapper")
     agent = autogen.ConversableAgent("a", llm_config=False)
