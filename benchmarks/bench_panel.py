@@ -9,6 +9,8 @@
    appending the token to a list;
 3. 500 messages: time and memory to render 500 markdown+code messages vs. 500 bare HTML
    widgets; and memory after 2,000 messages (bounded at 500 kept) vs. after 500.
+4. static page: the saved form of a 100-message chat with 20 plots (``transcript_html``, what
+   replaces the panel when a chat ends), vs. base64-joining the same plots (target < 200 ms).
 
 Results go to stdout and benchmarks/results/bench_panel.json.
 """
@@ -25,8 +27,16 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from agentnb.messages import ChatStarted, MessageSent, StreamStarted, TokenChunk
+from agentnb.messages import (
+    ChatStarted,
+    CodeBlockProposed,
+    ExecutionFinished,
+    MessageSent,
+    StreamStarted,
+    TokenChunk,
+)
 from agentnb.notebook.panel import ChatPanel
+from agentnb.notebook.static import transcript_html
 
 TEXT = ("Here is the plan:\n\n- load the **data**\n- plot it with `matplotlib`\n\n"
         "```python\nimport numpy as np\nx = np.linspace(0, 6.28, 100)\nprint(x.mean())\n```\n")
@@ -121,9 +131,53 @@ def many_messages() -> dict[str, float]:
             "bounded_ratio_2000_vs_500": m_2000 / m_panel}
 
 
+def _plot_png() -> str:
+    """A real matplotlib PNG (about 20 KB), as a kernel would send it."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(100), [i * i for i in range(100)])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def static_page(messages: int = 100, plots: int = 20, repeat: int = 5) -> dict[str, float]:
+    png = _plot_png()
+    events: list = [ChatStarted(sender="user", recipient="assistant")]
+    for i in range(messages):
+        sender = "assistant" if i % 2 else "user"
+        events.append(MessageSent(sender=sender, recipient="x", message={"content": f"{i}\n{TEXT}"}))
+        if sender == "assistant" and len([e for e in events if isinstance(e, ExecutionFinished)]) < plots:
+            events.append(CodeBlockProposed(executor="user", block_id=f"b{i}", language="python", code="x"))
+            events.append(ExecutionFinished(
+                executor="user", block_id=f"b{i}", language="python", code="x", exit_code=0, summary="ok",
+                outputs=[{"output_type": "stream", "name": "stdout", "text": "done\n"},
+                         {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<Figure>"}}]))
+    samples, base = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        html = transcript_html(events, title="bench", state="finished")
+        samples.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        joined = "".join(f'<img src="data:image/png;base64,{png}">' for _ in range(plots))
+        base.append(time.perf_counter() - t0)
+    assert html.count("<img") == plots and len(joined) > 0
+    p50, b50 = statistics.median(samples), statistics.median(base)
+    return {"static_100_messages_20_plots_ms": p50 * 1e3, "join_20_plots_ms": b50 * 1e3,
+            "ratio": p50 / b50, "page_MB": len(html) / 1e6}
+
+
 def main() -> None:
     results = {"token_latency": token_latency(), "fast_stream": asyncio.run(_fast_stream(2.0)),
-               "messages": many_messages()}
+               "messages": many_messages(), "static_page": static_page()}
     for name, values in results.items():
         print(name)
         for key, value in values.items():

@@ -28,7 +28,6 @@ import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .._aio import post_to_caller
-from ..export import Recorder
 from ..messages import (
     ApprovalDecided,
     ApprovalDecision,
@@ -60,6 +59,7 @@ from .html import CSS, Palette, escape
 from .slots import CellSlots
 from .static import (
     STATE_LABELS,
+    Said,
     fold_text,
     is_protocol_only,
     model_saw_html,
@@ -94,8 +94,8 @@ class ChatPanel(widgets.VBox):
         """How many times a streaming card was re-rendered (for tests and benchmarks)."""
         self.messages: deque[dict[str, Any]] = deque(maxlen=max_messages)
         """The last ``max_messages`` messages shown."""
-        self.recorder = Recorder()
-        """Every event shown (no token chunks): the static page and Export are made from it."""
+        self.page_events: list[Event | Said] = []
+        """Every event shown (messages kept compactly, no token chunks): the static page is made from it."""
         self.name = title
         self._pages: deque[tuple[widgets.VBox, list[widgets.Widget]]] = deque()
         self._kept = 0
@@ -154,7 +154,7 @@ class ChatPanel(widgets.VBox):
 
     def static_bundle(self) -> dict[str, str]:
         """The conversation so far as ``text/html`` (plots inlined) + ``text/plain``."""
-        events = self.recorder.events
+        events = self.page_events
         return {"text/html": transcript_html(events, title=self.name, state=self._state,
                                              status=self._status_html()),
                 "text/plain": transcript_text(events, title=self.name, state=self._state)}
@@ -277,7 +277,16 @@ class ChatPanel(widgets.VBox):
 
     def handle_event(self, event: Event) -> None:
         """Update the panel for one event (call on the thread that owns the display)."""
-        self.recorder(event)
+        kind = type(event)
+        if kind is MessageSent:
+            self.page_events.append(Said(event.sender, event.recipient, event.message))
+        elif kind is ExecutionFinished and event.outputs:  # its outputs replace the streamed ones
+            block = event.block_id
+            self.page_events = [e for e in self.page_events
+                                if not (type(e) is ExecutionOutput and e.block_id == block)]
+            self.page_events.append(event)
+        elif kind is not TokenChunk:
+            self.page_events.append(event)
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
