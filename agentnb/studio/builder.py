@@ -15,6 +15,7 @@ import asyncio
 import copy
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import ipywidgets as widgets
 import pydantic
 
 from ..notebook.html import escape
-from .cards import GALLERY_TOOLS, ROLES, AgentCard, role_component
+from .cards import GALLERY_TOOLS, ROLES, AgentCard, ModelRow, role_component
 from .spec import TeamSpec, parse_team
 
 
@@ -124,7 +125,14 @@ class Studio(widgets.VBox):
         self.add_button = w.Button(description="Add agent", icon="plus")
         self.add_button.on_click(lambda _b: self.add_agent(self.add_role.value))
         self.team_errors = w.HTML()
-        form = w.VBox([self.label, self.kind, w.HBox([self.initiator, self.recipient]),
+        self.model_rows: list[ModelRow] = []
+        self.models_box = w.VBox()
+        self.add_model_button = w.Button(description="Add model", icon="plus")
+        self.add_model_button.on_click(lambda _b: self.add_model())
+        models = w.VBox([w.HTML("<b>models</b> (<code>default</code>: agentnb's default; keys are read from the "
+                                "environment variable named here, never saved)"), self.models_box,
+                         self.add_model_button])
+        form = w.VBox([self.label, self.kind, models, w.HBox([self.initiator, self.recipient]),
                        w.HBox([self.selection, self.max_round, self.manager_model]), self.transitions, self.graph,
                        self.team_errors, self.cards_box, w.HBox([self.add_role, self.add_button])])
         self.json_text = w.Textarea(layout=w.Layout(width="98%", height="360px"))
@@ -189,6 +197,8 @@ class Studio(widgets.VBox):
             self.transitions.value = "\n".join(f"{a}: {', '.join(bs)}"
                                                for a, bs in (group.get("transitions") or {}).items())
             self.task.value = cfg.get("task") or ""
+            self.model_rows = [self._model_row(n, c) for n, c in (cfg.get("models") or {}).items()]
+            self.models_box.children = self.model_rows
             self.cards = [self._card(c) for c in cfg.get("agents", [])]
             self.cards_box.children = self.cards
             self._refresh_choices()
@@ -207,7 +217,29 @@ class Studio(widgets.VBox):
                          on_remove=self.remove_agent)
 
     def _model_names(self) -> list[str]:
-        return list((self.data.get("config") or {}).get("models") or {})
+        return [row.name.value for row in self.model_rows if row.name.value]
+
+    def _model_row(self, name: str, component: dict[str, Any]) -> ModelRow:
+        return ModelRow(name, component, on_change=self._form_changed, on_remove=self.remove_model)
+
+    def add_model(self, name: str = "") -> ModelRow:
+        """A new model row (fill in its name, model and endpoint)."""
+        taken = set(self._model_names())
+        name, n = name or "model", 2
+        base = name
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        row = self._model_row(name, {"config": {"model": "", "api_key_env": "OPENAI_API_KEY"}})
+        self.model_rows.append(row)
+        self.models_box.children = self.model_rows
+        self._form_changed()
+        return row
+
+    def remove_model(self, row: ModelRow) -> None:
+        self.model_rows.remove(row)
+        self.models_box.children = self.model_rows
+        row.close()
+        self._form_changed()
 
     def _agent_names(self) -> list[str]:
         return [c.name.value for c in self.cards] if self.cards else [
@@ -237,6 +269,7 @@ class Studio(widgets.VBox):
         data.update(provider="agentnb.Team", component_type="team", version=1, label=self.label.value or None)
         cfg = data.setdefault("config", {})
         cfg["kind"] = self.kind.value
+        cfg["models"] = {row.name.value: row.to_component() for row in self.model_rows}
         cfg["agents"] = [card.to_component() for card in self.cards]
         names = [a["config"]["name"] for a in cfg["agents"]]
         cfg["initiator"] = self.initiator.value or (names[0] if names else "")
@@ -299,7 +332,12 @@ class Studio(widgets.VBox):
                 field = ".".join(loc[4:]) or "agent"
                 per_card.setdefault(int(loc[2]), []).append(f"<code>{escape(field)}</code>: {message}")
             else:
-                team.append(message)
+                named = re.search(r"agent '([^']+)'", error["msg"])  # a cross-field check about one agent
+                index = next((i for i, c in enumerate(self.cards) if named and c.name.value == named.group(1)), None)
+                if index is not None:
+                    per_card.setdefault(index, []).append(message)
+                else:
+                    team.append(message)
         red = '<div style="color:#b00020">{}</div>'
         self.json_errors.value = red.format(f"<ul>{''.join(lines)}</ul>") if lines else "✓ valid"
         self.team_errors.value = red.format("<br>".join(team)) if team else ""

@@ -101,8 +101,11 @@ class AgentCard(widgets.VBox):
         quiet, self._quiet = self._quiet, True
         cfg = self.component["config"]
         model = cfg.get("model")
-        self.model.options = [NO_MODEL, "default", *[m for m in models if m != "default"]]
-        self.model.value = model if model in self.model.options else NO_MODEL
+        options = [NO_MODEL, "default", *[m for m in models if m != "default"]]
+        if model is not None and model not in options:
+            options.append(model)  # a model that is gone stays chosen, so the error shows on this card
+        self.model.options = options
+        self.model.value = model if model is not None else NO_MODEL
         current = [t["function"] for t in cfg.get("tools", [])]
         self.tools.options = list(dict.fromkeys([*tools, *current]))
         self.tools.value = tuple(current)
@@ -164,4 +167,37 @@ class AgentCard(widgets.VBox):
         executor = None if self.tool_executor.value in (None, "(itself)") else self.tool_executor.value
         old = {t["function"]: t for t in cfg.get("tools", [])}
         cfg["tools"] = [dict(old.get(ref, {"function": ref}), executor=executor) for ref in self.tools.value]
+        return component
+
+
+class ModelRow(widgets.HBox):
+    """One model of the team: its name in the spec, the model, the endpoint and the key's environment variable."""
+
+    def __init__(self, name: str, component: dict[str, Any], *, on_change: Callable[[], None],
+                 on_remove: Callable[[ModelRow], None]):
+        self.component = copy.deepcopy(component)
+        cfg = self.component.setdefault("config", {})
+        small = widgets.Layout(width="180px")
+        self.name = widgets.Text(value=name, placeholder="name in the spec", layout=small)
+        self.model = widgets.Text(value=cfg.get("model", ""), placeholder="model (gpt-4o-mini, llama3...)",
+                                  layout=small)
+        self.base_url = widgets.Text(value=cfg.get("base_url") or "", placeholder="base URL (empty: OpenAI)",
+                                     layout=widgets.Layout(width="260px"))
+        self.key_env = widgets.Text(value=cfg.get("api_key_env") or "", placeholder="key's env variable",
+                                    layout=small)
+        self.remove_button = widgets.Button(icon="trash", layout=widgets.Layout(width="40px"),
+                                            tooltip="remove this model")
+        self.remove_button.on_click(lambda _b: on_remove(self))
+        for w in (self.name, self.model, self.base_url, self.key_env):
+            w.observe(lambda _c: on_change(), names="value")
+        super().__init__([self.name, self.model, self.base_url, self.key_env, self.remove_button])
+
+    def to_component(self) -> dict[str, Any]:
+        component = copy.deepcopy(self.component)
+        component.update(provider="agentnb.OpenAIModel", component_type="model")
+        component.setdefault("label", self.name.value)
+        cfg = component["config"]
+        cfg["model"] = self.model.value.strip()
+        cfg["base_url"] = self.base_url.value.strip() or None
+        cfg["api_key_env"] = self.key_env.value.strip() or None
         return component

@@ -223,3 +223,31 @@ def test_a_team_that_runs_code_unasked_is_flagged():
     assert "user_proxy runs code" in s.risk.value
     s.load("tool_assistant")  # pure gallery tools, tool_approval never: said so
     assert "user_proxy runs tool calls" in s.risk.value
+
+
+def test_models_are_edited_in_the_builder_and_runs_use_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTNB_HISTORY", "off")
+    monkeypatch.chdir(tmp_path)
+    with ScriptedModelServer(["Hi from llama. TERMINATE"]) as server:
+        s = studio("tool_assistant", namespace={})
+        s.add_model_button.click()
+        row = s.model_rows[0]
+        assert s.spec is None and "config.models.model.config.model" in s.json_errors.value  # model still empty
+        row.name.value = "local"
+        row.model.value = "llama3"
+        row.base_url.value = server.base_url
+        row.key_env.value = "LOCAL_KEY"
+        assistant = s.cards[1]
+        assert "local" in assistant.model.options
+        assistant.model.value = "local"
+        assistant.tools.value = ()
+        assert s.spec is not None
+        model = s.spec.config.models["local"].config
+        assert (model.model, model.base_url, model.api_key_env) == ("llama3", server.base_url, "LOCAL_KEY")
+        s.task.value = "Say hi."
+        s.run_button.click()
+    assert server.requests[0]["model"] == "llama3"
+    assert s.last_result.chat_history[-1]["content"] == "Hi from llama. TERMINATE"
+    row.remove_button.click()
+    assert s.model_rows == [] and s.spec is None  # the assistant now names a model that is gone
+    assert "uses model &#x27;local&#x27;, which is not in models" in s.cards[1].errors.value
