@@ -25,7 +25,6 @@ _EXPORTS = {
     "GroupChatManager": "agentnb.groupchat",
     "register_function": "agentnb.agents.tools",
     "initiate_chats": "agentnb.agents.chat",
-    "a_initiate_chats": "agentnb.agents.chat",
     # autogen.oai
     "OpenAIWrapper": "agentnb.oai.client",
     "ModelClient": "agentnb.oai.client",
@@ -106,7 +105,6 @@ __all__ = [
     "UndefinedNextAgent",
     "UserProxyAgent",
     "__version__",
-    "a_initiate_chats",
     "agentchat",
     "cache",
     "code_utils",
@@ -154,7 +152,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time everything is 
         token_count_utils,
     )
     from .agents.assistant import AssistantAgent, UserProxyAgent
-    from .agents.chat import a_initiate_chats, initiate_chats
+    from .agents.chat import initiate_chats
     from .agents.conversable import Agent, ConversableAgent
     from .agents.human import human_handlers
     from .agents.result import ChatResult, gather_usage_summary

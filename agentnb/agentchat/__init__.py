@@ -5,7 +5,7 @@ Submodules (``conversable_agent``, ``assistant_agent``, ``user_proxy_agent``, ``
 """
 
 from ..agents.assistant import AssistantAgent, UserProxyAgent
-from ..agents.chat import a_initiate_chats, initiate_chats
+from ..agents.chat import initiate_chats
 from ..agents.conversable import Agent, ConversableAgent
 from ..agents.result import ChatResult, gather_usage_summary
 from ..agents.tools import register_function
@@ -19,7 +19,6 @@ __all__ = [
     "GroupChat",
     "GroupChatManager",
     "UserProxyAgent",
-    "a_initiate_chats",
     "gather_usage_summary",
     "initiate_chats",
     "register_function",

@@ -370,3 +370,43 @@ def test_code_reply_in_a_chat_uses_the_public_method(model_server, tmp_workdir):
         "work_dir": str(tmp_workdir), "executor": "commandline-local"}, max_consecutive_auto_reply=2)
     result = proxy.initiate_chat(assistant, message="run it", silent=True)
     assert any("from code" in (m.get("content") or "") for m in result.chat_history)
+
+
+# ------------------------------------------------------------------------ async chat queues (0.2)
+
+
+def test_a_initiate_chats_runs_by_prerequisites_and_returns_results_by_chat_id():
+    from agentnb.agentchat.chat import a_initiate_chats
+
+    user = ConversableAgent("user", llm_config=False, human_input_mode="NEVER")
+    researcher, writer, checker = bot("researcher", ["facts"]), bot("writer", ["essay"]), bot("checker", ["ok"])
+    queue = [
+        {"chat_id": 3, "sender": user, "recipient": checker, "message": "check", "max_turns": 1,
+         "prerequisites": [2]},
+        {"chat_id": 1, "sender": user, "recipient": researcher, "message": "research", "max_turns": 1},
+        {"chat_id": 2, "sender": user, "recipient": writer, "message": "write", "max_turns": 1,
+         "prerequisites": [1], "carryover": "be brief"},
+    ]
+    results = asyncio.run(a_initiate_chats(queue))
+    assert set(results) == {1, 2, 3}
+    assert [results[i].summary for i in (1, 2, 3)] == ["facts", "essay", "ok"]
+    assert writer.chat_messages[user][0]["content"] == "write\nContext: \nbe brief\nfacts"
+    assert checker.chat_messages[user][0]["content"] == "check\nContext: \nessay"
+
+
+def test_a_initiate_chats_rejects_missing_ids_cycles_and_senders():
+    from agentnb.agentchat.chat import a_initiate_chats
+
+    user, other = ConversableAgent("user", llm_config=False), bot("other")
+    with pytest.raises(ValueError, match="chat_id"):
+        asyncio.run(a_initiate_chats([{"sender": user, "recipient": other, "message": "x"}]))
+    cycle = [{"chat_id": 1, "sender": user, "recipient": other, "message": "x", "prerequisites": [2]},
+             {"chat_id": 2, "sender": user, "recipient": other, "message": "y", "prerequisites": [1]}]
+    with pytest.raises(ValueError, match="cycle"):
+        asyncio.run(a_initiate_chats(cycle))
+    with pytest.raises(ValueError, match="not in the queue"):
+        asyncio.run(a_initiate_chats([{"chat_id": 1, "sender": user, "recipient": other, "message": "x",
+                                       "prerequisites": [9]}]))
+    with pytest.raises(SenderRequired):
+        asyncio.run(a_initiate_chats([{"chat_id": 1, "recipient": other, "message": "x"}]))
+    assert other.chat_messages == {}  # nothing ran
