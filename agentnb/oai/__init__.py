@@ -1,6 +1,7 @@
 """AutoGen 0.2's ``autogen.oai``: :class:`OpenAIWrapper`, the :class:`ModelClient` protocol, config-list helpers.
 
-Submodules keep 0.2's import paths: ``autogen.oai.client`` and ``autogen.oai.openai_utils``.
+Submodules keep 0.2's import paths: ``autogen.oai.client``, ``autogen.oai.openai_utils`` and
+``autogen.oai.rate_limiters``.
 """
 
 from ..llm.cache import Cache

@@ -23,10 +23,12 @@ from ..llm.client import Completion, Usage
 from ..llm.client import ModelClient as _AgentnbClient
 from ..llm.config import CLIENT_KEYS, ENTRY_KEYS
 from ..messages import content_str, new_id
+from .rate_limiters import TimeRateLimiter
 
 logger = logging.getLogger(__name__)
 
-WRAPPER_KEYS = {"cache", "agent", "filter_func", "context", "allow_format_str_template", "model_client_cls"}
+WRAPPER_KEYS = {"cache", "agent", "filter_func", "context", "allow_format_str_template", "model_client_cls",
+                "api_rate_limit"}
 """Keys that configure the wrapper's call, never sent to the model."""
 
 
@@ -145,6 +147,8 @@ class OpenAIWrapper:
         self._config_list = [{**base, **entry} for entry in entries]
         self._clients: list[Any] = [
             PlaceHolderClient(c) if c.get("model_client_cls") else OpenAIClient(c) for c in self._config_list]
+        self._rate_limiters = [TimeRateLimiter(c["api_rate_limit"]) if c.get("api_rate_limit") else None
+                               for c in self._config_list]
         from ..agents.compat_api import announce
 
         announce("wrapper", self, {"config_list": config_list, **base_config})
@@ -195,6 +199,8 @@ class OpenAIWrapper:
                 for m in full.get("messages") or []]
             if isinstance(client, OpenAIClient):
                 params.update({k: full[k] for k in ("cache", "cache_seed") if full.get(k) is not None})
+            if self._rate_limiters[i] is not None:
+                self._rate_limiters[i].sleep()
             try:
                 response = client.create(_openai_params(params) if isinstance(client, OpenAIClient) else params)
             except (ModelError, ValueError, OSError, RuntimeError) as exc:

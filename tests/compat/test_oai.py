@@ -340,3 +340,18 @@ def test_oai_client_module_is_the_wrapper_home():
     assert oai_client.OpenAIWrapper is autogen.OpenAIWrapper
     assert oai_client.ModelClient.RESPONSE_USAGE_KEYS == ["prompt_tokens", "completion_tokens", "total_tokens",
                                                           "cost", "model"]
+
+
+def test_api_rate_limit_spaces_calls_and_is_not_sent_to_the_server(model_server, monkeypatch):
+    from agentnb.oai import rate_limiters
+
+    waits: list[float] = []
+    monkeypatch.setattr(rate_limiters.time, "sleep", waits.append)  # record the waits instead of sleeping
+    model_server.add("one", "two")
+    client = autogen.OpenAIWrapper(config_list=model_server.config_list(api_rate_limit=0.5))
+    client.create(messages=HELLO)
+    client.create(messages=HELLO)
+    assert len(waits) == 1 and 0 < waits[0] <= 2.0  # the second call waited for the 2 s interval
+    assert all("api_rate_limit" not in body for body in model_server.requests)
+    with pytest.raises(ValueError, match="positive"):
+        rate_limiters.TimeRateLimiter(0)
