@@ -195,3 +195,22 @@ def test_risk_cues(code, cue):
 
 def test_harmless_code_gets_no_cue():
     assert risk_cues("import numpy as np\nprint(np.arange(10).sum())\nx = open('data.csv').read()") == []
+
+
+def test_plain_renderer_folds_the_models_copy_and_hides_protocol_words(monkeypatch):
+    from agentnb.notebook import render
+
+    shown: list[dict] = []
+    monkeypatch.setattr(render, "display", lambda bundle, **kw: shown.append(bundle))
+    renderer = render.PlainRenderer()
+    for ev in chat_events():
+        if not isinstance(ev, ExecutionFinished):
+            renderer.handle_event(ev)
+    markdown = "\n".join(b.get("text/markdown", "") for b in shown)
+    assert "TERMINATE" not in markdown and "Done." in markdown
+    saw = markdown.index("<summary>what the model saw</summary>")
+    assert "exitcode: 0" in markdown[saw:] and "exitcode" not in markdown[:saw]
+    assert "⚠" not in markdown  # plotting is not a risk
+    risky = ApprovalRequest(kind="code", agent="u", code="shutil.rmtree('/data')")
+    renderer.handle_event(ApprovalRequested(request=risky))
+    assert "⚠ deletes files or folders" in shown[-1]["text/markdown"]

@@ -22,6 +22,7 @@ from ..messages import (
     ApprovalRequested,
     ChatFinished,
     ChatStarted,
+    CodeBlockProposed,
     ErrorOccurred,
     Event,
     ExecutionFinished,
@@ -35,6 +36,9 @@ from ..messages import (
     content_str,
 )
 from ..textguard import HIDDEN_WARNING, has_hidden, visible
+from .html import for_people
+from .risk import risk_cues
+from .static import is_protocol_only
 
 
 def _fence(text: str, language: str = "") -> str:
@@ -50,6 +54,8 @@ class PlainRenderer:
     def __init__(self) -> None:
         self._usage: dict[str, tuple[int, float]] = {}
         self._streamed: set[str] = set()
+        self._ran: set[str] = set()
+        """Agents that ran (or were refused) a block since their last message."""
 
     def show(self, markdown: str, plain: str | None = None) -> None:
         """Display a note built from model text: both forms are made visible first."""
@@ -67,6 +73,15 @@ class PlainRenderer:
     def _on_MessageSent(self, ev: MessageSent) -> None:
         msg = ev.message
         text = content_str(msg.get("content"))
+        if ev.sender in self._ran:  # the executor's report to the model: folded, not a second copy
+            self._ran.discard(ev.sender)
+            fence = _fence(visible(text))
+            self.show(f"<details><summary>what the model saw</summary>\n\n{fence}\n\n</details>",
+                      f"(what the model saw: {len(text.splitlines())} lines)")
+            return
+        if is_protocol_only(msg):
+            return
+        text = for_people(text)
         parts = [text] if text else []
         for call in msg.get("tool_calls") or []:
             fn = call.get("function", {})
@@ -77,6 +92,9 @@ class PlainRenderer:
         body = "\n\n".join(parts)
         plain = f"{ev.sender} (to {ev.recipient}):\n{body}\n"
         self.show(f"**{ev.sender}** → {ev.recipient}\n\n{body}", plain)
+
+    def _on_CodeBlockProposed(self, ev: CodeBlockProposed) -> None:
+        self._ran.add(ev.executor)
 
     def _on_SpeakerSelected(self, ev: SpeakerSelected) -> None:
         self.show(f"*next speaker: {ev.speaker}*", f"Next speaker: {ev.speaker}")
@@ -92,6 +110,7 @@ class PlainRenderer:
     def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
         r = ev.request
         warning = f"{HIDDEN_WARNING}\n\n" if has_hidden(r.code) else ""
+        warning += "".join(f"⚠ {cue}\n\n" for cue in risk_cues(r.code))
         self.show(f"**approval needed**: {r.agent} wants to run\n\n{warning}" + _fence(visible(r.code), r.language),
                   f">>>>>>>> APPROVAL NEEDED ({r.agent}):\n{warning}{r.code}")
 
