@@ -32,19 +32,6 @@ class HooksMixin:
             raise ConfigAssertionError(f"{hook!r} is already registered as a hook")
         self.hook_lists[hookable_method].append(hook)
 
-    def _apply_reply_hooks(self, messages: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if messages is None:
-            return None
-        for hook in self.hook_lists["process_all_messages_before_reply"]:
-            messages = hook(messages)
-        hooks = self.hook_lists["process_last_received_message"]
-        if hooks and messages and isinstance(messages[-1].get("content"), str):
-            last = dict(messages[-1])
-            for hook in hooks:
-                last["content"] = hook(last["content"])
-            messages = [*messages[:-1], last]
-        return messages
-
     def register_nested_chats(self, chat_queue: list[dict[str, Any]], trigger: Any,
                               reply_func_from_nested_chats: str | Callable = "summary_from_nested_chats",
                               position: int = 2, **kwargs: Any) -> None:
