@@ -218,6 +218,9 @@ class TeamConfig(_Strict):
             ref = agent.config.model
             if ref is not None and ref != DEFAULT_MODEL and ref not in self.models:
                 raise ValueError(f"agent {agent.config.name!r} uses model {ref!r}, which is not in models")
+            if agent.config.tools and ref is None:
+                raise ValueError(f"agent {agent.config.name!r} offers tools to its model but has no model: choose "
+                                 "one, or give the tools to an agent with a model (this agent can run them)")
             for tool in agent.config.tools:
                 if tool.executor is not None:
                     known(tool.executor, f"tool {tool.function!r} of {agent.config.name!r}: executor")

@@ -251,3 +251,11 @@ def test_models_are_edited_in_the_builder_and_runs_use_them(tmp_path, monkeypatc
     row.remove_button.click()
     assert s.model_rows == [] and s.spec is None  # the assistant now names a model that is gone
     assert "uses model &#x27;local&#x27;, which is not in models" in s.cards[1].errors.value
+
+
+def test_tools_need_a_model_and_the_error_is_on_that_card():
+    s = studio("coder", namespace={})
+    s.cards[0].tools.value = (CALC,)  # the user proxy has no model
+    assert s.spec is None and "offers tools to its model but has no model" in s.cards[0].errors.value
+    s.cards[0].tools.value = ()
+    assert s.spec is not None
