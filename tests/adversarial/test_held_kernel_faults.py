@@ -120,15 +120,19 @@ def test_more_ways_of_dying(tmp_path):
 
 
 def test_a_timeout_interrupts_the_cell_and_keeps_the_kernel(tmp_path):
+    """Python and shell blocks past the timeout; the shell's background child is gone after the chat."""
     script = [code(PIDS + "x = 42\nimport time\ntime.sleep(120)\nx = 0"), code(PIDS + "print('x =', x)"),
+              code('sleep 120 &\necho "PIDS $! $$"\nwait\necho $((6 * 7))done', lang="sh"),
+              code(PIDS + "print('x =', x)"),
               "TERMINATE"]
     with ScriptedModelServer(script) as server:
-        _chat(server, tmp_path, timeout=2)
+        _chat(server, tmp_path, timeout=2, turns=4)
         pids = _all_pids(server)
-        slow, after = _told(server, 1), _told(server, 2)
-    assert _exit_code(slow) != 0
+        slow, after, slow_sh, after_sh = (_told(server, n) for n in range(1, 5))
+    assert _exit_code(slow) != 0 and _exit_code(slow_sh) != 0 and "42done" not in slow_sh
     assert _exit_code(after) == 0 and "x = 42" in after, "the interrupt lost the kernel's state"
-    assert _kernel_pids(after) == _kernel_pids(slow)
+    assert _exit_code(after_sh) == 0 and "x = 42" in after_sh, "the shell's interrupt lost the kernel's state"
+    assert _kernel_pids(after) == _kernel_pids(slow) == _kernel_pids(after_sh)
     _assert_gone(pids)
 
 
