@@ -237,3 +237,23 @@ def test_a_hanging_sync_approver_that_says_yes_after_cancel_runs_nothing(tmp_pat
 
     asyncio.run(main())
     assert not (tmp_path / "ran.txt").exists(), "a late approval ran code after the chat was cancelled"
+
+
+def test_no_approver_and_no_person_rejects(tmp_path, kernel_executor):
+    """Headless (pytest, nbconvert, a CI job): with no approver installed and nobody at a terminal, nothing runs."""
+    marker = tmp_path / "ran.txt"
+    with ScriptedModelServer([code(_touch(marker)), tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
+        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
+        proxy = autogen.UserProxyAgent(
+            "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
+            code_execution_config={"executor": kernel_executor, "approval": "always"})
+        wiped = []
+
+        def wipe(path: str) -> str:
+            wiped.append(path)
+            return "wiped"
+
+        autogen.register_function(wipe, caller=assistant, executor=proxy, description="Wipe a folder.")
+        result = proxy.initiate_chat(assistant, message="go", silent=True)
+    assert not marker.exists() and wiped == []
+    assert _decisions(result) == [False, False]
