@@ -15,6 +15,7 @@ RUN_OUTPUTS = ("coding", "exported", ".agentnb")
 
 os.environ.setdefault("AGENTNB_DEMO_MODEL", "replay")
 os.environ["AGENTNB_LOOPBACK_ONLY"] = "1"
+os.environ.setdefault("AGENTNB_HISTORY", "off")  # Studio run history: tests that want it set a path
 for _name in ("OPENAI_API_KEY", "OAI_CONFIG_LIST", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AGENTNB_VIEW"):
     os.environ.pop(_name, None)
 

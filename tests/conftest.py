@@ -9,6 +9,7 @@ import pytest
 from agentnb.testing import ScriptedModelServer, install_socket_guard
 
 os.environ["AGENTNB_LOOPBACK_ONLY"] = "1"
+os.environ.setdefault("AGENTNB_HISTORY", "off")  # Studio run history: tests that want it set a path
 for _name in ("OPENAI_API_KEY", "OAI_CONFIG_LIST", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 
