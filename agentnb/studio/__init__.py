@@ -7,11 +7,14 @@
     team.run()                                                      # recorded in the run history
 
 Names load lazily: ``import agentnb.studio`` imports neither pydantic nor sqlite3 nor ipywidgets.
+The package itself is callable: ``agentnb.studio()`` is ``agentnb.studio.studio()``, the builder.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _EXPORTS = {
@@ -50,3 +53,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _CallableStudio(types.ModuleType):
+    """``agentnb.studio()`` opens the builder: the package forwards calls to :func:`studio`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return __getattr__("studio")(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableStudio

@@ -259,3 +259,11 @@ def test_tools_need_a_model_and_the_error_is_on_that_card():
     assert s.spec is None and "offers tools to its model but has no model" in s.cards[0].errors.value
     s.cards[0].tools.value = ()
     assert s.spec is not None
+
+
+def test_the_package_itself_opens_the_builder():
+    """``agentnb.studio()``, as the docs write it, is the builder (the package forwards the call)."""
+    import agentnb
+
+    s = agentnb.studio("coder", namespace={})
+    assert isinstance(s, Studio) and _names(s) == ["user_proxy", "assistant"]
