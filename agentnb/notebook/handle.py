@@ -30,6 +30,11 @@ class ChatHandle:
         """The ChatPanel showing this chat (None with ``--silent``)."""
         self.recorder = Recorder()
         """Every event of the chat so far (Export works while running, after Stop or a failure)."""
+        self.executor: Any = None
+        """The agents' code executor when the chat keeps it (``--keep`` / ``--share``): ``pull`` and
+        ``send`` use it; :meth:`close` shuts it down."""
+        self.work_dir = "coding"
+        self._follow_up: Any = None
         self._messages: list[dict[str, Any]] = []
         self._quiet = False
 
@@ -66,6 +71,33 @@ class ChatHandle:
         or ``unique=True`` for the first free name (``run-2.ipynb``, ...)."""
         return write_notebook(self.recorder.events, path, overwrite=overwrite, unique=unique,
                               title=f"agentnb {self.name}")
+
+    async def pull(self, name: str) -> Any:
+        """The value of ``name`` in the agents' kernel (data only: see :mod:`agentnb.notebook.bridge`)."""
+        from .bridge import pull_from
+
+        return await pull_from(self._kept_executor("pull"), name, self.work_dir)
+
+    def send(self, message: str) -> ChatHandle:
+        """Continue this chat (same agents, same kernel state) with ``message``; ``await`` the handle again."""
+        if not self.task.done():
+            raise RuntimeError(f"{self.name} is still running; send a follow-up when it has ended")
+        if self._follow_up is None:
+            raise RuntimeError(f"{self.name} cannot be continued (it was not started by %%agents)")
+        self.task = self._follow_up(message)
+        return self
+
+    async def close(self) -> None:
+        """Shut down the agents' kernel kept for ``pull`` / ``send`` (also done at interpreter exit)."""
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            await executor.a_close()
+
+    def _kept_executor(self, what: str) -> Any:
+        if self.executor is None:
+            raise RuntimeError(f"{what}: {self.name}'s kernel was not kept; start the chat with "
+                               "`%%agents --keep` (or `--share NAMES`)")
+        return self.executor
 
     @property
     def chat_history(self) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from IPython.display import display
 from .handle import ChatHandle
 
 LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | "
-              "export PATH [--overwrite] | studio | history")
+              "export PATH [--overwrite] | pull NAME [ID] | studio | history")
 
 
 @magics_class
@@ -39,6 +39,7 @@ class AgentMagics(Magics):
         self.model: str | None = None
         """Default model name for ``%%agents`` (set with ``%agents model NAME``)."""
         self._ids = itertools.count(1)
+        self._pulls: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ cell magic
 
@@ -55,6 +56,11 @@ class AgentMagics(Magics):
     @argument("--executor", default=None, help="executor name (e.g. 'kernel', 'local') or a variable")
     @argument("--out", default=None, help="store the ChatHandle in this variable")
     @argument("--silent", action="store_true", help="no panel")
+    @argument("--share", default=None,
+              help="comma-separated notebook variables copied into the agents' kernel (the model is told "
+                   "their types and shapes); implies --keep")
+    @argument("--keep", action="store_true",
+              help="keep the agents' kernel after the chat: handle.pull('x') / %%agents pull x, handle.send(...)")
     @cell_magic("agents")
     def agents_cell(self, line: str, cell: str) -> ChatHandle | Any:
         """Run the cell body as the task of a conversation (see the module docstring)."""
@@ -64,6 +70,17 @@ class AgentMagics(Magics):
             raise UsageError("%%agents needs a task: write it in the cell body")
         if args.max_turns < 1:
             raise UsageError("--max-turns must be at least 1")
+        shared = [n.strip() for n in (args.share or "").split(",") if n.strip()]
+        missing = [n for n in shared if n not in self.shell.user_ns]
+        if missing:
+            raise UsageError(f"--share: no variable {', '.join(missing)} in this notebook")
+        if shared or args.keep:
+            if args.team or args.executor:
+                raise UsageError("--share/--keep use the agents %%agents builds; not with --team or --executor")
+            from ..coding.kernel import KernelExecutor
+
+            args.executor = KernelExecutor(args.work_dir)  # ours, not the chat's: it outlives the chat
+        args.shared = shared
         try:
             sender, recipient = self._participants(args)
         except UsageError:
@@ -91,7 +108,13 @@ class AgentMagics(Magics):
             panel = ChatPanel(name)
         handle = ChatHandle(None, name=name, panel=panel)
 
-        async def run() -> Any:
+        async def run(kwargs: dict[str, Any]) -> Any:
+            if args.shared and kwargs.get("clear_history") is not False:  # the first run, not a follow-up
+                from .bridge import share_into
+
+                told = await share_into(handle.executor, self.shell.user_ns, args.shared, args.work_dir)
+                kwargs = {**kwargs, "message": f"{kwargs['message']}\n\nThese variables are already defined in "
+                                                f"the Python session where your code runs:\n{told}"}
             with contextlib.ExitStack() as stack:
                 from ..studio._switch import record_history, run_context
 
@@ -105,15 +128,24 @@ class AgentMagics(Magics):
                     stack.enter_context(speaker_chooser(panel.choose_speaker))
                 return await sender.a_initiate_chat(recipient, silent=True, **kwargs)
 
-        handle.task = asyncio.ensure_future(run(), loop=loop)
-        handle.task.add_done_callback(_retrieve)
+        if args.keep or args.shared:
+            handle.executor, handle.work_dir = args.executor, args.work_dir
+
+        def start(run_kwargs: dict[str, Any]) -> asyncio.Task:
+            task = asyncio.ensure_future(run(run_kwargs), loop=loop)
+            task.add_done_callback(_retrieve)
+            if panel is not None:
+                task.add_done_callback(lambda done: _settle(panel, done))
+            return task
+
+        handle.task = start(kwargs)
+        handle._follow_up = lambda message: start({**kwargs, "message": message, "clear_history": False})
         self.handles[name] = handle
         if panel is not None:
             panel.on_stop(handle.cancel)
             # the name typed next to Export, or the first free one after it (chat1-2.ipynb, ...): never
             # over a file of an earlier session
             panel.on_export(lambda path: export_handle(handle, path, unique=True))
-            handle.task.add_done_callback(lambda task: _settle(panel, task))
             panel.show()
         if args.out:
             self.shell.user_ns[args.out] = handle
@@ -135,6 +167,7 @@ class AgentMagics(Magics):
             exec_config["executor"] = executor
         assistant = agentnb.AssistantAgent("assistant", llm_config=self.llm_config(args.model or self.model))
         user = agentnb.UserProxyAgent("user_proxy", human_input_mode="NEVER", llm_config=False,
+                                      is_termination_msg=_ends_with_terminate,  # 0.2's default is exact
                                       code_execution_config=exec_config)
         return user, assistant
 
@@ -208,12 +241,33 @@ class AgentMagics(Magics):
                 raise UsageError(f"{paths[0]} already exists; add --overwrite to replace it") from None
             print(f"exported {handle.name} to {where}")
             return None
+        if command == "pull" and rest and len(rest) <= 2:
+            handle = self._handle(rest[1]) if len(rest) == 2 else self._last_kept()
+
+            async def pull(name: str = rest[0]) -> None:
+                try:
+                    self.shell.user_ns[name] = await handle.pull(name)
+                except Exception as exc:
+                    print(f"pull {name} from {handle.name} failed: {exc}")
+                else:
+                    print(f"pulled {name} from {handle.name}")
+
+            task = asyncio.ensure_future(pull())
+            self._pulls.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._pulls.discard)
+            return None
         if command in ("studio", "history") and not rest:
             from .. import studio
 
             display(studio.studio() if command == "studio" else studio.history())
             return None
         raise UsageError(LINE_USAGE)
+
+    def _last_kept(self) -> ChatHandle:
+        kept = [h for h in self.handles.values() if h.executor is not None]
+        if not kept:
+            raise UsageError("no chat kept its kernel: start one with %%agents --keep or --share NAMES")
+        return kept[-1]
 
     def _handle(self, name: str) -> ChatHandle:
         if name not in self.handles:
@@ -236,6 +290,11 @@ def _settle(panel: Any, task: asyncio.Task) -> None:
         panel.end("failed", f"{type(exc).__name__}: {exc}")
 
 
+def _ends_with_terminate(message: dict[str, Any]) -> bool:
+    """The termination rule of the agents the magic builds: a message that ends with TERMINATE."""
+    return str(message.get("content") or "").rstrip().endswith("TERMINATE")
+
+
 def resolve_team(team: Any) -> tuple[Any, Any]:
     """``(sender, recipient)`` from a GroupChatManager, a 2-tuple, or a dict."""
     if isinstance(team, dict):
@@ -251,7 +310,7 @@ def resolve_team(team: Any) -> tuple[Any, Any]:
             import agentnb
 
             sender = agentnb.UserProxyAgent("user", human_input_mode="NEVER", llm_config=False,
-                                            code_execution_config=False)
+                                            is_termination_msg=_ends_with_terminate, code_execution_config=False)
     else:
         raise UsageError("--team must name a GroupChatManager, a (user_proxy, assistant) tuple, "
                          "or a dict with 'user_proxy' and 'assistant'")
