@@ -67,3 +67,24 @@ def test_share_of_a_missing_variable_is_a_usage_error(kernel_factory, tmp_path):
         reply = nb.reply_to(msg_id)
         assert reply["content"]["status"] == "error" and "no variable nope" in reply["content"]["evalue"]
         assert srv.requests == []
+
+
+def test_follow_up_box_continues_the_chat_in_the_same_panel(kernel_factory, tmp_path):  # noqa: F811
+    with ScriptedModelServer(["The answer is 4. TERMINATE", "Twice that is 8. TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(f"%%agents --approve never --max-turns 1 --work-dir {tmp_path / 'w'} --out h\nWhat is 2 + 2?")
+        nb.execute("r = await h")
+        box = nb.wait_for(lambda: next((c for c, s in nb.widgets.items() if s.get("_model_name") == "TextModel"
+                                        and str(s.get("placeholder", "")).startswith("follow-up")), None),
+                          what="the follow-up box")
+        nb.set_value(box, "And twice that?")
+        nb.click(nb.wait_for(lambda: nb.button("Continue"), what="Continue"))
+        out = nb.stdout(nb.execute("import asyncio\nwhile not h.done() or len(h.chat_history) < 4:\n"
+                                   "    await asyncio.sleep(0.1)\n"
+                                   "print(h.status, [m['content'] for m in h.chat_history])"))
+        assert out.startswith("finished") and "And twice that?" in out and "Twice that is 8." in out
+        assert srv.requests[-1]["messages"][1]["content"] == "What is 2 + 2?"  # the same conversation
+        pages = [m["content"]["data"]["text/html"] for m in nb.messages
+                 if m["header"]["msg_type"] == "update_display_data" and "text/html" in m["content"]["data"]]
+        assert "Twice that is 8." in pages[-1] and "The answer is 4." in pages[-1]

@@ -252,9 +252,15 @@ class Toolbar(widgets.HBox):
                                                     "existing file)",
                                             layout=widgets.Layout(width="auto", display="none"))
         self.link = widgets.HTML("")
+        self.follow_text = widgets.Text(placeholder="follow-up: continue this chat (same agents and kernel)",
+                                        layout=widgets.Layout(width="420px"))
+        self.follow_button = widgets.Button(description="Continue", icon="reply", button_style="primary",
+                                            layout=widgets.Layout(width="auto"))
+        self.follow_box = widgets.HBox([self.follow_text, self.follow_button],
+                                       layout=widgets.Layout(display="none", align_items="center"))
         right = widgets.HBox([self.stop_button, self.export_name, self.export_button, self.link],
                              layout=widgets.Layout(align_items="center"))
-        super().__init__([self.status, right], layout=widgets.Layout(
+        super().__init__([self.status, self.follow_box, right], layout=widgets.Layout(
             justify_content="space-between", align_items="center", flex_flow="row wrap"))
         self.add_class("agentnb-toolbar")
 

@@ -146,6 +146,7 @@ class AgentMagics(Magics):
             # the name typed next to Export, or the first free one after it (chat1-2.ipynb, ...): never
             # over a file of an earlier session
             panel.on_export(lambda path: export_handle(handle, path, unique=True))
+            panel.on_follow_up(handle.send)
             panel.show()
         if args.out:
             self.shell.user_ns[args.out] = handle

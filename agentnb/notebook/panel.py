@@ -132,6 +132,8 @@ class ChatPanel(widgets.VBox):
         self.export_button = self.toolbar.export_button
         self.stop_button.on_click(lambda _b: self.stop())
         self.export_button.on_click(lambda _b: self.export())
+        self._follow_callbacks: list[Callable[[str], Any]] = []
+        self.toolbar.follow_button.on_click(lambda _b: self.follow_up())
         super().__init__([self.title, self.hidden_note, self.conversation, self.speaker_chooser,
                           self.reply_box, self.toolbar])
         self.add_class("agentnb-panel")
@@ -202,6 +204,25 @@ class ChatPanel(widgets.VBox):
         the path written, is shown with a link."""
         self._export_callbacks.append(callback)
         self.toolbar.show_export()
+
+    def on_follow_up(self, callback: Callable[[str], Any]) -> None:
+        """Offer a follow-up box when the chat has ended; ``callback(text)`` continues the chat."""
+        self._follow_callbacks.append(callback)
+        if self._state in ("finished", "stopped", "failed"):
+            self.toolbar.follow_box.layout.display = None
+
+    def follow_up(self) -> None:
+        text = self.toolbar.follow_text.value.strip()
+        if not text or self._state not in ("finished", "stopped", "failed"):
+            return
+        self.toolbar.follow_text.value = ""
+        self.toolbar.follow_box.layout.display = "none"
+        for cb in list(self._follow_callbacks):
+            try:
+                cb(text)
+            except Exception as exc:
+                self._note(f"follow-up failed: {type(exc).__name__}: {exc}", error=True)
+                self._render_status()
 
     def stop(self) -> None:
         if self._state not in ("running", "waiting"):
@@ -309,6 +330,7 @@ class ChatPanel(widgets.VBox):
         self._set_state("running")
         self.stop_button.disabled = not self._stop_callbacks
         self.stop_button.layout.display = None
+        self.toolbar.follow_box.layout.display = "none"
 
     def _on_MessageSent(self, ev: MessageSent) -> None:
         self.messages.append(ev.message)
@@ -457,6 +479,8 @@ class ChatPanel(widgets.VBox):
         self._depth = 0
         self._state, self._reason = state, reason
         self._render_status()
+        if self._follow_callbacks:
+            self.toolbar.follow_box.layout.display = None
         self.freeze()
 
     # ------------------------------------------------------------------ helpers
