@@ -299,10 +299,10 @@ class ModelClient:
                     slot = calls.setdefault(index, {"id": None, "function": None})
                     slot["id"] = tc.id or slot["id"]
                     fn = getattr(tc, "function", None)
-                    if fn is not None:
+                    if fn is not None:  # any shape: a hostile server may send a string here (see _tool_calls)
                         acc = slot["function"] = slot["function"] or {"name": "", "arguments": ""}
-                        acc["name"] += _text(fn.name)
-                        acc["arguments"] += _text(fn.arguments)
+                        acc["name"] += _text(getattr(fn, "name", None))
+                        acc["arguments"] += _text(getattr(fn, "arguments", None))
         except _stream_timeouts():
             raise _BrokenStream(f"the reply stream stalled: nothing for {self.config.timeout:g} s after "
                                 f"{received} chunk(s)") from None

@@ -142,17 +142,10 @@ def _raw(calls: list[dict], marker: str) -> list[dict]:
     return out
 
 
-STREAMED_FUNCTION_NOT_AN_OBJECT = pytest.mark.xfail(
-    strict=True, raises=autogen.ChatError,
-    reason="bug in agentnb/llm/client.py ModelClient._stream: a streamed tool-call delta whose 'function' is not "
-           "an object reads fn.name and the chat ends with AttributeError (the non-streamed path tells the model)")
-
-
 def _bad_params():
     for case in BAD_CALLS:
         for stream in (False, True):
-            marks = STREAMED_FUNCTION_NOT_AN_OBJECT if stream and case == "function is a string" else ()
-            yield pytest.param(case, stream, marks=marks, id=f"{case}-{'streamed' if stream else 'plain'}")
+            yield pytest.param(case, stream, id=f"{case}-{'streamed' if stream else 'plain'}")
 
 
 @pytest.mark.parametrize(("case", "stream"), list(_bad_params()))
