@@ -288,3 +288,29 @@ def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
                 assert "stopped-run-2.ipynb" in new.url
             finally:
                 browser.close()
+
+
+def test_pending_approve_stays_in_view_under_a_long_message(jupyterlab):
+    """A long plan above the block: the pending approval sticks to the bottom of the notebook view."""
+    from playwright.sync_api import sync_playwright
+
+    plan = "\n\n".join(f"Step {i} of a long plan." for i in range(60))
+    with ScriptedModelServer([code("print(1)", before=plan), "TERMINATE"]) as srv:
+        base, token, root = jupyterlab({"OAI_CONFIG_LIST": json.dumps(srv.config_list())})
+        _write_notebook(root / "long.ipynb", ["%load_ext agentnb", "%%agents --max-turns 2\nPlan it."])
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                _open(page, base, token, "long.ipynb")
+                _run_cells(page, 2)
+                approve = page.locator(".agentnb-panel button:has-text('Approve')")
+                approve.wait_for(timeout=120_000)
+                page.locator(".agentnb-card").first.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                box = approve.bounding_box()
+                assert box is not None and box["y"] + box["height"] <= 900, box
+                approve.click()  # and it works from there
+                page.locator(".agentnb-static").first.wait_for(timeout=120_000)
+            finally:
+                browser.close()

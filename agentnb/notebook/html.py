@@ -217,6 +217,8 @@ CSS = """
 .agentnb-html { max-height: 30em; overflow: auto; }
 .agentnb-static details > summary, .agentnb-panel details > summary { cursor: pointer; font-size: 12px;
   color: var(--jp-ui-font-color2, #666); }
+.jp-Cell-outputArea:has(.agentnb-pending), .jp-OutputArea-child:has(.agentnb-pending),
+.jp-OutputArea-output:has(.agentnb-pending), .widget-box:has(.agentnb-pending) { overflow: visible !important; }
 .agentnb-pending { position: sticky; bottom: 0; z-index: 3; background: var(--jp-layout-color1, #fff);
   box-shadow: 0 -2px 6px rgba(0, 0, 0, 0.15); }
 .agentnb-cursor::after { content: "▍"; opacity: 0.6; }
