@@ -63,6 +63,10 @@ _EXPORTS = {
     "ChatError": "agentnb.errors",
     "load_ipython_extension": "agentnb.notebook",
     "unload_ipython_extension": "agentnb.notebook",
+    "UnsafePathError": "agentnb.errors",
+    "run_batch": "agentnb.batch",
+    "dump_team": "agentnb.studio.dump",
+    "load_team": "agentnb.studio.build",
 }
 
 _SUBMODULES = frozenset({
@@ -70,7 +74,8 @@ _SUBMODULES = frozenset({
     "agentchat", "oai", "io", "coding", "cache", "code_utils", "function_utils", "graph_utils",
     "token_count_utils", "runtime_logging", "logger", "exception_utils", "formatting_utils",
     # agentnb's own
-    "agents", "chat_utils", "contrib", "errors", "export", "groupchat", "llm", "messages", "notebook", "testing",
+    "agents", "batch", "chat_utils", "contrib", "errors", "export", "groupchat", "llm", "messages", "notebook",
+    "studio", "testing",
 })
 
 __all__ = [
@@ -103,6 +108,7 @@ __all__ = [
     "OpenAIWrapper",
     "SenderRequired",
     "UndefinedNextAgent",
+    "UnsafePathError",
     "UserProxyAgent",
     "__version__",
     "agentchat",
@@ -114,6 +120,7 @@ __all__ = [
     "config_list_from_models",
     "config_list_gpt4_gpt35",
     "config_list_openai_aoai",
+    "dump_team",
     "exception_utils",
     "filter_config",
     "formatting_utils",
@@ -125,11 +132,14 @@ __all__ = [
     "initiate_chats",
     "io",
     "load_ipython_extension",
+    "load_team",
     "logger",
     "oai",
     "register_function",
+    "run_batch",
     "runtime_logging",
     "set_default_llm_config",
+    "studio",
     "token_count_utils",
     "unload_ipython_extension",
 ]
@@ -149,6 +159,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time everything is 
         logger,
         oai,
         runtime_logging,
+        studio,
         token_count_utils,
     )
     from .agents.assistant import AssistantAgent, UserProxyAgent
@@ -157,12 +168,13 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time everything is 
     from .agents.human import human_handlers
     from .agents.result import ChatResult, gather_usage_summary
     from .agents.tools import register_function
+    from .batch import run_batch
     from .code_utils import DEFAULT_MODEL, FAST_MODEL
     from .coding.base import CodeBlock, CodeExecutor, CodeResult
     from .coding.kernel import KernelExecutor
     from .coding.local import LocalCommandLineExecutor
     from .console import ConsoleView
-    from .errors import AgentNBError, ChatError, ConfigError, ModelError
+    from .errors import AgentNBError, ChatError, ConfigError, ModelError, UnsafePathError
     from .exception_utils import (
         AgentNameConflict,
         InvalidCarryOverType,
@@ -184,6 +196,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time everything is 
         config_list_openai_aoai,
         get_config_list,
     )
+    from .studio.build import load_team
+    from .studio.dump import dump_team
 
 
 def __getattr__(name: str) -> Any:
