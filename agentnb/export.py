@@ -31,6 +31,7 @@ from .messages import (
     ApprovalDecided,
     ChatFinished,
     ChatStarted,
+    CodeBlockProposed,
     ErrorOccurred,
     Event,
     ExecutionFinished,
@@ -292,10 +293,19 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
     counts = dict(zip(map(id, finished), _counts(finished), strict=True))
     streamed: dict[str, list[ExecutionOutput]] = {}
     proposed: dict[str, ToolCallProposed] = {}
+    ran: set[str] = set()  # agents that ran (or were refused) a block since their last message
     cells = [_title_cell(title, info)]
     for ev in events:
         if isinstance(ev, MessageSent):
+            reported, ran = ev.sender in ran, set()
+            if reported:  # the executor's report to the model, right after its blocks: folded under the code
+                told = redact(content_str(ev.message.get("content")))
+                cells.append(v4.new_markdown_cell(
+                    f"<details><summary>what the model saw</summary>\n\n{_fenced(told)}\n\n</details>"))
+                continue
             cells.append(v4.new_markdown_cell(_message_markdown(ev)))
+        elif isinstance(ev, CodeBlockProposed):
+            ran.add(ev.executor)
         elif isinstance(ev, ExecutionOutput):
             streamed.setdefault(ev.block_id, []).append(ev)
         elif isinstance(ev, ExecutionFinished):

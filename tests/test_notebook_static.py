@@ -214,3 +214,17 @@ def test_plain_renderer_folds_the_models_copy_and_hides_protocol_words(monkeypat
     risky = ApprovalRequest(kind="code", agent="u", code="shutil.rmtree('/data')")
     renderer.handle_event(ApprovalRequested(request=risky))
     assert "⚠ deletes files or folders" in shown[-1]["text/markdown"]
+
+
+def test_export_folds_the_models_copy_under_the_code(tmp_path):
+    import nbformat
+
+    from agentnb.export import write_notebook
+
+    nb = nbformat.read(write_notebook(chat_events(), tmp_path / "chat.ipynb"), as_version=4)
+    sources = [c.source for c in nb.cells]
+    code_at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    folded = sources[code_at + 1]
+    assert folded.startswith("<details><summary>what the model saw</summary>")
+    assert "```\nexitcode: 0 (execution succeeded)\nCode output: plotted\n" in folded  # lines kept
+    assert sum("exitcode" in s for s in sources) == 1

@@ -225,6 +225,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
         self._count += 1
         self._speaker = ev.sender
         ran = self._ran.pop(ev.sender, None)
+        self._ran.clear()  # a report comes right after its blocks, before anyone else speaks
         if ran:  # the executor reporting to the model: fold it under the block, not a second card
             _attach_saw(ran[-1], content_str(ev.message.get("content")))
             return

@@ -73,8 +73,9 @@ class PlainRenderer:
     def _on_MessageSent(self, ev: MessageSent) -> None:
         msg = ev.message
         text = content_str(msg.get("content"))
-        if ev.sender in self._ran:  # the executor's report to the model: folded, not a second copy
-            self._ran.discard(ev.sender)
+        reported = ev.sender in self._ran
+        self._ran.clear()  # a report comes right after its blocks, before anyone else speaks
+        if reported:  # the executor's report to the model: folded, not a second copy
             fence = _fence(visible(text))
             self.show(f"<details><summary>what the model saw</summary>\n\n{fence}\n\n</details>",
                       f"(what the model saw: {len(text.splitlines())} lines)")

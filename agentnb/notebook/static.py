@@ -231,6 +231,7 @@ def transcript_html(events: list[Event | Said], *, title: str = "", state: str =
                 items.append(f'<div class="agentnb-warning">✘ {escape(ev.error)}</div>')
         elif isinstance(ev, (MessageSent, Said)):
             ran = open_blocks.pop(ev.sender, None)
+            open_blocks.clear()  # a report comes right after its blocks, before anyone else speaks
             if ran:
                 ran[-1].saw = content_str(ev.message.get("content"))
                 continue
