@@ -236,6 +236,11 @@ def test_sync_initiate_chat_shows_view_and_returns(kernel_factory, tmp_path, vie
             assert any(WIDGET_VIEW in d for d in shown)
             html = json.dumps([s.get("value", "") for s in nb.widgets.values()])
             assert "Hello from the <strong>assistant</strong>" in html.replace("\\u003c", "<")
+            # when the chat ends, the panel's output becomes the static page; no live widget stays behind
+            updates = [m["content"]["data"] for m in msgs if m["header"]["msg_type"] == "update_display_data"]
+            assert updates and WIDGET_VIEW not in updates[-1]
+            assert "Hello from the <strong>assistant</strong>" in updates[-1]["text/html"]
+            assert sum(WIDGET_VIEW in d for d in shown) == 1  # no toolbar: nothing to export there
         else:
             assert any("Hello from the **assistant**" in d.get("text/markdown", "") for d in shown)
             assert not any(WIDGET_VIEW in d for d in shown)

@@ -54,6 +54,8 @@ class PanelFrame:
         self._frozen = True
         self._slots.update_main(self.static_bundle())
         self.status.layout.display = "none"  # the page above says it; the toolbar keeps Export only
+        if not (self._export_callbacks or self._follow_callbacks):
+            return  # nothing left to do: no live widget stays in the output at all
         if self._slots.extra is None:
             self._slots.show_extra(self.toolbar)
         self._retire_toolbar_on_next_cell()
