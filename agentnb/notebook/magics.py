@@ -7,8 +7,12 @@
 
 The cell returns at once; the chat runs as a task on the kernel's loop, shown in
 a ChatPanel whose buttons stay live. ``await chat`` waits for the ChatResult.
+When it ends, the panel's output becomes a static page that a saved notebook keeps.
+``--share df,x`` copies notebook variables into the agents' kernel (and keeps it, as ``--keep``
+does): ``await chat.pull("result")`` / ``%agents pull result`` bring values back, and
+``chat.send("now per month")`` (or the follow-up box) continues the same chat.
 Line magic: ``%agents model [NAME] | list | stop [ID] | view widget|plain|console|auto |
-export PATH [--overwrite]``.
+export PATH [--overwrite] | pull NAME [ID]``.
 """
 
 from __future__ import annotations
