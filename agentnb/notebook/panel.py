@@ -1,15 +1,18 @@
 """ChatPanel: an ipywidgets view of a conversation, fed by agentnb events.
 
     panel = ChatPanel()
-    display(panel)
+    display(panel)                         # or panel.show(): an output slot the panel can replace
     with panel.attached():                 # subscribe + install button approver/input
         result = await user_proxy.a_initiate_chat(assistant, message="plot sin(x)")
 
-One card per message (sender colour, Markdown, highlighted code), tokens shown
-as they stream (at most ``1 / flush_interval`` updates per second per message),
-execution outputs rendered as Jupyter renders them (an ``Output`` widget per
-block), Approve/Edit/Reject buttons, a reply box, a status line, Stop and Export
-buttons. At most ``max_messages`` items are kept; older ones are closed.
+One card per message (distinct agent colours, Markdown, highlighted code, no protocol words),
+tokens shown as they stream (at most ``1 / flush_interval`` updates per second per message).
+The approval for a block sits right under the message that proposed it (code shown once) and
+sticks to the bottom of the view while pending; outputs render under it as Jupyter renders them,
+long ones and tracebacks folded; the executor's report to the model folds there too ("what the
+model saw"). A status line says running / waiting for you / finished / stopped / failed. When
+the chat ends the panel's output becomes a static page (:mod:`.static`, see :mod:`.frame`), so a
+saved notebook shows the conversation anywhere. At most ``max_messages`` items are kept live.
 """
 
 from __future__ import annotations
