@@ -110,6 +110,9 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._compose import install_defaults
+
+    install_defaults()  # the CLI is an entry point: its chats show in the default view (the console here)
     args = _parser().parse_args(argv)
     if args.command == "version":
         from . import __version__

@@ -1,6 +1,7 @@
-"""Running one chat: scope, views, the turn loop, summary, cleanup.
+"""Running one chat: scope, the turn loop, summary, cleanup.
 
-The outermost chat attaches the views (console, notebook panel) and owns the
+The outermost chat enters the view the scope's factory gives (the core never picks
+one: see :mod:`agentnb.agents.scope` and :mod:`agentnb._compose`) and owns the
 cleanup: every executor its participants created is shut down when it ends,
 however it ends (finished, error, cancelled, Ctrl-C).
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 from typing import TYPE_CHECKING, Any
 
 from .._aio import has_sync_caller
@@ -18,24 +18,15 @@ from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, con
 from ..studio._switch import history_view  # run history: a no-op unless on (sqlite3 loads only then)
 from .human import chat_approval, maybe_await
 from .result import ChatResult, gather_usage_summary
+from .scope import ChatScope, current_scope, entered, note_stop, track_executor_owner, view_for
 
 if TYPE_CHECKING:
     from .conversable import ConversableAgent
 
-_state: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("agentnb_chat_state", default=None)
-
 SUMMARY_PROMPT = "Summarize the takeaway from the conversation. Do not add any introductory phrases."
 
 
-def note_stop(reason: str) -> None:
-    """Record why the current chat is ending (first reason wins)."""
-    state = _state.get()
-    if state is not None and not state.get("reason"):
-        state["reason"] = reason
-
-
-def in_chat() -> bool:
-    return _state.get() is not None
+__all__ = ["a_initiate_chats", "initiate_chats", "note_stop", "participants", "run_chat", "track_executor_owner"]
 
 
 def participants(*agents: Any) -> list[Any]:
@@ -49,35 +40,22 @@ def participants(*agents: Any) -> list[Any]:
     return out
 
 
-def _view(silent: bool | None) -> contextlib.AbstractContextManager:
-    if silent:
-        return contextlib.nullcontext()
-    try:
-        from ..views import default_view
-    except ImportError:
-        from ..console import ConsoleView
-
-        return ConsoleView().attach(sync=has_sync_caller())
-    return default_view(sync=has_sync_caller())
-
-
 async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, clear_history: bool,
                    silent: bool | None, cache: Any, max_turns: int | None, summary_method: Any,
                    summary_args: dict[str, Any], message: Any, kwargs: dict[str, Any]) -> ChatResult:
     kwargs = dict(kwargs)
     approval = kwargs.pop("approval", None)  # chat-scoped: reaches nested chats, never mutates the agents
-    parent = _state.get()
+    parent = current_scope()
     outer = parent is None
     members = participants(sender, recipient)
-    state: dict[str, Any] = {"reason": None, "parent": parent, "members": members, "executor_owners": []}
-    token = _state.set(state)
+    state = ChatScope(members=members, parent=parent)
     chat_id = new_id("chat")
     from ..export import Recorder
 
     recorder = Recorder()
     try:
-        with chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
-                (_view(silent) if outer else contextlib.nullcontext()), \
+        with entered(state), chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
+                (view_for(silent, has_sync_caller()) if outer else contextlib.nullcontext()), \
                 (history_view(sender, recipient) if outer else contextlib.nullcontext()):
             model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
             emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
@@ -109,11 +87,10 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
             finally:
                 for a, previous in zip(members, previous_caches, strict=True):
                     a.client_cache = previous
-            reason = state.get("reason") or "no_reply"
+            reason = state.stop_reason or "no_reply"
             emit(ChatFinished(reason=reason, summary=summary))
     finally:
-        _state.reset(token)
-        await _close_all(members + state["executor_owners"] if outer else _hand_over_executors(state))
+        await _close_all(members + state.executor_owners if outer else _hand_over_executors(state))
     return ChatResult(
         chat_id=chat_id,
         chat_history=list(sender.chat_messages[recipient]),
@@ -125,25 +102,17 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     )
 
 
-def track_executor_owner(agent: Any) -> None:
-    """Record that ``agent`` created an executor inside the current chat; it is shut down when the chat
-    ends (nested chats and nested groups included), or when an enclosing chat that ``agent`` is part of ends."""
-    state = _state.get()
-    if state is not None and all(a is not agent for a in state["executor_owners"]):
-        state["executor_owners"].append(agent)
-
-
-def _hand_over_executors(state: dict[str, Any]) -> list[Any]:
+def _hand_over_executors(scope: ChatScope) -> list[Any]:
     """A nested chat ends: agents of an enclosing chat keep their executor for it; the rest are returned to close."""
     to_close = []
-    for agent in state["executor_owners"]:
-        outer = state["parent"]
-        while outer is not None and all(a is not agent for a in outer["members"]):
-            outer = outer["parent"]
+    for agent in scope.executor_owners:
+        outer = scope.parent
+        while outer is not None and all(a is not agent for a in outer.members):
+            outer = outer.parent
         if outer is None:
             to_close.append(agent)
-        elif all(a is not agent for a in outer["executor_owners"]):
-            outer["executor_owners"].append(agent)
+        else:
+            outer.owns_executor_of(agent)
     return to_close
 
 

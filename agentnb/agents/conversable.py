@@ -11,7 +11,7 @@ import asyncio
 import copy
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._aio import call_in_caller, run_sync
@@ -19,7 +19,7 @@ from .._validate import ConfigAssertionError, describe
 from ..coding.config_schema import check_code_execution_config
 from ..errors import ConfigError
 from ..llm.client import ModelClient
-from ..messages import MessageSent, content_str, emit
+from ..messages import Event, MessageSent, content_str, emit
 from . import chat as _chat
 from . import replies
 from .arguments import check_agent_arguments, check_chat_arguments, check_message
@@ -27,6 +27,8 @@ from .compat_api import CompatMethodsMixin, announce, call_reply_func, deliver
 from .hooks import HooksMixin
 from .human import ask_human, check_policy, maybe_await
 from .result import ChatResult
+from .scope import note_stop
+from .stream import event_stream
 
 HUMAN_INPUT_MODES = ("ALWAYS", "TERMINATE", "NEVER")
 _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -346,7 +348,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         if reply is not None:
             await self.a_send(reply, sender, silent=silent)
         else:
-            _chat.note_stop("terminated")
+            note_stop("terminated")
 
     def receive(self, message: Any, sender: ConversableAgent, request_reply: bool | None = None,
                 silent: bool | None = False) -> None:
@@ -428,6 +430,10 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
             raise ConfigError("summary_method must be 'last_msg', 'reflection_with_llm', a callable or None")
         if kwargs.get("approval") is not None:  # the chat's policy for every agent in it (nested included)
             check_policy(kwargs["approval"], "approval")
+        if not silent:  # a public entry point: the composition root registers the default view (once)
+            from .._compose import install_defaults
+
+            install_defaults()
         return await _chat.run_chat(self, recipient, clear_history=clear_history, silent=silent,
                                     cache=cache, max_turns=max_turns, summary_method=summary_method,
                                     summary_args=summary_args or {}, message=message, kwargs=kwargs)
@@ -457,6 +463,15 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
 
     def initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
         return run_sync(self.a_initiate_chats(chat_queue))
+
+    def a_run_stream(self, recipient: ConversableAgent, *, silent: bool | None = True,
+                     **kwargs: Any) -> AsyncIterator[Event | ChatResult]:
+        """:meth:`a_initiate_chat` as an async iterator of the chat's events, then its :class:`ChatResult`.
+
+        The caller owns the view, so no default view is attached unless ``silent=False``
+        (see :mod:`agentnb.agents.stream`).
+        """
+        return event_stream(lambda: self.a_initiate_chat(recipient, silent=silent, **kwargs))
 
     # ------------------------------------------------------------------ state
 

@@ -1,7 +1,8 @@
 """The human in the loop: typed replies and approval of code/tool calls, as data.
 
-Two override points, each a context variable so that a view (the ChatPanel, a
-test, a policy) can install its own for the chats it runs:
+Two override points, installed with :func:`human_handlers` (which lives with the
+rest of the running chat's scope in :mod:`agentnb.agents.scope`) so that a view
+(the ChatPanel, a test, a policy) can install its own for the chats it runs:
 
 - an **input provider** ``(prompt) -> str`` (sync or async) answers when an agent
   asks a person for a reply; the default calls ``input()`` on the sync caller's
@@ -26,7 +27,7 @@ import contextlib
 import contextvars
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .._aio import call_in_caller
@@ -41,14 +42,14 @@ from ..messages import (
     emit,
 )
 from ..textguard import HIDDEN_WARNING, has_hidden, visible
+from . import scope as _scope
+from .scope import Approver, InputProvider, human_handlers
 
-InputProvider = Callable[[str], "str | Awaitable[str]"]
-Approver = Callable[[ApprovalRequest], "ApprovalDecision | Awaitable[ApprovalDecision]"]
-
-_input_provider: contextvars.ContextVar[InputProvider | None] = contextvars.ContextVar(
-    "agentnb_input_provider", default=None
-)
-_approver: contextvars.ContextVar[Approver | None] = contextvars.ContextVar("agentnb_approver", default=None)
+__all__ = [
+    "APPROVAL_POLICIES", "Approver", "InputProvider", "approval_needed", "approval_round", "ask_human",
+    "chat_approval", "check_policy", "console_approver", "ensure_not_stopped", "human_handlers", "maybe_await",
+    "note_approved", "request_approval",
+]
 
 
 async def maybe_await(value: Any) -> Any:
@@ -56,22 +57,6 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-@contextlib.contextmanager
-def human_handlers(*, input_provider: InputProvider | None = None,
-                   approver: Approver | None = None) -> Iterator[None]:
-    """Install an input provider and/or approver for chats run inside the block."""
-    tokens = []
-    if input_provider is not None:
-        tokens.append((_input_provider, _input_provider.set(input_provider)))
-    if approver is not None:
-        tokens.append((_approver, _approver.set(approver)))
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
 
 
 # ------------------------------------------------------------------ chat-scoped approval policy
@@ -165,14 +150,6 @@ async def ensure_not_stopped() -> None:
         raise asyncio.CancelledError("the chat was stopped before execution")
 
 
-def current_approver() -> Approver | None:
-    return _approver.get()
-
-
-def current_input_provider() -> InputProvider | None:
-    return _input_provider.get()
-
-
 def _console_input(prompt: str) -> str:
     return input(visible(prompt))
 
@@ -180,7 +157,7 @@ def _console_input(prompt: str) -> str:
 async def ask_human(agent: str, prompt: str) -> str:
     """Ask a person for a reply on behalf of ``agent`` (events emitted around it)."""
     event = emit(HumanInputRequested(agent=agent, prompt=prompt))
-    provider = _input_provider.get()
+    provider = _scope.input_provider()
     from ..io import custom_iostream
 
     iostream = custom_iostream() if provider is None else None
@@ -287,7 +264,7 @@ async def request_approval(request: ApprovalRequest) -> ApprovalDecision:
     """
     emit(ApprovalRequested(request=request))
     try:
-        decision = _checked(await _ask(_approver.get(), request))
+        decision = _checked(await _ask(_scope.approver(), request))
     except Exception as exc:  # no stdin (nbconvert: StdinNotImplementedError), EOF, a broken approver: reject
         decision = ApprovalDecision(approved=False,
                                     reason=f"approval could not be asked ({type(exc).__name__}: {exc})")

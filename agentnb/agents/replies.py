@@ -33,7 +33,7 @@ from ..messages import (
     emit,
     new_id,
 )
-from . import chat as _chat
+from . import scope as _scope
 from .human import approval_needed, approval_round, ensure_not_stopped, note_approved, request_approval
 
 if TYPE_CHECKING:
@@ -90,12 +90,12 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
         stop_reason = "terminated"
     if reply.strip().lower() == "exit":
         agent._consecutive_auto_reply_counter[sender] = 0
-        _chat.note_stop("human_exit" if human_exit else stop_reason)
+        _scope.note_stop("human_exit" if human_exit else stop_reason)
         return True, None
     if reply or auto_limit == 0:
         agent._consecutive_auto_reply_counter[sender] = 0
         if not reply and auto_limit == 0:
-            _chat.note_stop("max_consecutive_auto_reply")
+            _scope.note_stop("max_consecutive_auto_reply")
             return True, None
         tool_returns = [
             {"tool_call_id": tc.get("id"), "role": "tool", "content": "USER INTERRUPTED"}
@@ -212,7 +212,7 @@ async def _get_executor(agent: ConversableAgent) -> Any:
         agent._executor = make_executor(cfg)
         agent._owns_executor = not (given is not None and not isinstance(given, str))
         if agent._owns_executor:
-            _chat.track_executor_owner(agent)  # shut down when the chat that started it ends, however nested
+            _scope.track_executor_owner(agent)  # shut down when the chat that started it ends, however nested
     return agent._executor
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._aio import run_sync
-from ..agents import chat as _chat
+from ..agents import scope as _scope
 from ..agents.conversable import Agent, ConversableAgent
 from ..errors import ConfigError
 from .core import GroupChat
@@ -97,19 +97,19 @@ class GroupChatManager(ConversableAgent):
                 if agent is not speaker:
                     await self._deliver(message, agent)
             if self._is_end(message, speaker):
-                _chat.note_stop("terminated")
+                _scope.note_stop("terminated")
                 break
             if i == groupchat.max_round - 1:
-                _chat.note_stop("max_round")
+                _scope.note_stop("max_round")
                 break
             try:
                 speaker = await groupchat.a_select_speaker(speaker, self)
             except NoEligibleSpeaker:
-                _chat.note_stop("no_eligible_speaker")
+                _scope.note_stop("no_eligible_speaker")
                 break
             reply = await speaker.a_generate_reply(sender=self)
             if reply is None:
-                _chat.note_stop("no_reply")
+                _scope.note_stop("no_reply")
                 break
             if groupchat.enable_clear_history and isinstance(reply, dict) and isinstance(reply.get("content"), str) \
                     and "CLEAR HISTORY" in reply["content"].upper():

@@ -1,6 +1,7 @@
 """Speaker-selection helpers: prompt templates, tolerant name parsing, the manual-choice hook.
 
-The manual hook is how a notebook view answers "who speaks next?" with buttons::
+The manual hook (one of the running chat's human handlers, :mod:`agentnb.agents.scope`) is how a
+notebook view answers "who speaks next?" with buttons::
 
     async def choose(candidates: list[str], prompt: str) -> str: ...   # a name ("" = let the model pick)
 
@@ -13,16 +14,14 @@ manual selection asks on the terminal with ``input()`` (on the sync caller's thr
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from ..agents import scope as _scope
+from ..agents.scope import SpeakerChooser as SpeakerChooser  # re-exported
 from ..exception_utils import NoEligibleSpeaker as NoEligibleSpeaker  # re-exported
 from ..messages import content_str
-
-SpeakerChooser = Callable[[list[str], str], "str | Awaitable[str | None] | None"]
 
 SELECT_SPEAKER_MESSAGE_TEMPLATE = """You coordinate a conversation between several participants.
 These are the participants and what each one does:
@@ -125,26 +124,12 @@ def selection_history(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]
 
 # ----------------------------------------------------------------------- manual choice hook
 
-_chooser: contextvars.ContextVar[SpeakerChooser | None] = contextvars.ContextVar(
-    "agentnb_speaker_chooser", default=None)
-
-
-@contextlib.contextmanager
-def speaker_chooser_hook(fn: SpeakerChooser | None) -> Iterator[None]:
-    """Install ``fn(candidates, prompt) -> name`` (sync or async) for manual selection in the block."""
-    token = _chooser.set(fn)
-    try:
-        yield
-    finally:
-        _chooser.reset(token)
-
-
+speaker_chooser_hook = _scope.speaker_chooser_only
+"""``speaker_chooser_hook(fn)`` installs ``fn(candidates, prompt) -> name`` (sync or async) for manual
+selection in the block (``None``: ask on the terminal)."""
 speaker_chooser = speaker_chooser_hook
 """The name :mod:`agentnb.views` looks up."""
-
-
-def current_speaker_chooser() -> SpeakerChooser | None:
-    return _chooser.get()
+current_speaker_chooser = _scope.speaker_chooser
 
 
 def pick_from_answer(answer: Any, candidates: Sequence[Any]) -> Any | None:
