@@ -205,13 +205,15 @@ def test_panel_approve_plot_save_and_reopen(jupyterlab):
 
 
 def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
-    """Three agents in three colours; a deep traceback folded to one line; Stop, then Export with a name."""
+    """Three agents in three colours (dark theme); a deep traceback folded to one line; Stop, then Export."""
     from playwright.sync_api import sync_playwright
 
     with ScriptedModelServer() as srv:
         srv.add("I will split the work: the coder writes it, the reviewer checks it.", model="planner")
         srv.add(code("print(sum(range(10)))"), model="coder")
         srv.add("Correct: 45. TERMINATE", model="reviewer")
+        srv.add("TERMINATE", model="reviewer")  # however the group reads the first one, it ends here
+        srv.add("TERMINATE", model="planner")
         srv.add(code(DEEP_ERROR, before="Reading the sales data:"), model="analyst")
         srv.add(code(SLOW, before="Trying again, slowly:"), model="analyst")
         srv.add("never reached", model="analyst")
@@ -240,6 +242,8 @@ def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
             "%%agents --team manager --approve never --out group\nSum the numbers below 10.",
             "%%agents --team pair --approve never --max-turns 4 --out failing\nSummarise data/sales.csv.",
         ])
+        themes = root.parent / "lab-settings" / "@jupyterlab" / "apputils-extension"
+        (themes / "themes.jupyterlab-settings").write_text(json.dumps({"theme": "JupyterLab Dark"}))
         OUTPUT.mkdir(exist_ok=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
@@ -269,7 +273,7 @@ def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
                 assert cell.locator(".agentnb-static :text('■ interrupted')").count() == 1
                 assert not cell.locator("button:has-text('Stop')").is_visible()  # no Stop on a chat that is over
                 (root / "stopped-run.ipynb").write_text("an earlier file")
-                name = cell.locator(".agentnb-toolbar input")
+                name = cell.locator(".agentnb-toolbar input[title='file name of the exported notebook']")
                 name.fill("stopped-run.ipynb")
                 name.press("Enter")
                 cell.locator(".agentnb-toolbar button:has-text('Export')").click()

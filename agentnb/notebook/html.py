@@ -88,7 +88,7 @@ def highlight_code(code: str, language: str = "python") -> str:
     except ClassNotFound:
         lexer = TextLexer()
     body = highlight(code, lexer, _FORMATTER)
-    return f'<pre class="agentnb-code highlight"><code>{body}</code></pre>'
+    return f'<pre class="agentnb-code"><code>{body}</code></pre>'
 
 
 def _inline(escaped: str) -> str:
@@ -187,6 +187,22 @@ def hidden_warning(text: str) -> str:
     return f'<div class="agentnb-warning">{html.escape(HIDDEN_WARNING)}</div>'
 
 
+_THEMED_TOKENS = "\n".join(
+    ", ".join(f"body[data-jp-theme-name] .agentnb-code .{c}" for c in classes.split()) + f" {{ color: var({var}); }}"
+    for classes, var in (
+        ("k kc kd kn kp kr kt ow", "--jp-mirror-editor-keyword-color"),
+        ("s s1 s2 sa sb sc sd se sh si sr ss sx", "--jp-mirror-editor-string-color"),
+        ("m mb mf mh mi mo il", "--jp-mirror-editor-number-color"),
+        ("c c1 ch cm cp cpf cs", "--jp-mirror-editor-comment-color"),
+        ("nb bp", "--jp-mirror-editor-builtin-color"),
+        ("nf fm nc nn", "--jp-mirror-editor-def-color"),
+        ("n nv nx", "--jp-mirror-editor-variable-color"),
+        ("o p", "--jp-mirror-editor-operator-color"),
+        ("nd", "--jp-mirror-editor-meta-color"),
+    ))
+"""Token colours from JupyterLab's editor theme (light or dark) over pygments' light defaults, only inside
+JupyterLab / Notebook 7 (``body[data-jp-theme-name]``); elsewhere the pygments colours stay."""
+
 CSS = """
 <style>
 .agentnb-panel, .agentnb-static { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px;
@@ -198,8 +214,12 @@ CSS = """
 .agentnb-head .agentnb-to { font-weight: 400; opacity: 0.7; }
 .agentnb-card p { margin: 3px 0; }
 .agentnb-card h3, .agentnb-card h4, .agentnb-card h5, .agentnb-card h6 { margin: 6px 0 3px 0; }
-.agentnb-code { background: var(--jp-cell-editor-background, #f7f7f7); padding: 6px 8px; margin: 3px 0;
-  overflow-x: auto; font-size: 12px; line-height: 1.35; border-radius: 3px; max-height: 28em; }
+.agentnb-code { background: transparent !important; padding: 2px 8px !important; margin: 3px 0;
+  border-left: 2px solid var(--jp-border-color1, #bbb); overflow-x: auto; font-size: 12px; line-height: 1.35;
+  max-height: 28em; }
+.agentnb-code > code { display: block; background: transparent !important; padding: 0 !important; border: 0;
+  font-size: inherit;
+  color: inherit; white-space: pre; }
 .agentnb-status { font-size: 12px; color: var(--jp-ui-font-color1, inherit); }
 .agentnb-state-running, .agentnb-state-waiting { font-weight: 600; color: var(--jp-brand-color1, #1976d2); }
 .agentnb-state-waiting { color: var(--jp-warn-color1, #f57c00); }
@@ -222,5 +242,5 @@ CSS = """
 .agentnb-pending { position: sticky; bottom: 0; z-index: 3; background: var(--jp-layout-color1, #fff);
   box-shadow: 0 -2px 6px rgba(0, 0, 0, 0.15); }
 .agentnb-cursor::after { content: "▍"; opacity: 0.6; }
-""" + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n</style>"
+""" + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n" + _THEMED_TOKENS + "\n</style>"
 """Styles the panel injects once (pygments classes scoped under ``.agentnb-code``)."""
