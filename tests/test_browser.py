@@ -290,6 +290,15 @@ def test_group_chat_error_chat_and_export_after_stop(jupyterlab):
                 new = opened.value
                 new.wait_for_selector(".jp-Notebook", timeout=120_000)
                 assert "stopped-run-2.ipynb" in new.url
+                new.close()
+                # the block the coder wrote, as a new cell of this notebook
+                last = page.locator(".jp-Cell").last
+                last.locator(".jp-InputArea-editor").click()
+                page.keyboard.type("%agents insert 1 chat1")
+                page.keyboard.press("Shift+Enter")
+                inserted = page.locator(".jp-Cell .jp-InputArea-editor:has-text('print(sum(range(10)))')")
+                inserted.last.wait_for(timeout=60_000)
+                assert inserted.count() >= 1
             finally:
                 browser.close()
 

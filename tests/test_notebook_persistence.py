@@ -126,3 +126,24 @@ def test_failed_block_folds_and_export_after_stop(kernel_factory, tmp_path):  # 
         status = nb.stdout(nb.execute("import asyncio\ntry:\n    await h\nexcept asyncio.CancelledError:\n"
                                       "    pass\nprint(h.status, repr(h))"))
         assert status.startswith("stopped <ChatHandle chat1 stopped")
+
+
+def test_insert_puts_a_block_that_ran_into_a_new_cell(kernel_factory, tmp_path):  # noqa: F811
+    with ScriptedModelServer([code("print('first')"), code("x = 41\nprint(x + 1)"), "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(f"%%agents --approve never --max-turns 3 --work-dir {tmp_path / 'w'} --out h\nCount.")
+        nb.execute("r = await h")
+
+        def payload(line: str) -> list[dict]:
+            msg_id = nb.kc.execute(line)
+            return nb.reply_to(msg_id)["content"].get("payload", [])
+
+        (last,) = payload("%agents insert")
+        assert last["source"] == "set_next_input" and last["text"] == "x = 41\nprint(x + 1)"
+        assert last["replace"] is False
+        (first,) = payload("%agents insert 1 chat1")
+        assert first["text"] == "print('first')"
+        msg_id = nb.kc.execute("%agents insert 3")
+        reply = nb.reply_to(msg_id)["content"]
+        assert reply["status"] == "error" and "ran 2 code block(s)" in reply["evalue"]

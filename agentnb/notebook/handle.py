@@ -72,6 +72,12 @@ class ChatHandle:
         return write_notebook(self.recorder.events, path, overwrite=overwrite, unique=unique,
                               title=f"agentnb {self.name}")
 
+    def code_blocks(self) -> list[str]:
+        """The code of each block that ran so far, as it ran (edits included), in order."""
+        from ..messages import ExecutionFinished
+
+        return [e.code for e in self.recorder.events if isinstance(e, ExecutionFinished)]
+
     async def pull(self, name: str) -> Any:
         """The value of ``name`` in the agents' kernel (data only: see :mod:`agentnb.notebook.bridge`)."""
         from .bridge import pull_from

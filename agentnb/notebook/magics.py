@@ -12,7 +12,8 @@ When it ends, the panel's output becomes a static page that a saved notebook kee
 does): ``await chat.pull("result")`` / ``%agents pull result`` bring values back, and
 ``chat.send("now per month")`` (or the follow-up box) continues the same chat.
 Line magic: ``%agents model [NAME] | list | stop [ID] | view widget|plain|console|auto |
-export PATH [--overwrite] | pull NAME [ID]``.
+export PATH [--overwrite] | pull NAME [ID] | insert [N] [ID]`` (the N-th code block that ran, default
+the last, as a new cell below).
 """
 
 from __future__ import annotations
@@ -30,17 +31,7 @@ from IPython.display import display
 from .handle import ChatHandle
 
 LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plain|console|auto | "
-              "export PATH [--overwrite] | pull NAME [ID] | studio | history")
-
-
-def _usage_name(name: str) -> Any:
-    """Set the command name IPython's ``magic_arguments`` prints in the usage line."""
-
-    def mark(func: Any) -> Any:
-        func.argcmd_name = name
-        return func
-
-    return mark
+              "export PATH [--overwrite] | pull NAME [ID] | insert [N] [ID] | studio | history")
 
 
 @magics_class
@@ -58,7 +49,6 @@ class AgentMagics(Magics):
     # ------------------------------------------------------------------ cell magic
 
     @magic_arguments()
-    @_usage_name("%agents")  # the usage line reads `%%agents [options]`, not `%agents_cell`
     @argument("--model", default=None, help="model name from the configured config list")
     @argument("--max-turns", type=int, default=10, help="maximum number of turns (default 10)")
     @argument("--approve", choices=("always", "never", "first"), default=None,
@@ -78,20 +68,7 @@ class AgentMagics(Magics):
               help="keep the agents' kernel after the chat: handle.pull('x') / %%agents pull x, handle.send(...)")
     @cell_magic("agents")
     def agents_cell(self, line: str, cell: str) -> ChatHandle | Any:
-        """Run the cell body as the task of a conversation, shown in a live chat panel.
-
-        The cell returns at once with a ChatHandle (``await handle``, ``handle.result()``,
-        ``handle.cancel()``, ``handle.chat_history``); the chat runs on the kernel's loop, so the
-        panel's Approve / Edit / Reject, Stop and Export buttons stay live. Without ``--team`` an
-        AssistantAgent on the default model (``%agents model NAME`` or ``--model`` to change it)
-        writes code and a UserProxyAgent runs it in its own Jupyter kernel under ``--work-dir``,
-        asking before each block unless ``--approve never``.
-
-        Example::
-
-            %%agents --approve first --max-turns 6 --out chat
-            Plot y = sin(x) for x in [0, 2*pi] with matplotlib.
-        """
+        """Run the cell body as the task of a conversation (see the module docstring)."""
         args = parse_argstring(self.agents_cell, line)
         message = (cell or "").strip()
         if not message:
@@ -270,6 +247,16 @@ class AgentMagics(Magics):
                 raise UsageError(f"{paths[0]} already exists; add --overwrite to replace it") from None
             print(f"exported {handle.name} to {where}")
             return None
+        if command == "insert" and len(rest) <= 2:
+            handle = self._handle(rest[1]) if len(rest) == 2 else self._latest()
+            blocks = handle.code_blocks()
+            try:
+                code = blocks[int(rest[0]) - 1 if rest else -1]
+            except (IndexError, ValueError):
+                raise UsageError(f"{handle.name} ran {len(blocks)} code block(s); "
+                                 "usage: %agents insert [N] [ID]") from None
+            self.shell.set_next_input(code.rstrip("\n"), replace=False)  # a new cell below (JupyterLab 4, Notebook 7)
+            return None
         if command == "pull" and rest and len(rest) <= 2:
             handle = self._handle(rest[1]) if len(rest) == 2 else self._last_kept()
 
@@ -291,6 +278,11 @@ class AgentMagics(Magics):
             display(studio.studio() if command == "studio" else studio.history())
             return None
         raise UsageError(LINE_USAGE)
+
+    def _latest(self) -> ChatHandle:
+        if not self.handles:
+            raise UsageError("no chat started in this session")
+        return list(self.handles.values())[-1]
 
     def _last_kept(self) -> ChatHandle:
         kept = [h for h in self.handles.values() if h.executor is not None]
