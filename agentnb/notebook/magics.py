@@ -34,6 +34,16 @@ LINE_USAGE = ("usage: %agents model [NAME] | list | stop [ID] | view widget|plai
               "export PATH [--overwrite] | pull NAME [ID] | insert [N] [ID] | studio | history")
 
 
+def _usage_name(name: str) -> Any:
+    """Set the command name IPython's ``magic_arguments`` prints in the usage line."""
+
+    def mark(func: Any) -> Any:
+        func.argcmd_name = name
+        return func
+
+    return mark
+
+
 @magics_class
 class AgentMagics(Magics):
     """The ``agents`` line and cell magics; one instance per IPython shell."""
@@ -49,6 +59,7 @@ class AgentMagics(Magics):
     # ------------------------------------------------------------------ cell magic
 
     @magic_arguments()
+    @_usage_name("%agents")  # the usage line reads `%%agents [options]`, not `%agents_cell`
     @argument("--model", default=None, help="model name from the configured config list")
     @argument("--max-turns", type=int, default=10, help="maximum number of turns (default 10)")
     @argument("--approve", choices=("always", "never", "first"), default=None,
@@ -68,7 +79,20 @@ class AgentMagics(Magics):
               help="keep the agents' kernel after the chat: handle.pull('x') / %%agents pull x, handle.send(...)")
     @cell_magic("agents")
     def agents_cell(self, line: str, cell: str) -> ChatHandle | Any:
-        """Run the cell body as the task of a conversation (see the module docstring)."""
+        """Run the cell body as the task of a conversation, shown in a live chat panel.
+
+        The cell returns at once with a ChatHandle (``await handle``, ``handle.result()``,
+        ``handle.cancel()``, ``handle.chat_history``); the chat runs on the kernel's loop, so the
+        panel's Approve / Edit / Reject, Stop and Export buttons stay live. Without ``--team`` an
+        AssistantAgent on the default model (``%agents model NAME`` or ``--model`` to change it)
+        writes code and a UserProxyAgent runs it in its own Jupyter kernel under ``--work-dir``,
+        asking before each block unless ``--approve never``.
+
+        Example::
+
+            %%agents --approve first --max-turns 6 --out chat
+            Plot y = sin(x) for x in [0, 2*pi] with matplotlib.
+        """
         args = parse_argstring(self.agents_cell, line)
         message = (cell or "").strip()
         if not message:
