@@ -27,7 +27,10 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
-_caller: contextvars.ContextVar[queue.SimpleQueue | None] = contextvars.ContextVar(
+Job = Callable[[], None]
+"""Work posted to the waiting sync caller's thread."""
+
+_caller: contextvars.ContextVar[queue.SimpleQueue[object] | None] = contextvars.ContextVar(
     "agentnb_caller_queue", default=None
 )
 _DONE = object()
@@ -40,7 +43,7 @@ def _bridge_loop() -> asyncio.AbstractEventLoop:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
 
-            def runner():
+            def runner() -> None:
                 asyncio.set_event_loop(loop)
                 loop.call_soon(ready.set)
                 loop.run_forever()
@@ -50,11 +53,6 @@ def _bridge_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop = loop
         return _loop
-
-
-def bridge_loop() -> asyncio.AbstractEventLoop:
-    """The private loop sync calls run on (started on first use)."""
-    return _bridge_loop()
 
 
 def in_bridge_thread() -> bool:
@@ -70,23 +68,24 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "use the a_* method (for example `await agent.a_initiate_chat(...)`)"
         )
     loop = _bridge_loop()
-    jobs: queue.SimpleQueue = queue.SimpleQueue()
+    jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
     ctx = contextvars.copy_context()
     ctx.run(_caller.set, jobs)
-    result: dict[str, Any] = {}
+    result: dict[str, T] = {}
+    errors: list[BaseException] = []
     started = threading.Event()
-    holder: dict[str, asyncio.Task] = {}
+    holder: dict[str, asyncio.Task[T]] = {}
 
-    def start():
+    def start() -> None:
         task = loop.create_task(coro, context=ctx)
         holder["task"] = task
         started.set()
 
-        def done(t: asyncio.Task):
+        def done(t: asyncio.Task[T]) -> None:
             if t.cancelled():
-                result["error"] = asyncio.CancelledError()
-            elif t.exception() is not None:
-                result["error"] = t.exception()
+                errors.append(asyncio.CancelledError())
+            elif (exc := t.exception()) is not None:
+                errors.append(exc)
             else:
                 result["value"] = t.result()
             jobs.put(_DONE)
@@ -107,6 +106,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             continue
         if job is _DONE:
             break
+        assert callable(job)  # only _DONE and jobs are ever put on the queue
         try:
             job()
         except KeyboardInterrupt as exc:
@@ -115,8 +115,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             loop.call_soon_threadsafe(holder["task"].cancel)
     if interrupted is not None:
         raise interrupted
-    if "error" in result:
-        raise result["error"]
+    if errors:
+        raise errors[0]
     return result["value"]
 
 
@@ -126,7 +126,7 @@ def post_to_caller(fn: Callable[[], Any]) -> bool:
     if jobs is None:
         return False
 
-    def job():
+    def job() -> None:
         try:
             fn()
         except Exception as exc:  # a view's bug must not stop the caller's loop
@@ -144,9 +144,9 @@ async def call_in_caller(fn: Callable[[], T]) -> T:
     if jobs is None:
         return await asyncio.to_thread(fn)
     loop = asyncio.get_running_loop()
-    fut: asyncio.Future = loop.create_future()
+    fut: asyncio.Future[T] = loop.create_future()
 
-    def job():
+    def job() -> None:
         try:
             value = fn()
         except BaseException as exc:
@@ -164,11 +164,11 @@ def has_sync_caller() -> bool:
     return _caller.get() is not None
 
 
-def _set_result(fut: asyncio.Future, value: Any) -> None:
+def _set_result(fut: asyncio.Future[T], value: T) -> None:
     if not fut.done():
         fut.set_result(value)
 
 
-def _set_exc(fut: asyncio.Future, exc: BaseException) -> None:
+def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
     if not fut.done():
         fut.set_exception(exc if not isinstance(exc, KeyboardInterrupt) else asyncio.CancelledError())

@@ -41,7 +41,7 @@ class ModelError(AgentNBError):
         self.model = model
         self.base_url = base_url
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), str(self), {"model": self.model, "base_url": self.base_url}))
 
 
@@ -86,7 +86,7 @@ class ChatError(AgentNBError):
         self.chat_history = list(chat_history or [])
         self.cause = cause
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), str(self), {"chat_history": self.chat_history}))
 
 
@@ -94,7 +94,7 @@ class OutsideLoopbackError(AgentNBError):
     """A guarded test tried to reach an endpoint that is not on 127.0.0.0/8 or ::1."""
 
 
-def _rebuild(cls, message, fields):
+def _rebuild(cls: type[AgentNBError], message: str, fields: dict[str, Any]) -> AgentNBError:
     obj = cls.__new__(cls)
     Exception.__init__(obj, message)
     obj.__dict__.update(fields)

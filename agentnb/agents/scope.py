@@ -20,9 +20,11 @@ import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..messages import ApprovalDecision, ApprovalRequest
+
+T = TypeVar("T")
 
 InputProvider = Callable[[str], "str | Awaitable[str]"]
 """``(prompt) -> reply`` (sync or async): answers when an agent asks a person."""
@@ -103,26 +105,30 @@ _speaker_chooser: contextvars.ContextVar[SpeakerChooser | None] = contextvars.Co
 def human_handlers(*, input_provider: InputProvider | None = None, approver: Approver | None = None,
                    speaker_chooser: SpeakerChooser | None = None) -> Iterator[None]:
     """Install an input provider, approver and/or speaker chooser for chats run inside the block."""
-    tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
-    for var, value in ((_input_provider, input_provider), (_approver, approver),
-                       (_speaker_chooser, speaker_chooser)):
-        if value is not None:
-            tokens.append((var, var.set(value)))
+    with contextlib.ExitStack() as stack:
+        if input_provider is not None:
+            stack.enter_context(_installed(_input_provider, input_provider))
+        if approver is not None:
+            stack.enter_context(_installed(_approver, approver))
+        if speaker_chooser is not None:
+            stack.enter_context(_installed(_speaker_chooser, speaker_chooser))
+        yield
+
+
+@contextlib.contextmanager
+def _installed(var: contextvars.ContextVar[T | None], value: T | None) -> Iterator[None]:
+    token = var.set(value)
     try:
         yield
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
+        var.reset(token)
 
 
 @contextlib.contextmanager
 def speaker_chooser_only(chooser: SpeakerChooser | None) -> Iterator[None]:
     """Set the speaker chooser inside the block, ``None`` included (no chooser: ask on the terminal)."""
-    token = _speaker_chooser.set(chooser)
-    try:
+    with _installed(_speaker_chooser, chooser):
         yield
-    finally:
-        _speaker_chooser.reset(token)
 
 
 def input_provider() -> InputProvider | None:

@@ -17,7 +17,7 @@ from .cache_backends import CacheAPI
 _SEED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def cache_dir(root: str | os.PathLike, seed: Any) -> Path:
+def cache_dir(root: str | os.PathLike[str], seed: Any) -> Path:
     """``<root>/agentnb/<seed>``, checked to stay inside ``<root>/agentnb`` (symlinks resolved).
 
     A seed is an int or a short name of letters, digits, ``_``, ``.`` and ``-`` (not starting with
@@ -44,7 +44,7 @@ def cache_dir(root: str | os.PathLike, seed: Any) -> Path:
 class DiskCache:
     """JSON files under ``<root>/agentnb/<seed>/``: the same request with the same seed makes no network call."""
 
-    def __init__(self, root: str | os.PathLike = ".cache", seed: int | str = 41):
+    def __init__(self, root: str | os.PathLike[str] = ".cache", seed: int | str = 41):
         self.root = root
         self.seed = seed
         self.dir = cache_dir(root, seed)

@@ -50,7 +50,8 @@ class _ResponseStore:
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def put(self, key: str, completion: Any) -> None:
-        data = asdict(completion) if is_dataclass(completion) else dict(completion)
+        data = asdict(completion) if is_dataclass(completion) and not isinstance(completion, type) \
+            else dict(completion)
         data.pop("cached", None)
         data["message_id"] = None
         self.set(key, data)
@@ -93,7 +94,7 @@ class DiskCache(_ResponseStore):
     folder can never run code.
     """
 
-    def __init__(self, seed: str | int, cache_path_root: str | os.PathLike = ".cache"):
+    def __init__(self, seed: str | int, cache_path_root: str | os.PathLike[str] = ".cache"):
         from .cache import cache_dir  # lazily: llm.cache imports this module
 
         self._root = cache_path_root

@@ -24,7 +24,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError, redact, register_secret
 from ..messages import (
@@ -42,7 +42,11 @@ from .cache import DiskCache
 from .config import CONNECT_TIMEOUT, EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
 from .pricing import cost_of
 
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {key: AsyncOpenAI}
+if TYPE_CHECKING:
+    import openai  # imported lazily at run time: ``import agentnb`` stays fast
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], openai.AsyncOpenAI]] = \
+    weakref.WeakKeyDictionary()  # loop -> {key: AsyncOpenAI}
 
 
 @dataclass
@@ -470,8 +474,11 @@ def _client_for(entry: ModelEntry, config: LLMConfig) -> Any:
         if entry.api_type == "azure":
             if not entry.api_version:
                 raise ConfigError(f"model {entry.model!r}: api_type 'azure' needs 'api_version'")
-            client = openai.AsyncAzureOpenAI(azure_endpoint=entry.base_url, api_version=entry.api_version,
-                                             **kwargs)
+            endpoint = entry.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+            if not endpoint:
+                raise ConfigError(f"model {entry.model!r}: api_type 'azure' needs 'base_url' "
+                                  "(or AZURE_OPENAI_ENDPOINT)")
+            client = openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=entry.api_version, **kwargs)
         else:
             client = openai.AsyncOpenAI(base_url=entry.base_url, **kwargs)
         per_loop[key] = client

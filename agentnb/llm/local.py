@@ -122,7 +122,8 @@ def _check_server_installed() -> None:
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _alias_for(path: Path) -> str:
@@ -291,7 +292,7 @@ class LocalModelServer:
         self._check_alive("during start-up")
         try:
             with urllib.request.urlopen(self._url() + path, timeout=2) as response:
-                return response.status == 200
+                return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
