@@ -49,6 +49,8 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     outer = parent is None
     members = participants(sender, recipient)
     state = ChatScope(members=members, parent=parent)
+    if outer:
+        _prestart_kernels(members)
     chat_id = new_id("chat")
     from ..export import Recorder
 
@@ -102,6 +104,16 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     )
 
 
+def _prestart_kernels(members: list[Any]) -> None:
+    """Start the local kernel a member will run code in now, so it starts while the first model call runs."""
+    for agent in members:
+        config = getattr(agent, "_code_execution_config", None)
+        if isinstance(config, dict) and getattr(agent, "_executor", None) is None:
+            from ..coding.kernel import prestart_kernel
+
+            prestart_kernel(config)
+
+
 def _hand_over_executors(scope: ChatScope) -> list[Any]:
     """A nested chat ends: agents of an enclosing chat keep their executor for it; the rest are returned to close."""
     to_close = []
@@ -138,6 +150,7 @@ async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_hi
     if isinstance(max_turns, int):
         sender._prepare_chat(recipient, clear_history, reply_at_receive=False)
         for turn in range(max_turns):
+            msg: str | dict[str, Any] | None
             if turn == 0:
                 msg = await sender.a_generate_init_message(message, **kwargs)
             else:
@@ -149,8 +162,7 @@ async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_hi
         note_stop("max_turns")
     else:
         sender._prepare_chat(recipient, clear_history)
-        msg = await sender.a_generate_init_message(message, **kwargs)
-        await sender.a_send(msg, recipient)
+        await sender.a_send(await sender.a_generate_init_message(message, **kwargs), recipient)
 
 
 async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, method: Any,

@@ -83,8 +83,8 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
                               default_auto_reply=default_auto_reply, description=description,
                               chat_messages=chat_messages, silent=silent)
         self._name = name
-        self._oai_system_message = [{"content": system_message or "", "role": "system"}]
-        self._description = description if description is not None else (system_message or "")
+        self._oai_system_message: list[dict[str, Any]] = [{"content": system_message or "", "role": "system"}]
+        self._description: Any = description if description is not None else (system_message or "")
         self._is_termination_msg = is_termination_msg or default_is_termination_msg
         self._max_consecutive_auto_reply = (max_consecutive_auto_reply if max_consecutive_auto_reply is not None
                                             else self.MAX_CONSECUTIVE_AUTO_REPLY)
@@ -158,7 +158,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     # ------------------------------------------------------------------ properties
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # type: ignore[override]  # Agent declares ``name``; here it is read-only, as in 0.2
         return self._name
 
     @property
@@ -523,10 +523,15 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     # ------------------------------------------------------------------ code execution
 
     async def a_execution_resources_close(self) -> None:
-        """Shut down the executor this agent created (kernels included)."""
+        """Shut down the executor this agent created (kernels included; a local kernel's shutdown runs in
+        the background, off the chat's critical path, and never leaks: see ``agentnb.coding.pool.retire``)."""
         executor, self._executor = self._executor, None
         if executor is not None and self._owns_executor:
-            await asyncio.shield(executor.a_close())
+            in_background = getattr(executor, "close_in_background", None)
+            if in_background is not None:
+                in_background()
+            else:
+                await asyncio.shield(executor.a_close())
 
     # ------------------------------------------------------------------ tools (see agents/tools.py)
 

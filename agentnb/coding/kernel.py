@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import UnsafePathError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, scrub_surrogates
-from .pool import Kernel, KernelPool, default_pool, start_kernel
+from .pool import Kernel, KernelPool, default_pool, retire, start_kernel
 from .safepath import resolve_root, write_file
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -258,7 +258,7 @@ class KernelExecutor(CodeExecutor):
                     await asyncio.shield(kernel.shutdown())
                     raise
                 return kernel
-            await kernel.shutdown()  # cannot chdir a non-Python kernel: start one in place
+            retire(kernel)  # cannot chdir a non-Python kernel: start one in place
         return await start_kernel(self.kernel_name, cwd=self.work_dir, env=self.env)
 
     async def a_start(self) -> None:
@@ -278,6 +278,17 @@ class KernelExecutor(CodeExecutor):
 
     async def a_close(self) -> None:
         await self._drop_kernel()
+
+    def close_in_background(self) -> None:
+        """Give the kernel up now and shut it down off the caller's critical path (:func:`pool.retire`:
+        recorded until gone, killed at exit, awaited by :meth:`KernelPool.close`). Needs a running loop
+        for the background part; without one the kernel is killed synchronously."""
+        kernel, self._kernel, self._abandoned = self._kernel, None, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if kernel is not None:
+            retire(kernel)
 
     async def a_restart(self) -> None:
         await self._drop_kernel()
@@ -420,6 +431,22 @@ class KernelExecutor(CodeExecutor):
         return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
                           execution_count=run.execution_count, files=run.files,
                           timed_out=stuck is not None, kernel_died=stuck is None)
+
+
+def prestart_kernel(config: Any) -> None:
+    """A chat is starting with an agent whose ``code_execution_config`` is ``config``: if that means a
+    kernel from the default pool, start it now (no pre-imports) so its start overlaps the first model
+    call. Does nothing for other executors, for ``AGENTNB_KERNEL_POOL=0``, or when one is already warm."""
+    if not isinstance(config, dict) or config.get("use_docker"):
+        return
+    from . import _KERNEL_NAMES
+
+    executor = config.get("executor", "jupyter")
+    if not isinstance(executor, str) or executor.lower() not in _KERNEL_NAMES or isinstance(config.get(executor), dict):
+        return
+    kernel_name = config.get("kernel_name", "python3")
+    if isinstance(kernel_name, str):
+        default_pool(kernel_name).fill(warm=False)
 
 
 async def _shielded(coro) -> Any:

@@ -130,8 +130,22 @@ def run_sh(code):
 _LOAD_HELPERS = (
     "import sys as _s, types as _t\n"
     "_m = _t.ModuleType('__agentnb__'); exec({src!r}, _m.__dict__); _s.modules['__agentnb__'] = _m\n"
-    "_m.harden(); _m.warm({preload!r}); del _s, _t, _m\n"
+    "_m.harden(); del _s, _t, _m\n"
 )
+PREIMPORTS_ENV = "AGENTNB_KERNEL_PREIMPORTS"
+DEFAULT_PREIMPORTS = ("matplotlib",)
+_REFILL_DELAY = 0.5  # seconds after an acquire before the pool starts its replacement
+_MAX_PENDING_REAPS = 4  # acquire() waits for older background shutdowns beyond this many
+
+
+def preimports_from_env() -> tuple[str, ...]:
+    """Modules warm pool kernels import ahead of need: ``AGENTNB_KERNEL_PREIMPORTS`` (comma-separated;
+    empty or ``none`` for nothing), default ``matplotlib`` (pyplot imported and one figure rendered)."""
+    raw = os.environ.get(PREIMPORTS_ENV)
+    if raw is None:
+        return DEFAULT_PREIMPORTS
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    return () if names in ((), ("none",)) else names
 
 _live: set[Kernel] = set()
 _live_lock = threading.Lock()
@@ -204,11 +218,26 @@ class Kernel:
             if content.get("status") != "ok":
                 raise RuntimeError(f"could not bind kernel to {work_dir}: {content.get('evalue')}")
 
+    async def warm(self, preload: tuple[str, ...]) -> bool:
+        """Import ``preload`` in the kernel (matplotlib: render one figure); True if it ran cleanly."""
+        if not self.helpers or not preload:
+            return True
+        content = await self.run_silent(f"__import__('__agentnb__').warm({tuple(preload)!r})", timeout=120)
+        return content.get("status") == "ok"
+
     async def shutdown(self) -> None:
-        """Stop the kernel and reap its process group; idempotent, safe under cancellation."""
+        """Stop the kernel and reap its process group; idempotent. Cancelled midway (its event loop
+        closing), it finishes with the synchronous :meth:`kill`: a kernel never outlives its shutdown."""
         if self._closed:
             return
         self._closed = True
+        try:
+            await self._shutdown()
+        except BaseException:
+            self.kill()
+            raise
+
+    async def _shutdown(self) -> None:
         tree = proctree.snapshot(self.pid)  # before anything dies: orphans are still descendants now
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
@@ -227,8 +256,10 @@ class Kernel:
         _forget(self)
 
     def kill(self) -> None:
-        """Synchronous last resort (atexit, finalizers): SIGKILL the process group."""
+        """Synchronous last resort (atexit, finalizers, a cancelled shutdown): SIGKILL the process group."""
         self._closed = True
+        if self not in _live:
+            return  # already shut down completely
         proc = self._process()
         tree = proctree.snapshot(self.pid)
         if self.supervised and proctree.ask_supervisor_to_stop(proc):
@@ -283,9 +314,13 @@ def live_kernel_count() -> int:
 
 
 async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
-                       env: dict[str, str] | None = None, preload: tuple[str, ...] = ("matplotlib",),
+                       env: dict[str, str] | None = None, preload: tuple[str, ...] = (),
                        startup_timeout: float = 60) -> Kernel:
-    """Start one kernel, wait until it answers, and load the helpers (Python kernels)."""
+    """Start one kernel, wait until it answers, load the helpers (Python kernels), then import ``preload``.
+
+    The helpers are small (one module exec'd from source); pre-imports are what takes time, so the
+    on-demand path passes none and a kernel answers its first block as soon as a raw one would.
+    """
     proctree.make_undumpable()  # before any kernel exists: none may read our environ or memory
     neutral = tempfile.gettempdir()
     # IPC (unix sockets) with an absolute path: no TCP ports, no plain-TCP warning from ipykernel
@@ -301,9 +336,10 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
         kc.start_channels()
         await kc.wait_for_ready(timeout=startup_timeout)
         if kernel.helpers:
-            content = await kernel.run_silent(_LOAD_HELPERS.format(src=HELPER_SOURCE, preload=preload))
+            content = await kernel.run_silent(_LOAD_HELPERS.format(src=HELPER_SOURCE))
             if content.get("status") != "ok":
                 raise RuntimeError(f"kernel helpers failed to load: {content.get('evalue')}")
+            await kernel.warm(preload)  # a module that fails to import is skipped, as before
     except BaseException:
         await asyncio.shield(kernel.shutdown())
         raise
@@ -313,32 +349,43 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
 class KernelPool:
     """Keeps ``size`` warm kernels of ``kernel_name`` ready; ``size=0`` starts each on demand.
 
-    A pool belongs to the event loop it is first used on. Kernels it hands out
-    belong to the caller, who shuts them down (:meth:`Kernel.shutdown`).
+    A pool kernel imports ``preload`` (default: :func:`preimports_from_env`) after it answers, unless a
+    caller is already waiting for it: then it is handed out as soon as it answers, like a raw kernel.
+    A pool belongs to the event loop it is first used on. Kernels it hands out belong to the caller,
+    who shuts them down (:meth:`Kernel.shutdown`, or :func:`retire` off the critical path).
     """
 
     def __init__(self, size: int = 1, *, kernel_name: str = "python3",
-                 preload: tuple[str, ...] = ("matplotlib",), env: dict[str, str] | None = None):
+                 preload: tuple[str, ...] | None = None, env: dict[str, str] | None = None):
         if size < 0:
             raise ValueError("size must be >= 0")
         self.size = size
         self.kernel_name = kernel_name
-        self.preload = tuple(preload)
+        self.preload = preimports_from_env() if preload is None else tuple(preload)
         self.env = dict(env or {})
         self._ready: list[Kernel] = []
         self._starting: set[asyncio.Task] = set()
+        self._waiters = 0
         self._closed = False
         self._finalizer = weakref.finalize(self, _kill_list, self._ready)
 
-    async def _start_one(self) -> Kernel:
-        return await start_kernel(self.kernel_name, env=self.env, preload=self.preload)
+    async def _start_one(self, warm: bool = True) -> Kernel:
+        kernel = await start_kernel(self.kernel_name, env=self.env)
+        if warm and self.preload and not self._waiters:
+            try:
+                await kernel.warm(self.preload)
+            except BaseException:
+                await asyncio.shield(kernel.shutdown())
+                raise
+        return kernel
 
-    def fill(self) -> None:
-        """Start kernels in the background until ``size`` are ready or starting."""
+    def fill(self, *, warm: bool = True) -> None:
+        """Start kernels in the background until ``size`` are ready or starting (``warm=False``: no
+        pre-imports, for a kernel about to be used)."""
         if self._closed:
             return
         while len(self._ready) + len(self._starting) < self.size:
-            task = asyncio.ensure_future(self._start_one())
+            task = asyncio.ensure_future(self._start_one(warm))
             self._starting.add(task)
             task.add_done_callback(self._started)
 
@@ -354,30 +401,37 @@ class KernelPool:
         else:
             self._ready.append(kernel)
 
+    async def _take_ready(self) -> Kernel | None:
+        while self._ready:
+            candidate = self._ready.pop(0)
+            if await candidate.is_alive() and not candidate.holds_secret():
+                return candidate
+            retire(candidate)
+        return None
+
     async def acquire(self) -> Kernel:
         """A started kernel for the caller to keep; refills the pool in the background."""
         if self._closed:
             raise RuntimeError("this KernelPool is closed")
-        kernel = None
-        while self._ready and kernel is None:
-            candidate = self._ready.pop(0)
-            if await candidate.is_alive() and not candidate.holds_secret():
-                kernel = candidate
-            else:
-                await candidate.shutdown()
-        if kernel is None and self._starting:
-            # a kernel already on its way is sooner than a new one
-            await asyncio.wait(set(self._starting), return_when=asyncio.FIRST_COMPLETED)
-            await asyncio.sleep(0)
-            if self._ready:
-                kernel = self._ready.pop(0)
+        await _reap_backlog()
+        kernel = await self._take_ready()
+        self._waiters += 1
+        try:
+            while kernel is None and self._starting:
+                # a kernel already on its way is sooner than a new one
+                await asyncio.wait(set(self._starting), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.sleep(0)
+                kernel = await self._take_ready()
+        finally:
+            self._waiters -= 1
         if kernel is None:
-            kernel = await self._start_one()
-        self.fill()
+            kernel = await self._start_one(warm=False)
+        # refill once the caller's first work is done: a kernel starting now would compete for the CPU
+        asyncio.get_running_loop().call_later(_REFILL_DELAY, self.fill)
         return kernel
 
     async def close(self) -> None:
-        """Shut down ready kernels and any still starting; idempotent."""
+        """Shut down ready kernels, any still starting and this loop's background shutdowns; idempotent."""
         self._closed = True
         starting = list(self._starting)
         for task in starting:
@@ -387,6 +441,7 @@ class KernelPool:
         kernels, self._ready[:] = list(self._ready), []
         if kernels:
             await asyncio.shield(asyncio.gather(*(k.shutdown() for k in kernels), return_exceptions=True))
+        await drain_reaps()
 
     async def __aenter__(self) -> KernelPool:
         self.fill()
@@ -394,6 +449,52 @@ class KernelPool:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+_reaps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task]] = weakref.WeakKeyDictionary()
+
+
+def retire(kernel: Kernel) -> None:
+    """Shut ``kernel`` down in the background, off the caller's critical path.
+
+    Nothing leaks: the kernel stays recorded until its shutdown completes, so the atexit sweep kills
+    it if the interpreter exits first; a shutdown cancelled by its loop closing kills it synchronously;
+    :meth:`KernelPool.close` and :func:`drain_reaps` wait for it; and the supervisor kills the kernel's
+    tree if this process dies (SIGKILL included). Without a running loop it is killed right away.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        kernel.kill()
+        return
+    task = loop.create_task(kernel.shutdown())
+    pending = _reaps.setdefault(loop, set())
+    pending.add(task)
+    task.add_done_callback(_reaped)
+
+
+def _reaped(task: asyncio.Task) -> None:
+    _reaps.get(task.get_loop(), set()).discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed shutdown already fell back to kill()
+
+
+def pending_reaps() -> int:
+    """Background shutdowns not finished yet on the running loop."""
+    return len(_reaps.get(asyncio.get_running_loop(), ()))
+
+
+async def drain_reaps() -> None:
+    """Wait until every background shutdown started on the running loop has finished."""
+    pending = _reaps.get(asyncio.get_running_loop(), set())
+    while live := [task for task in pending if not task.done()]:
+        await asyncio.shield(asyncio.gather(*live, return_exceptions=True))
+
+
+async def _reap_backlog() -> None:
+    """Bound the background work: beyond a few pending shutdowns, wait for them first."""
+    if pending_reaps() > _MAX_PENDING_REAPS:
+        await drain_reaps()
 
 
 def _kill_list(kernels: list[Kernel]) -> None:
