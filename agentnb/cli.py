@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _llm_config(args: argparse.Namespace) -> tuple[dict[str, Any] | None, bool]:
+def _llm_config(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     """The demo's llm_config, and whether it is the embedded tiny model."""
     from .llm.config import EMBEDDED, get_default_llm_config
 

@@ -68,7 +68,7 @@ print(f"final balance after {years} years: {balance[-1]:,.2f} USD")''',
 
 GROUPCHAT_TASK = "Which of the first 30 Fibonacci numbers are prime? Show them on a chart."
 
-_GROUPCHAT = {
+_GROUPCHAT: dict[str, list[Any]] = {
     MANAGER: ["planner", "coder", "user_proxy", "reviewer"],
     "planner": [
         text("Plan:\n"

@@ -232,8 +232,8 @@ def _message_markdown(ev: MessageSent) -> str:
 def _summary(events: list[Event], metadata: dict[str, Any]) -> dict[str, Any]:
     started = [e for e in events if isinstance(e, ChatStarted)]
     agents: list[str] = []
-    for e in started:
-        for name in [e.sender, e.recipient, *e.agents]:
+    for start in started:
+        for name in [start.sender, start.recipient, *start.agents]:
             if name not in agents:
                 agents.append(name)
     models = [m for m in dict.fromkeys([*(e.model for e in started),

@@ -97,6 +97,9 @@ class CompatMethodsMixin:
     _oai_messages: dict[Any, list[dict[str, Any]]]
     _code_execution_config: Any
     register_reply: Callable[..., None]
+    client: Any
+    """A :class:`agentnb.llm.client.ModelClient`, an ``oai`` ``WrapperClient`` after
+    :meth:`register_model_client`, or None without an ``llm_config``."""
 
     # ------------------------------------------------------------------ reply functions
 
@@ -181,7 +184,7 @@ class CompatMethodsMixin:
         changed (0.2's documented intent). Function calls, ``context`` messages and ``exit`` are left alone.
         """
         content = _hookable_content(self.hook_lists["process_last_received_message"], messages)
-        if content is None:
+        if content is None or messages is None:
             return messages
         processed = content
         for hook in self.hook_lists["process_last_received_message"]:
@@ -191,7 +194,7 @@ class CompatMethodsMixin:
     async def a_process_last_received_message(self, messages: list[dict[str, Any]] | None) -> Any:
         """As :meth:`process_last_received_message`; async hooks are awaited."""
         content = _hookable_content(self.hook_lists["process_last_received_message"], messages)
-        if content is None:
+        if content is None or messages is None:
             return messages
         processed = content
         for hook in self.hook_lists["process_last_received_message"]:

@@ -156,7 +156,8 @@ def _console_input(prompt: str) -> str:
 
 async def ask_human(agent: str, prompt: str) -> str:
     """Ask a person for a reply on behalf of ``agent`` (events emitted around it)."""
-    event = emit(HumanInputRequested(agent=agent, prompt=prompt))
+    event = HumanInputRequested(agent=agent, prompt=prompt)
+    emit(event)
     provider = _scope.input_provider()
     from ..io import custom_iostream
 
@@ -231,7 +232,7 @@ async def _ask(approver: Approver | None, request: ApprovalRequest) -> Any:
     if approver is None:
         return await call_in_caller(lambda: console_approver(request))
     if _is_async(approver):
-        return await approver(request)
+        return await maybe_await(approver(request))
     return await maybe_await(await call_in_caller(lambda: approver(request)))
 
 

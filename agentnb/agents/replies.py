@@ -182,7 +182,8 @@ async def generate_code_execution_reply(agent: ConversableAgent, messages: list[
         return False, None
     if messages is None:
         messages = agent.chat_messages[sender]
-    for message in _messages_to_scan(agent, messages, cfg.get("last_n_messages", "auto")):
+    last_n = cfg.get("last_n_messages", "auto") if isinstance(cfg, dict) else "auto"
+    for message in _messages_to_scan(agent, messages, last_n):
         if message.get("role") == "tool" or message.get("tool_calls"):
             continue
         text = content_str(message.get("content"))

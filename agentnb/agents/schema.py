@@ -138,7 +138,7 @@ def _split_annotated(annotation: Any) -> tuple[Any, str | None]:
     texts = [m for m in metadata if isinstance(m, str)]
     others = [m for m in metadata if not isinstance(m, str)]
     if others:
-        base = Annotated[(base, *others)]  # type: ignore[valid-type]
+        base = Annotated[(base, *others)]
     return base, " ".join(texts) or None
 
 

@@ -396,8 +396,8 @@ async def generate_tool_calls_reply(agent: ConversableAgent, message: dict[str, 
     for tc in raw:  # the assistant message and the tool reply must carry the same id
         if not isinstance(tc.get("id"), str) or not tc["id"]:
             tc["id"] = new_tool_call_id()
-    functions = [tc.get("function") if isinstance(tc.get("function"), dict) else {} for tc in raw]
-    calls = [_prepare(agent, fn.get("name") if isinstance(fn.get("name"), str) else "", fn.get("arguments"),
+    functions: list[dict[str, Any]] = [tc["function"] if isinstance(tc.get("function"), dict) else {} for tc in raw]
+    calls = [_prepare(agent, name if isinstance(name := fn.get("name"), str) else "", fn.get("arguments"),
                       tc["id"])
              for tc, fn in zip(raw, functions, strict=True)]
     with approval_round():

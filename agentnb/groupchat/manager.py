@@ -107,7 +107,7 @@ class GroupChatManager(ConversableAgent):
             except NoEligibleSpeaker:
                 _scope.note_stop("no_eligible_speaker")
                 break
-            reply = await speaker.a_generate_reply(sender=self)
+            reply: str | dict[str, Any] | None = await speaker.a_generate_reply(sender=self)
             if reply is None:
                 _scope.note_stop("no_reply")
                 break
@@ -115,7 +115,11 @@ class GroupChatManager(ConversableAgent):
                     and "CLEAR HISTORY" in reply["content"].upper():
                 reply = {**reply, "content": self.clear_agents_history(reply, groupchat)}
             await speaker.a_send(reply, self, request_reply=False, silent=self.silent)
-            message = self.last_message(speaker)
+            sent = self.last_message(speaker)
+            if sent is None:  # a hook dropped the reply before it was stored: nothing to relay
+                _scope.note_stop("no_reply")
+                break
+            message = sent
         return True, None
 
     def run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Any = None,
