@@ -49,6 +49,8 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     outer = parent is None
     members = participants(sender, recipient)
     state = ChatScope(members=members, parent=parent)
+    if outer:
+        _prestart_kernels(members)
     chat_id = new_id("chat")
     from ..export import Recorder
 
@@ -100,6 +102,16 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
         events=recorder.events,
         stop_reason=reason,
     )
+
+
+def _prestart_kernels(members: list[Any]) -> None:
+    """Start the local kernel a member will run code in now, so it starts while the first model call runs."""
+    for agent in members:
+        config = getattr(agent, "_code_execution_config", None)
+        if isinstance(config, dict) and getattr(agent, "_executor", None) is None:
+            from ..coding.kernel import prestart_kernel
+
+            prestart_kernel(config)
 
 
 def _hand_over_executors(scope: ChatScope) -> list[Any]:

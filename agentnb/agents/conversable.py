@@ -523,10 +523,15 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     # ------------------------------------------------------------------ code execution
 
     async def a_execution_resources_close(self) -> None:
-        """Shut down the executor this agent created (kernels included)."""
+        """Shut down the executor this agent created (kernels included; a local kernel's shutdown runs in
+        the background, off the chat's critical path, and never leaks: see ``agentnb.coding.pool.retire``)."""
         executor, self._executor = self._executor, None
         if executor is not None and self._owns_executor:
-            await asyncio.shield(executor.a_close())
+            in_background = getattr(executor, "close_in_background", None)
+            if in_background is not None:
+                in_background()
+            else:
+                await asyncio.shield(executor.a_close())
 
     # ------------------------------------------------------------------ tools (see agents/tools.py)
 
