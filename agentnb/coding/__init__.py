@@ -1,10 +1,16 @@
-"""Code blocks and the executors that run them."""
+"""Code blocks and the executors that run them.
+
+The kernel executor and its pool (``KernelExecutor``, ``KernelPool``, ``default_pool``) load
+``jupyter_client`` and ``zmq``; they are imported on first use, so that importing the agents
+(which need only the code-block types) stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DockerUnavailableError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, extract_code_blocks, truncate
@@ -18,9 +24,22 @@ from .compat import (  # AutoGen 0.2 names
     MarkdownCodeExtractor,
 )
 from .functions import Alias, FunctionWithRequirements, FunctionWithRequirementsStr, ImportFromModule, with_requirements
-from .kernel import KernelExecutor
 from .local import LocalCommandLineExecutor
-from .pool import KernelPool, default_pool
+
+if TYPE_CHECKING:
+    from .kernel import KernelExecutor
+    from .pool import KernelPool, default_pool
+
+_LAZY = {"KernelExecutor": ".kernel", "KernelPool": ".pool", "default_pool": ".pool"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "CodeBlock",
@@ -110,5 +129,7 @@ def make_executor(code_execution_config: dict[str, Any] | bool | None) -> CodeEx
                           "or a CodeExecutor instance")
     if executor.lower() in _LOCAL_NAMES:
         return LocalCommandLineExecutor(work_dir, timeout=timeout, env=cfg.get("env"))
+    from .kernel import KernelExecutor
+
     return KernelExecutor(work_dir, timeout=timeout, kernel_name=cfg.get("kernel_name", "python3"),
                           env=cfg.get("env"))
