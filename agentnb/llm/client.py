@@ -40,6 +40,7 @@ from ..messages import (
 )
 from .cache import DiskCache
 from .config import CONNECT_TIMEOUT, EMBEDDED, LLMConfig, ModelEntry, parse_llm_config
+from .guard import check_loopback, loopback_required
 from .pricing import cost_of
 
 if TYPE_CHECKING:
@@ -202,9 +203,7 @@ class ModelClient:
     async def _call(self, entry: ModelEntry, messages: list[dict[str, Any]], request: dict[str, Any],
                     stream: bool) -> Completion:
         """One entry: the SDK retries failed requests; a stream broken part-way is asked for again here."""
-        if os.environ.get("AGENTNB_LOOPBACK_ONLY") == "1" or _loopback_ctx():
-            from ..testing import check_loopback
-
+        if loopback_required():
             check_loopback(entry.endpoint)
         client = _client_for(entry, self.config)
         attempts = self.config.max_retries + 1
@@ -450,11 +449,6 @@ def _body(messages: list[dict[str, Any]], request: dict[str, Any]) -> dict[str, 
     extra["messages"] = messages
     args = {k: v for k, v in request.items() if k != "extra_body"}
     return {**args, "messages": [], "extra_body": extra}
-
-
-def _loopback_ctx() -> bool:
-    mod = sys.modules.get("agentnb.testing")
-    return bool(mod is not None and mod.loopback_required())
 
 
 def _client_for(entry: ModelEntry, config: LLMConfig) -> Any:
