@@ -1,11 +1,11 @@
-"""The composition root: the one place that wires the default view into the chat core.
+"""The composition root: the one place that wires the default view and the run history into the core.
 
-The core (:mod:`agentnb.agents`) never imports a view. The public entry points
+The core (:mod:`agentnb.agents`) never imports a view or the Studio. The public entry points
 (``ConversableAgent.initiate_chat`` / ``a_initiate_chat`` and the CLI) call
 :func:`install_defaults` before a chat starts; it registers :func:`default_view` as the
-scope's view factory unless the caller chose one (``agentnb.agents.scope.set_view_factory``).
-The view modules (:mod:`agentnb.views`, and through it the notebook panel) are imported only
-when a non-silent chat actually starts.
+scope's view factory unless the caller chose one (``agentnb.agents.scope.set_view_factory``),
+and :func:`history_view` as the run recorder. The view modules (:mod:`agentnb.views`, and
+through it the notebook panel) are imported only when a non-silent chat actually starts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .agents.scope import set_default_view_factory
+from .agents.scope import set_default_view_factory, set_run_recorder
 
 
 def default_view(sync: bool) -> contextlib.AbstractContextManager[Any]:
@@ -27,6 +27,21 @@ def default_view(sync: bool) -> contextlib.AbstractContextManager[Any]:
     return notebook_aware_view(sync=sync)
 
 
+def history_view(sender: Any, recipient: Any) -> contextlib.AbstractContextManager[Any]:
+    """The Studio run history around an outermost chat (a no-op unless on; sqlite3 loads only then)."""
+    from .studio._switch import history_view as recorder
+
+    return recorder(sender, recipient)
+
+
+_installed = False
+
+
 def install_defaults() -> None:
-    """Register the default view factory (idempotent; a factory the caller set wins)."""
+    """Register the default view factory and the run recorder (once; a view factory the caller set wins)."""
+    global _installed
+    if _installed:
+        return
     set_default_view_factory(default_view)
+    set_run_recorder(history_view)
+    _installed = True

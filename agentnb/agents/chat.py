@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 from .._aio import has_sync_caller
 from ..errors import AgentNBError, ChatError, redact
 from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
-from ..studio._switch import history_view  # run history: a no-op unless on (sqlite3 loads only then)
 from .human import chat_approval, maybe_await
 from .result import ChatResult, gather_usage_summary
-from .scope import ChatScope, current_scope, entered, note_stop, track_executor_owner, view_for
+from .scope import ChatScope, current_scope, entered, note_stop, recorder_for, track_executor_owner, view_for
 
 if TYPE_CHECKING:
     from .conversable import ConversableAgent
@@ -58,7 +57,7 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
     try:
         with entered(state), chat_scope(chat_id), chat_approval(approval), subscribe(recorder), \
                 (view_for(silent, has_sync_caller()) if outer else contextlib.nullcontext()), \
-                (history_view(sender, recipient) if outer else contextlib.nullcontext()):
+                (recorder_for(sender, recipient) if outer else contextlib.nullcontext()):
             model = next((a.client.model for a in members if getattr(a, "client", None) is not None), None)
             emit(ChatStarted(sender=sender.name, recipient=recipient.name, max_turns=max_turns,
                              agents=[a.name for a in members], model=model))

@@ -430,10 +430,9 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
             raise ConfigError("summary_method must be 'last_msg', 'reflection_with_llm', a callable or None")
         if kwargs.get("approval") is not None:  # the chat's policy for every agent in it (nested included)
             check_policy(kwargs["approval"], "approval")
-        if not silent:  # a public entry point: the composition root registers the default view (once)
-            from .._compose import install_defaults
+        from .._compose import install_defaults  # a public entry point: the default view and run history
 
-            install_defaults()
+        install_defaults()
         return await _chat.run_chat(self, recipient, clear_history=clear_history, silent=silent,
                                     cache=cache, max_turns=max_turns, summary_method=summary_method,
                                     summary_args=summary_args or {}, message=message, kwargs=kwargs)

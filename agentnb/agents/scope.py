@@ -9,6 +9,8 @@
 - **The view factory**: what a non-silent chat is shown in. The core never picks a view: the
   composition root (:mod:`agentnb._compose`) registers the default one, and callers who own their
   view (``a_run_stream``) pass ``silent=True`` or install their own with :func:`set_view_factory`.
+- **The run recorder**: what every outermost chat, silent or not, is recorded by (the Studio run
+  history, registered by the composition root; a no-op unless history is on).
 
 This module depends on nothing but the standard library and :mod:`agentnb.messages`, so every
 layer above can import it.
@@ -32,6 +34,8 @@ Approver = Callable[[ApprovalRequest], "ApprovalDecision | Awaitable[ApprovalDec
 """``(request) -> decision`` (sync or async): decides whether code or a tool call may run."""
 SpeakerChooser = Callable[[list[str], str], "str | Awaitable[str | None] | None"]
 """``(candidate names, prompt) -> name`` (sync or async; ``""`` lets the model pick)."""
+RunRecorder = Callable[[Any, Any], contextlib.AbstractContextManager[Any]]
+"""``(sender, recipient) -> context manager`` entered around every outermost chat."""
 ViewFactory = Callable[[bool], contextlib.AbstractContextManager[Any]]
 """``(sync) -> context manager`` active for the whole outermost chat; ``sync`` is True when the
 chat runs on the bridge thread while the caller's thread is blocked."""
@@ -171,3 +175,22 @@ def view_for(silent: bool | None, sync: bool) -> contextlib.AbstractContextManag
     if silent or _view_factory is None:
         return contextlib.nullcontext()
     return _view_factory(sync)
+
+
+# ------------------------------------------------------------------ the run recorder
+
+_run_recorder: RunRecorder | None = None
+
+
+def set_run_recorder(recorder: RunRecorder | None) -> RunRecorder | None:
+    """Register what records every outermost chat (``None``: nothing); returns the previous one."""
+    global _run_recorder
+    previous, _run_recorder = _run_recorder, recorder
+    return previous
+
+
+def recorder_for(sender: Any, recipient: Any) -> contextlib.AbstractContextManager[Any]:
+    """The registered run recorder's context manager for an outermost chat (none registered: nothing)."""
+    if _run_recorder is None:
+        return contextlib.nullcontext()
+    return _run_recorder(sender, recipient)
