@@ -33,7 +33,16 @@ from jupyter_client import AsyncKernelManager
 
 from agentnb.coding.base import CodeBlock
 from agentnb.coding.kernel import KernelExecutor
-from agentnb.coding.pool import KernelPool, default_pool, drain_reaps, pending_reaps
+from agentnb.coding.pool import KernelPool, default_pool
+
+try:
+    from agentnb.coding.pool import drain_reaps, pending_reaps
+except ImportError:  # an agentnb from before background shutdowns (for a before/after comparison)
+    async def drain_reaps() -> None:
+        return None
+
+    def pending_reaps() -> int:
+        return 0
 from agentnb.testing import ScriptedModelServer, code
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench_cold.json")
@@ -265,6 +274,7 @@ def main() -> None:
     parser.add_argument("--fresh", type=int, default=3, help="fresh processes per side and latency")
     parser.add_argument("--chats", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=30)
+    parser.add_argument("--out", default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()} {os.cpu_count()} cores",
                      "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)}
@@ -296,8 +306,8 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(str(x) for x in row) + " |")
     print(f"supervisor process RSS: {mb['supervisor_mib']:.0f} MiB")
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 
 

@@ -135,6 +135,7 @@ _LOAD_HELPERS = (
 PREIMPORTS_ENV = "AGENTNB_KERNEL_PREIMPORTS"
 DEFAULT_PREIMPORTS = ("matplotlib",)
 _REFILL_DELAY = 0.5  # seconds after an acquire before the pool starts its replacement
+_REAP_DELAY = 0.05  # seconds a retired kernel waits before its shutdown starts
 _MAX_PENDING_REAPS = 4  # acquire() waits for older background shutdowns beyond this many
 
 
@@ -195,9 +196,10 @@ class Kernel:
         proc = getattr(self.km.provisioner, "process", None)
         return proc.poll() if proc is not None else None
 
-    async def run_silent(self, code: str, timeout: float = 60) -> dict[str, Any]:
-        """Execute ``code`` silently and return the execute_reply content."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    async def run_silent(self, code: str, timeout: float = 60, *, silent: bool = True) -> dict[str, Any]:
+        """Execute ``code`` silently (no history; ``silent=False``: a visible no-history run) and return
+        the execute_reply content."""
+        msg_id = self.kc.execute(code, silent=silent, store_history=False, allow_stdin=False)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -219,11 +221,16 @@ class Kernel:
                 raise RuntimeError(f"could not bind kernel to {work_dir}: {content.get('evalue')}")
 
     async def warm(self, preload: tuple[str, ...]) -> bool:
-        """Import ``preload`` in the kernel (matplotlib: render one figure); True if it ran cleanly."""
-        if not self.helpers or not preload:
+        """Import ``preload`` in the kernel (matplotlib: render one figure) and run one visible no-op, so
+        the first real block does not pay IPython's first-run costs (~2 ms); True if it ran cleanly."""
+        if not self.helpers:
             return True
-        content = await self.run_silent(f"__import__('__agentnb__').warm({tuple(preload)!r})", timeout=120)
-        return content.get("status") == "ok"
+        ok = True
+        if preload:
+            content = await self.run_silent(f"__import__('__agentnb__').warm({tuple(preload)!r})", timeout=120)
+            ok = content.get("status") == "ok"
+        await self.run_silent("pass", silent=False)
+        return ok
 
     async def shutdown(self) -> None:
         """Stop the kernel and reap its process group; idempotent. Cancelled midway (its event loop
@@ -339,7 +346,8 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
             content = await kernel.run_silent(_LOAD_HELPERS.format(src=HELPER_SOURCE))
             if content.get("status") != "ok":
                 raise RuntimeError(f"kernel helpers failed to load: {content.get('evalue')}")
-            await kernel.warm(preload)  # a module that fails to import is skipped, as before
+            if preload:
+                await kernel.warm(preload)  # a module that fails to import is skipped, as before
     except BaseException:
         await asyncio.shield(kernel.shutdown())
         raise
@@ -371,7 +379,7 @@ class KernelPool:
 
     async def _start_one(self, warm: bool = True) -> Kernel:
         kernel = await start_kernel(self.kernel_name, env=self.env)
-        if warm and self.preload and not self._waiters:
+        if warm and not self._waiters:
             try:
                 await kernel.warm(self.preload)
             except BaseException:
@@ -467,10 +475,20 @@ def retire(kernel: Kernel) -> None:
     except RuntimeError:
         kernel.kill()
         return
-    task = loop.create_task(kernel.shutdown())
+    task = loop.create_task(_reap(kernel))
     pending = _reaps.setdefault(loop, set())
     pending.add(task)
     task.add_done_callback(_reaped)
+
+
+async def _reap(kernel: Kernel) -> None:
+    """Shut ``kernel`` down once the caller has had its result (the process walk takes milliseconds)."""
+    try:
+        await asyncio.sleep(_REAP_DELAY)
+    except asyncio.CancelledError:
+        kernel.kill()
+        raise
+    await kernel.shutdown()
 
 
 def _reaped(task: asyncio.Task) -> None:
