@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ Message = dict[str, Any]
 
 MimeBundle = dict[str, Any]
 """A Jupyter MIME bundle: ``{"text/plain": ..., "image/png": <base64 str>, ...}``."""
+
+NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+"""What the OpenAI protocol accepts as a message's ``name`` (and a tool's name): 1-64 letters,
+digits, ``_`` or ``-``. Agent names that match it travel with their messages."""
+_NAME = re.compile(NAME_PATTERN)
+
+
+def is_protocol_name(name: Any) -> bool:
+    """True if ``name`` may be sent as a message's or tool's ``name`` (see :data:`NAME_PATTERN`)."""
+    return isinstance(name, str) and _NAME.match(name) is not None
 
 _ids = itertools.count(1)
 
@@ -355,10 +366,6 @@ def emit(event: Event) -> Event:
     return event
 
 
-def has_subscribers() -> bool:
-    return bool(_subscribers.get()) or bool(_global_subscribers)
-
-
 def has_global_subscribers() -> bool:
     """True while a process-wide subscriber (a logger) listens."""
     return bool(_global_subscribers)
@@ -400,7 +407,3 @@ def chat_scope(chat_id: str) -> Iterator[None]:
         yield
     finally:
         _chat_id.reset(token)
-
-
-def current_chat_id() -> str | None:
-    return _chat_id.get()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -31,7 +30,6 @@ from .scope import note_stop
 from .stream import event_stream
 
 HUMAN_INPUT_MODES = ("ALWAYS", "TERMINATE", "NEVER")
-_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def default_is_termination_msg(message: dict[str, Any]) -> bool:
@@ -584,10 +582,6 @@ def _is_executor(obj: Any) -> bool:
     from ..coding.base import CodeExecutor
 
     return isinstance(obj, CodeExecutor)
-
-
-def valid_name(name: str) -> bool:
-    return bool(_NAME_OK.match(name))
 
 
 __all__ = ["Agent", "ConversableAgent", "default_is_termination_msg"]

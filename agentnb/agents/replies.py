@@ -10,7 +10,6 @@ Each has AutoGen's signature ``(agent, messages, sender, config) -> (final, repl
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from ..coding.base import (
@@ -31,6 +30,7 @@ from ..messages import (
     ExecutionOutput,
     content_str,
     emit,
+    is_protocol_name,
     new_id,
 )
 from . import scope as _scope
@@ -39,7 +39,6 @@ from .human import approval_needed, approval_round, ensure_not_stopped, note_app
 if TYPE_CHECKING:
     from .conversable import ConversableAgent
 
-_VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 # ----------------------------------------------------------------------- termination / human
@@ -320,7 +319,7 @@ def oai_messages(agent: ConversableAgent, messages: list[dict]) -> list[dict[str
             msg["name"] = m.get("name")
         else:
             name = m.get("name")
-            if name and _VALID_NAME.match(name):
+            if is_protocol_name(name):
                 msg["name"] = name
         if m.get("tool_calls"):
             msg["tool_calls"] = m["tool_calls"]

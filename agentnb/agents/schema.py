@@ -16,7 +16,6 @@ model sees and the validation its arguments go through are the same thing::
 from __future__ import annotations
 
 import inspect
-import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from ..errors import ConfigError
+from ..messages import is_protocol_name
 
-_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -72,7 +71,7 @@ def callable_name(func: Callable) -> str:
 
 
 def check_tool_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_OK.match(name):
+    if not is_protocol_name(name):
         raise ConfigError(f"tool name {name!r} is not valid: use 1-64 letters, digits, '_' or '-'")
     return name
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..agents import scope as _scope
 from ..agents.scope import SpeakerChooser as SpeakerChooser  # re-exported
 from ..exception_utils import NoEligibleSpeaker as NoEligibleSpeaker  # re-exported
-from ..messages import content_str
+from ..messages import content_str, is_protocol_name
 
 SELECT_SPEAKER_MESSAGE_TEMPLATE = """You coordinate a conversation between several participants.
 These are the participants and what each one does:
@@ -97,7 +97,6 @@ def mentioned_agents(text: Any, agents: Sequence[Any]) -> dict[str, int]:
     return counts
 
 
-_VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def selection_message(m: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +111,7 @@ def selection_message(m: dict[str, Any]) -> dict[str, Any]:
     if m.get("tool_responses") and not text:
         text = "\n".join(content_str(t.get("content")) for t in m["tool_responses"])
     name = m.get("name")
-    if name and _VALID_NAME.match(name):
+    if is_protocol_name(name):
         return {"role": "user", "content": text, "name": name}
     return {"role": "user", "content": text}
 

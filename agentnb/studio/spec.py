@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..messages import NAME_PATTERN
+
 SPEC_VERSION = 1
 """The version of the spec format written by this agentnb (``version`` of every component)."""
 
@@ -132,7 +134,7 @@ class ToolRef(_Strict):
 
 
 class AgentConfig(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    name: str = Field(pattern=NAME_PATTERN)
     system_message: str | None = None
     """``None``: the agent class's default."""
     description: str | None = None
@@ -164,7 +166,7 @@ class AgentComponent(_Component):
 
 
 class ManagerConfig(_Strict):
-    name: str = Field(default="chat_manager", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    name: str = Field(default="chat_manager", pattern=NAME_PATTERN)
     model: str | None = None
     """The manager's model (needed by ``selection_method="auto"``)."""
     system_message: str | None = None
