@@ -191,15 +191,16 @@ async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, meth
 async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
     """AutoGen's module-level sequential chats: each dict has ``sender``, ``recipient`` and chat arguments.
 
-    Each chat's summary is carried over into the messages of the chats after it.
+    Each chat's summary is carried over into the messages of the chats after it (the chat's own
+    carryover first, then the earlier summaries: AutoGen's order).
     """
     results: list[ChatResult] = []
     for spec in chat_queue:
         spec = dict(spec)
         sender = spec.pop("sender")
-        own = spec.get("carryover", [])
         carry = [r.summary for r in results]
         if carry:
+            own = spec.get("carryover", [])
             spec["carryover"] = ([own] if isinstance(own, str) else list(own)) + carry
         results.append(await sender.a_initiate_chat(**spec))
     return results

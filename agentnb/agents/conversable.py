@@ -444,19 +444,8 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
                                              summary_method, summary_args, message, **kwargs))
 
     async def a_initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
-        """Run several chats in order; each summary is carried over to the next."""
-        results: list[ChatResult] = []
-        carry: list[str] = []
-        for spec in chat_queue:
-            spec = dict(spec)
-            recipient = spec.pop("recipient")
-            if carry:  # the chat's own carryover first, then the earlier summaries (AutoGen's order)
-                own = spec.get("carryover", [])
-                spec["carryover"] = ([own] if isinstance(own, str) else list(own)) + carry
-            result = await self.a_initiate_chat(recipient, **spec)
-            results.append(result)
-            carry.append(result.summary)
-        return results
+        """Run several chats in order, this agent sending; each summary is carried over to the next."""
+        return await _chat.a_initiate_chats([{**spec, "sender": self} for spec in chat_queue])
 
     def initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
         return run_sync(self.a_initiate_chats(chat_queue))
