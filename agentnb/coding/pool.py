@@ -134,7 +134,6 @@ _LOAD_HELPERS = (
 )
 PREIMPORTS_ENV = "AGENTNB_KERNEL_PREIMPORTS"
 DEFAULT_PREIMPORTS = ("matplotlib",)
-_REFILL_DELAY = 0.5  # seconds after an acquire before the pool starts its replacement
 _REAP_DELAY = 0.05  # seconds a retired kernel waits before its shutdown starts
 _MAX_PENDING_REAPS = 4  # acquire() waits for older background shutdowns beyond this many
 
@@ -434,8 +433,7 @@ class KernelPool:
             self._waiters -= 1
         if kernel is None:
             kernel = await self._start_one(warm=False)
-        # refill once the caller's first work is done: a kernel starting now would compete for the CPU
-        asyncio.get_running_loop().call_later(_REFILL_DELAY, self.fill)
+        self.fill()
         return kernel
 
     async def close(self) -> None:
