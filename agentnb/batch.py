@@ -332,7 +332,7 @@ async def a_run_batch(tasks: str | os.PathLike | Iterable[Any], *, team: str | o
     if pending and uses_local_kernels(spec, executor):
         from .coding.pool import KernelPool
 
-        extra = {} if kernel_preload is None else {"preload": tuple(kernel_preload)}
+        extra: dict[str, Any] = {} if kernel_preload is None else {"preload": tuple(kernel_preload)}
         pool = KernelPool(min(parallel, len(pending)), **extra)
         pool.fill()
 

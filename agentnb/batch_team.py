@@ -37,8 +37,8 @@ def load_team(team: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict) or not isinstance(spec.get("agents"), list) or not spec["agents"]:
         raise ConfigError("the team spec needs a non-empty 'agents' list")
     _refuse_secrets(spec, "team")
-    names = [a.get("name") for a in spec["agents"] if isinstance(a, dict)]
-    if len(names) != len(spec["agents"]) or not all(isinstance(n, str) and n for n in names):
+    names = [n for a in spec["agents"] if isinstance(a, dict) and isinstance(n := a.get("name"), str) and n]
+    if len(names) != len(spec["agents"]):
         raise ConfigError("every agent in the team spec needs a 'name'")
     chat = spec.setdefault("chat", {"type": "pair"})
     if chat.get("type", "pair") not in ("pair", "group"):

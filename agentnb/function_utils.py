@@ -137,13 +137,17 @@ def get_function_schema(f: Callable[..., Any], *, name: str | None = None, descr
                          "parameters": get_parameters(required, annotations, defaults)}}
 
 
-def get_load_param_if_needed_function(t: Any) -> Callable[[Any, type], BaseModel] | None:
+def get_load_param_if_needed_function(t: Any) -> Callable[[Any, type[BaseModel]], BaseModel] | None:
     """A loader turning a dict into the pydantic model ``t`` (through ``Annotated``), or None."""
     if typing.get_origin(t) is Annotated:
         return get_load_param_if_needed_function(typing.get_args(t)[0])
     if isinstance(t, type) and issubclass(t, BaseModel):
-        return lambda value, model: value if isinstance(value, model) else model.model_validate(value)
+        return _load_model
     return None
+
+
+def _load_model(value: Any, model: type[BaseModel]) -> BaseModel:
+    return value if isinstance(value, model) else model.model_validate(value)
 
 
 def load_basemodels_if_needed(func: Callable[..., Any]) -> Callable[..., Any]:

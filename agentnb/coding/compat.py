@@ -192,7 +192,7 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
                 if re.search(pattern, code):
                     raise ValueError(f"Potentially dangerous command detected: {message}")
 
-    def restart(self) -> None:  # type: ignore[override]
+    def restart(self) -> None:
         warnings.warn("Restarting local command line code executor is not supported. No action is taken.",
                       stacklevel=2)
 

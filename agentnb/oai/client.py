@@ -118,8 +118,8 @@ def to_chat_completion(completion: Completion) -> Any:
         "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
                   "total_tokens": completion.prompt_tokens + completion.completion_tokens},
     })
-    response.cost = completion.cost
-    response.cached = completion.cached
+    response.cost = completion.cost  # type: ignore[attr-defined]  # 0.2 attaches these to the SDK object
+    response.cached = completion.cached  # type: ignore[attr-defined]
     return response
 
 
@@ -199,8 +199,9 @@ class OpenAIWrapper:
                 for m in full.get("messages") or []]
             if isinstance(client, OpenAIClient):
                 params.update({k: full[k] for k in ("cache", "cache_seed") if full.get(k) is not None})
-            if self._rate_limiters[i] is not None:
-                self._rate_limiters[i].sleep()
+            limiter = self._rate_limiters[i]
+            if limiter is not None:
+                limiter.sleep()
             try:
                 response = client.create(_openai_params(params) if isinstance(client, OpenAIClient) else params)
             except (ModelError, ValueError, OSError, RuntimeError) as exc:
@@ -246,7 +247,7 @@ class OpenAIWrapper:
         self.total_usage.clear()
         self.actual_usage.clear()
 
-    def print_usage_summary(self, mode: str | list[str] = ("actual", "total")) -> None:
+    def print_usage_summary(self, mode: str | list[str] | tuple[str, ...] = ("actual", "total")) -> None:
         """Print the usage summary (``"actual"``, ``"total"`` or both) through the default IOStream."""
         from .usage import print_usage_summary
 

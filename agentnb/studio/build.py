@@ -100,9 +100,9 @@ def _entry(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.price is not None:
         entry["price"] = list(endpoint.price)
     if endpoint.api_key_env:
-        key = os.environ.get(endpoint.api_key_env)
-        if key:
-            entry["api_key"] = key
+        api_key = os.environ.get(endpoint.api_key_env)
+        if api_key:
+            entry["api_key"] = api_key
     return entry
 
 

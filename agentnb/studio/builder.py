@@ -94,7 +94,7 @@ class Studio(widgets.VBox):
         """The spec being edited, as a dict (the form and the JSON tab both write it)."""
         self.spec: TeamSpec | None = None
         """The last valid spec (None while the edits do not validate)."""
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[Any] = []  # pydantic's error details
         self.cards: list[AgentCard] = []
         self.run_task: asyncio.Future | None = None
         self.last_result: Any = None

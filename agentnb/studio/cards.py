@@ -55,7 +55,7 @@ class AgentCard(widgets.VBox):
     """Name, role template, kind, system message, model, human input, code execution, approval, tools."""
 
     def __init__(self, component: dict[str, Any], *, models: list[str], tools: list[str], agents: list[str],
-                 on_change: Callable[[], None], on_duplicate: Callable[[AgentCard], None],
+                 on_change: Callable[[], None], on_duplicate: Callable[[AgentCard], object],
                  on_remove: Callable[[AgentCard], None]):
         self.component = copy.deepcopy(component)
         cfg = self.component.setdefault("config", {})
@@ -64,7 +64,7 @@ class AgentCard(widgets.VBox):
         kinds = {v: k for k, v in AGENT_PROVIDERS.items()}
         self.name = widgets.Text(value=cfg.get("name", ""), description="name")
         self.role = widgets.Dropdown(options=["(keep)", *ROLES], value="(keep)", description="role")
-        self.kind = widgets.Dropdown(options=list(AGENT_PROVIDERS), value=kinds.get(self.component.get("provider"),
+        self.kind = widgets.Dropdown(options=list(AGENT_PROVIDERS), value=kinds.get(str(self.component.get("provider")),
                                                                                    "assistant"), description="kind")
         self.system_message = widgets.Textarea(value=cfg.get("system_message") or "", description="system",
                                                placeholder="(the class default)",

@@ -260,7 +260,8 @@ class ApprovalHandler(_Base):
         if future is None or future.done():
             raise tornado.web.HTTPError(409, "no such pending approval")
         data = self.body()
-        approved, code = data.get("approved"), data.get("code")
+        approved: Any = data.get("approved")  # ApprovalDecision refuses anything but a real bool
+        code = data.get("code")
         try:
             decision = ApprovalDecision(approved=approved, code=code, reason=str(data.get("reason", "")))
         except TypeError as exc:  # "approved": "yes" is not an approval

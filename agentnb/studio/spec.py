@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..messages import NAME_PATTERN
 
-SPEC_VERSION = 1
+SPEC_VERSION: Literal[1] = 1
 """The version of the spec format written by this agentnb (``version`` of every component)."""
 
 DEFAULT_MODEL = "default"

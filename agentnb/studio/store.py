@@ -255,6 +255,7 @@ class Recorder:
     def _start(self, event: ChatStarted) -> None:
         ctx = self.context
         self.has_task = bool(ctx.get("task"))
+        assert self.conn is not None
         cur = self.conn.execute(
             "INSERT INTO runs (chat_id, label, task, spec, agents, model, source, parent_run, started, status, pid, "
             "cwd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -259,7 +259,7 @@ def protocol_problem(messages: Any) -> str | None:
             ids = [c.get("id") if isinstance(c, dict) else None for c in calls]
             if any(not isinstance(i, str) or not i for i in ids):
                 return "Invalid 'messages': every tool call needs a string 'id'."
-            pending = set(ids)
+            pending = {i for i in ids if isinstance(i, str)}
     return None
 
 
