@@ -59,16 +59,24 @@ print("CHATS", 6, flush=True)
 '''
 
 ASYNCIO_RUN_LOOP = PRELUDE + r'''
+import gc, time
+
 async def one():
     assistant, proxy = agents(sys.argv[2])
     check(await proxy.a_initiate_chat(assistant, message="go", max_turns=2, silent=True))
     print("PENDING", pool.pending_reaps(), flush=True)
     record()
 
+def alive():
+    return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+
 for i in range(4):
     asyncio.run(one())
-    left = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
-    print("LEFT_AFTER_LOOP", len(left), flush=True)
+    gc.collect()  # the loop's default pool (and its warm refill) goes with the loop
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("LEFT_AFTER_LOOP", len(alive()), flush=True)
 '''
 
 SIGKILL_MID_SHUTDOWN = PRELUDE + r'''

@@ -334,7 +334,11 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
     km = _SupervisedKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
     full_env = execution_env({"PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})})
     full_env.pop("JPY_PARENT_PID", None)
-    await km.start_kernel(cwd=cwd or neutral, env=full_env)
+    try:
+        await km.start_kernel(cwd=cwd or neutral, env=full_env)
+    except BaseException:  # cancelled or failed after the process was spawned: it must not outlive this
+        _kill_unfinished(km)
+        raise
     kc = km.client()
     kernel = Kernel(km, kc, (km.kernel_spec.language or "").lower() if km.kernel_spec else "", neutral, full_env)
     _remember(kernel)
@@ -351,6 +355,22 @@ async def start_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
         await asyncio.shield(kernel.shutdown())
         raise
     return kernel
+
+
+def _kill_unfinished(km: AsyncKernelManager) -> None:
+    proc = getattr(km.provisioner, "process", None) if km.provisioner else None
+    if proc is None:
+        return
+    tree = proctree.snapshot(proc.pid)
+    if proctree.ask_supervisor_to_stop(proc):
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.wait(timeout=5)
+    proctree.kill_procs(tree)
+    with contextlib.suppress(Exception):
+        km.cleanup_connection_file()
 
 
 class KernelPool:
