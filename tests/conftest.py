@@ -6,18 +6,13 @@ import os
 
 import pytest
 
-from agentnb.testing import ScriptedModelServer, install_socket_guard
+from agentnb.testing import ScriptedModelServer, guard_sockets
 
 os.environ["AGENTNB_LOOPBACK_ONLY"] = "1"
+guard_sockets()  # any socket connect to a non-loopback IP raises OutsideLoopbackError (unix sockets pass)
 os.environ.setdefault("AGENTNB_HISTORY", "off")  # Studio run history: tests that want it set a path
 for _name in ("OPENAI_API_KEY", "OAI_CONFIG_LIST", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY"):
     os.environ.pop(_name, None)
-
-
-@pytest.fixture(autouse=True)
-def _loopback_sockets(monkeypatch):
-    """Any socket connect to a non-loopback IP raises OutsideLoopbackError (unix sockets pass)."""
-    install_socket_guard(monkeypatch)
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ faults (HTTP errors, hangs, garbage, dropped connections) are all scripted::
         assert server.requests[0]["messages"][-1]["content"] == "hi"
 
 The loopback guard (:func:`check_loopback`, :func:`loopback_only`, ``AGENTNB_LOOPBACK_ONLY=1``)
-keeps a test from ever reaching a paid API.
+keeps a test from ever reaching a paid API; :func:`guard_sockets` extends it to every socket.
 """
 
 from agentnb.testing.loopback import (
     check_loopback,
+    guard_sockets,
     install_socket_guard,
     is_loopback_host,
     loopback_only,
@@ -33,6 +34,7 @@ __all__ = [
     "check_loopback",
     "code",
     "forever",
+    "guard_sockets",
     "install_socket_guard",
     "is_loopback_host",
     "loopback_only",
