@@ -19,18 +19,20 @@ from ..errors import ConfigError
 from .spec import (
     AgentComponent,
     AgentConfig,
+    AgentProvider,
     CodeExecutionConfig,
     GroupConfig,
     ManagerConfig,
     ModelComponent,
     ModelConfig,
+    SelectionMethod,
     TeamConfig,
     TeamSpec,
     TerminationComponent,
     TextMentionConfig,
 )
 
-_TEAMS = {"RoundRobinGroupChat": "round_robin", "SelectorGroupChat": "auto"}
+_TEAMS: dict[str, SelectionMethod] = {"RoundRobinGroupChat": "round_robin", "SelectorGroupChat": "auto"}
 _AGENTS = {"AssistantAgent", "UserProxyAgent", "CodeExecutorAgent"}
 _CLIENTS = {"OpenAIChatCompletionClient", "AzureOpenAIChatCompletionClient"}
 _MODEL_PARAMS = ("temperature", "top_p", "max_tokens", "seed", "timeout", "max_retries", "stop",
@@ -148,6 +150,7 @@ class _Importer:
         if context and context != "UnboundedChatCompletionContext":
             self.skipped.append(f"agent {name!r}: model_context {context} (the whole history is sent)")
         description = cfg.get("description")
+        provider: AgentProvider
         if kind == "AssistantAgent":
             model = self.model(name, cfg.get("model_client"))
             config = AgentConfig(name=name, system_message=cfg.get("system_message"), description=description,

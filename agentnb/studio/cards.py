@@ -61,7 +61,7 @@ class AgentCard(widgets.VBox):
         cfg = self.component.setdefault("config", {})
         self._on_change = on_change
         self._quiet = True
-        kinds = {v: k for k, v in AGENT_PROVIDERS.items()}
+        kinds: dict[str, str] = {v: k for k, v in AGENT_PROVIDERS.items()}
         self.name = widgets.Text(value=cfg.get("name", ""), description="name")
         self.role = widgets.Dropdown(options=["(keep)", *ROLES], value="(keep)", description="role")
         self.kind = widgets.Dropdown(options=list(AGENT_PROVIDERS), value=kinds.get(str(self.component.get("provider")),

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError
 from .build import TextMention
@@ -166,7 +166,8 @@ class _Dumper:
         termination = None
         check = agent._is_termination_msg
         if isinstance(check, TextMention):
-            termination = TerminationComponent(config=TextMentionConfig(text=check.text, mode=check.mode))
+            mention = TextMentionConfig.model_validate({"text": check.text, "mode": check.mode})
+            termination = TerminationComponent(config=mention)
         elif check is not default_is_termination_msg:
             self.skipped.append(f"{name}: is_termination_msg {_describe(check)} (the default check, a message "
                                 "ending in TERMINATE, is used instead; use agentnb.studio.TextMention to keep it)")
@@ -185,11 +186,12 @@ class _Dumper:
         tool_approval = "always" if approval is True else approval if approval in ("never", "first", "always") \
             else None
         limit = agent._max_consecutive_auto_reply
-        config = AgentConfig(name=name, system_message=system, description=description,
-                             model=self.model_ref(name, agent.llm_config), human_input_mode=agent.human_input_mode,
-                             max_consecutive_auto_reply=None if limit == agent.MAX_CONSECUTIVE_AUTO_REPLY else limit,
-                             default_auto_reply=auto_reply, code_execution=self.code_execution(agent),
-                             tool_approval=tool_approval, termination=termination)
+        config = AgentConfig.model_validate(dict(  # validated: the agent's modes are plain strings
+            name=name, system_message=system, description=description,
+            model=self.model_ref(name, agent.llm_config), human_input_mode=agent.human_input_mode,
+            max_consecutive_auto_reply=None if limit == agent.MAX_CONSECUTIVE_AUTO_REPLY else limit,
+            default_auto_reply=auto_reply, code_execution=self.code_execution(agent),
+            tool_approval=tool_approval, termination=termination))
         label, card = getattr(agent, "_studio_card", (name, None))
         return AgentComponent(provider=AGENT_PROVIDERS[kind], label=label, description=card, config=config)
 
@@ -201,6 +203,7 @@ class _Dumper:
             return None
         name = agent.name
         executor = cfg.get("executor", "kernel")
+        kind: Literal["kernel", "local"]
         if isinstance(executor, str):
             kind = "local" if executor in ("local", "commandline-local") else "kernel"
         else:

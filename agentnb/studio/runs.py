@@ -156,9 +156,12 @@ _COLUMNS = ("id, label, task, status, reason, started, finished, "
 
 
 def _info(row: tuple) -> RunInfo:
-    *values, pid = row
-    info = RunInfo(*values[:12], agents=json.loads(values[12] or "[]"), parent_run=values[13], source=values[14],
-                   has_spec=bool(values[15]))
+    (run_id, label, task, status, reason, started, finished, n_messages, prompt_tokens, completion_tokens, cost,
+     model, agents, parent_run, source, has_spec, pid) = row
+    info = RunInfo(id=run_id, label=label, task=task, status=status, reason=reason, started=started,
+                   finished=finished, n_messages=n_messages, prompt_tokens=prompt_tokens,
+                   completion_tokens=completion_tokens, cost=cost, model=model, agents=json.loads(agents or "[]"),
+                   parent_run=parent_run, source=source, has_spec=bool(has_spec))
     if info.status == "running" and pid != os.getpid() and not _alive(pid):
         info.status = "interrupted"
     return info

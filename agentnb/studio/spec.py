@@ -29,7 +29,10 @@ DEFAULT_MODEL = "default"
 
 SCHEMA_PATH = Path(__file__).with_name("team.schema.json")
 
-AGENT_PROVIDERS = {
+AgentProvider = Literal["agentnb.AssistantAgent", "agentnb.UserProxyAgent", "agentnb.ConversableAgent"]
+SelectionMethod = Literal["auto", "round_robin", "random", "manual"]
+
+AGENT_PROVIDERS: dict[str, AgentProvider] = {
     "assistant": "agentnb.AssistantAgent",
     "user_proxy": "agentnb.UserProxyAgent",
     "conversable": "agentnb.ConversableAgent",
@@ -153,7 +156,7 @@ class AgentConfig(_Strict):
 
 
 class AgentComponent(_Component):
-    provider: Literal["agentnb.AssistantAgent", "agentnb.UserProxyAgent", "agentnb.ConversableAgent"]
+    provider: AgentProvider
     component_type: Literal["agent"] = "agent"
     config: AgentConfig
 
@@ -175,7 +178,7 @@ class ManagerConfig(_Strict):
 class GroupConfig(_Strict):
     members: list[str] = Field(min_length=1)
     """The agents of the group, in order (round robin follows it)."""
-    selection_method: Literal["auto", "round_robin", "random", "manual"] = "auto"
+    selection_method: SelectionMethod = "auto"
     max_round: int = Field(default=10, ge=1)
     allow_repeat_speaker: bool = True
     transitions: dict[str, list[str]] | None = None
