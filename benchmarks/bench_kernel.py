@@ -85,7 +85,8 @@ async def per_block(reps: int, work: str) -> None:
                   f"raw default kernel {first_raw * 1000:.0f} ms, KernelExecutor (warm pool) "
                   f"{first_ours * 1000:.0f} ms")
             rss_raw = psutil.Process(km_t.provisioner.process.pid).memory_info().rss
-            rss_ours = psutil.Process(ex.kernel.pid).memory_info().rss
+            supervisor = psutil.Process(ex.kernel.pid)  # the launcher; the kernel is its child
+            rss_ours = (supervisor.children() or [supervisor])[0].memory_info().rss
             print(f"\nkernel RSS after the runs: raw {rss_raw / 2**20:.0f} MiB, "
                   f"KernelExecutor {rss_ours / 2**20:.0f} MiB")
     for km, kc in ((km_t, kc_t), (km_i, kc_i)):
