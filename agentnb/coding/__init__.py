@@ -113,7 +113,8 @@ def make_executor(code_execution_config: dict[str, Any] | bool | None) -> CodeEx
 
         return ProtocolExecutor(executor)
     if executor == "ipython-embedded" or (isinstance(executor, str) and isinstance(cfg.get(executor), dict)):
-        return CodeExecutorFactory.create(cfg)  # 0.2's factory form: options under the executor's name
+        built: CodeExecutor = CodeExecutorFactory.create(cfg)  # 0.2's factory form: options under the executor's name
+        return built
     use_docker = cfg.get("use_docker", False)
     if use_docker:
         _check_docker(use_docker)

@@ -7,10 +7,13 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._aio import run_sync
 from ..errors import contains_secret
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 OutputCallback = Callable[[dict[str, Any]], None]
 """Receives each output as it arrives, as an nbformat-style dict.
@@ -149,18 +152,18 @@ class CodeExecutor(abc.ABC):
     async def a_close(self) -> None:
         """Release every resource; idempotent."""
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         await self.a_start()
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         await self.a_close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def execute(self, block: CodeBlock, *, on_output: OutputCallback | None = None,

@@ -300,7 +300,7 @@ class LocalCommandLineCodeExecutor(CodeExecutor):
         return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
-class _AnyLanguage(frozenset):
+class _AnyLanguage(frozenset[str]):
     """Every language: the wrapped executor decides what it can run."""
 
     def __contains__(self, item: object) -> bool:

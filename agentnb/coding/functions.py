@@ -113,7 +113,7 @@ def with_requirements(python_packages: list[str] | None = None, global_imports: 
     return wrap
 
 
-UserFunction = FunctionWithRequirements | FunctionWithRequirementsStr | Callable[..., Any]
+UserFunction = FunctionWithRequirements[Any, Any] | FunctionWithRequirementsStr | Callable[..., Any]
 
 
 def function_name(func: UserFunction) -> str:

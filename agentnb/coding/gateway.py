@@ -64,7 +64,7 @@ class GatewayExecutor(CodeExecutor):
 
     def __init__(self, gateway_url: str | None = None, *, kernel_name: str = "python3",
                  auth_token: str | None = None, auth_token_env: str | None = GATEWAY_TOKEN_ENV,
-                 work_dir: str | os.PathLike = "coding", timeout: float = 60, env: dict[str, str] | None = None,
+                 work_dir: str | os.PathLike[str] = "coding", timeout: float = 60, env: dict[str, str] | None = None,
                  headers: dict[str, str] | None = None, validate_cert: bool = True, ca_certs: str | None = None,
                  max_output_chars: int = 20_000, max_display_chars: int = 1_000_000,
                  startup_timeout: float = 120, reconnect_timeout: float = 30, request_timeout: float = 60):
@@ -91,7 +91,7 @@ class GatewayExecutor(CodeExecutor):
         self._language = ""
         self._channels: _Channels | None = None
         self._lock: asyncio.Lock | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._open: list[_Channels] = []
         self._abandoned: str | None = None
         self._missed: str | None = None
@@ -224,7 +224,8 @@ class GatewayExecutor(CodeExecutor):
         msg = self._session.msg(msg_type, content)
         msg["channel"] = "shell"
         await self._channels.send(msg)
-        return msg["header"]["msg_id"]
+        msg_id: str = msg["header"]["msg_id"]
+        return msg_id
 
     async def _next(self, timeout: float) -> Any:
         assert self._channels is not None
@@ -466,7 +467,8 @@ def _execute_content(code: str, *, silent: bool = False, store_history: bool = T
 def _kernel_status(item: Any) -> str | None:
     """``restarting``/``dead`` as the gateway announces them (a status with no parent), else None."""
     if isinstance(item, dict) and item.get("msg_type") == "status" and not item.get("parent_header"):
-        return item.get("content", {}).get("execution_state")
+        state = item.get("content", {}).get("execution_state")
+        return state if isinstance(state, str) else None
     return None
 
 

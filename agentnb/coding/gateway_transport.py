@@ -35,7 +35,7 @@ class GatewayError(ExecutionError):
         super().__init__(redact(message))
         self.url = url
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self),), {"url": self.url})
 
 
@@ -154,12 +154,12 @@ class _Channels:
         self.kernel_id = kernel_id
         self.session_id = session_id
         self.reconnect_timeout = reconnect_timeout
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.ws: Any = None
         self.connected = asyncio.Event()
         self.closing = False
-        self.reader: asyncio.Task | None = None
+        self.reader: asyncio.Task[None] | None = None
         self.ended: BaseException | None = None
         """Why the reader stopped for good (_KernelGone or a GatewayError); None while it runs."""
         self.drops = 0

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+from typing import Any
 
 from ..errors import UnsafePathError
 from . import proctree
@@ -43,7 +44,7 @@ class LocalCommandLineExecutor(CodeExecutor):
 
     name = "commandline-local"
 
-    def __init__(self, work_dir: str | os.PathLike = "coding", timeout: float = 60,
+    def __init__(self, work_dir: str | os.PathLike[str] = "coding", timeout: float = 60,
                  python: str = sys.executable, max_output_chars: int = 20_000, env: dict[str, str] | None = None):
         self.work_dir = os.path.abspath(os.fspath(work_dir))
         self.env = dict(env or {})
@@ -87,7 +88,7 @@ class LocalCommandLineExecutor(CodeExecutor):
         from .kernel import BoundedText  # lazily: the kernel module loads jupyter_client
 
         summary = BoundedText(self.max_output_chars)
-        outputs: list[dict] = []
+        outputs: list[dict[str, Any]] = []
 
         async def pump() -> None:
             assert proc.stdout is not None

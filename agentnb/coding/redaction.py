@@ -51,7 +51,7 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def _binary_holds_secret(payload: str | list) -> bool:
+def _binary_holds_secret(payload: str | list[Any]) -> bool:
     text = payload if isinstance(payload, str) else "".join(str(p) for p in payload)
     try:
         raw = base64.b64decode(text)

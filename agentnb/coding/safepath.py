@@ -23,7 +23,7 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLL
 _AT_SUPPORTED = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
 
 
-def resolve_root(work_dir: str | os.PathLike) -> str:
+def resolve_root(work_dir: str | os.PathLike[str]) -> str:
     """Create ``work_dir`` if needed and return its real path (symlinks resolved once, now)."""
     path = os.path.abspath(os.fspath(work_dir))
     os.makedirs(path, exist_ok=True)
