@@ -9,7 +9,8 @@
 Every :class:`agentnb.messages.Event` the chat emits is yielded in order (nested chats
 included), then the :class:`ChatResult` last, as AutoGen 0.4's ``run_stream`` does. The stream
 is built on :func:`agentnb.messages.subscribe`, the same bus the views consume. Closing the
-iterator early (``break``, ``aclose()``) stops the chat and waits for its cleanup.
+iterator early (``await stream.aclose()``, or ``break`` inside ``async with contextlib.aclosing(stream)``)
+cancels the chat and waits for its cleanup; a bare ``break`` leaves that to garbage collection.
 """
 
 from __future__ import annotations
