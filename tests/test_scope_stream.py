@@ -9,7 +9,7 @@ import io
 import pytest
 
 import agentnb as autogen
-from agentnb._compose import default_view
+from agentnb._compose import default_view, install_defaults
 from agentnb.agents import scope
 from agentnb.agents.result import ChatResult
 from agentnb.console import ConsoleView
@@ -93,17 +93,20 @@ def test_the_view_factory_comes_from_the_scope(model_server):
         scope.set_view_factory(previous)
 
 
-def test_the_composition_root_falls_back_to_the_console(model_server, capsys):
-    model_server.add("hi TERMINATE")
+def test_the_composition_root_shows_non_silent_chats_on_the_console_outside_a_kernel(model_server, capsys):
+    model_server.add("hi TERMINATE", "again TERMINATE")
     assistant, user = pair(model_server)
-    buf = io.StringIO()
-    previous = scope.set_view_factory(lambda sync: ConsoleView(stream=buf).attach(sync=sync))
+    previous = scope.set_view_factory(default_view)  # what install_defaults registers
     try:
         user.initiate_chat(assistant, message="go")
+        assert "user (to assistant):" in capsys.readouterr().out
+        buf = io.StringIO()
+        scope.set_view_factory(lambda sync: ConsoleView(stream=buf).attach(sync=sync))
+        install_defaults()  # a factory the caller chose wins over the default
+        user.initiate_chat(assistant, message="go")
+        assert "assistant (to user):" in buf.getvalue() and capsys.readouterr().out == ""
     finally:
         scope.set_view_factory(previous)
-    assert "user (to assistant):" in buf.getvalue()
-    assert callable(default_view)
 
 
 def test_note_stop_first_reason_wins_and_is_a_noop_outside_a_chat():
