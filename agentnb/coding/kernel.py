@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import os
 import queue
 import re
@@ -27,10 +28,69 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _POLL = 0.3  # seconds between liveness checks while waiting on the kernel
 _INTERRUPT_GRACE = 10.0  # seconds a cell may take to stop after an interrupt
 _IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/svg+xml": "svg"}
+_TEXT_MIME = re.compile(r"^(text/|application/(json|javascript|xml)$|.*\+(json|xml)$)")
+MAX_IMAGE_CHARS = 20_000_000
+"""An image output (base64 or SVG text) longer than this reaches views as a note, not as data."""
 
 
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
+
+
+def _joined(payload: Any) -> str:
+    return payload if isinstance(payload, str) else "".join(str(p) for p in payload)
+
+
+def cap_text(text: str, cap: int, what: str) -> str:
+    """``text`` cut after ``cap`` characters, with a visible marker saying how much was left out."""
+    if cap <= 0 or len(text) <= cap:
+        return text
+    return f"{text[:cap]}\n... [{what} truncated for display after {cap} characters; {len(text) - cap} omitted] ...\n"
+
+
+def cap_bundle(data: dict[str, Any], cap: int) -> dict[str, Any]:
+    """A display bundle for views: text parts cut at ``cap`` characters (JSON that long is shown as
+    cut text/plain instead), images longer than :data:`MAX_IMAGE_CHARS` replaced by a note."""
+    shown: dict[str, Any] = {}
+    notes: list[str] = []
+    for mime, payload in data.items():
+        if mime in _IMAGE_EXT or mime.startswith("image/"):
+            size = len(_joined(payload)) if isinstance(payload, str | list) else 0
+            if size > MAX_IMAGE_CHARS:
+                notes.append(f"[{mime} output of {size} characters not shown: larger than {MAX_IMAGE_CHARS}]")
+            else:
+                shown[mime] = payload
+        elif _TEXT_MIME.match(mime) and isinstance(payload, str | list):
+            shown[mime] = cap_text(_joined(payload), cap, mime) if len(_joined(payload)) > cap > 0 else payload
+        elif _TEXT_MIME.match(mime):  # application/json and friends: a structure
+            text = json.dumps(payload, default=str)
+            if cap > 0 and len(text) > cap:
+                notes.append(f"[{mime} output of {len(text)} characters not shown: longer than {cap}]"
+                             if "text/plain" in data else cap_text(text, cap, mime))
+            else:
+                shown[mime] = payload
+        else:
+            shown[mime] = payload
+    if notes:
+        plain = shown.get("text/plain")
+        shown["text/plain"] = "\n".join(([_joined(plain)] if plain else []) + notes)
+    return shown
+
+
+def cap_traceback(lines: list[Any], cap: int) -> list[str]:
+    """An error's traceback for views, at most ``cap`` characters in all (the cut marked)."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        text = str(line)
+        if cap > 0 and used + len(text) > cap:
+            if cap > used:
+                kept.append(text[: cap - used])
+            kept.append(f"\n... [traceback truncated for display after {cap} characters] ...")
+            break
+        kept.append(text)
+        used += len(text)
+    return kept
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:
@@ -116,7 +176,8 @@ class _Run:
         if kind == "stream":
             self._stream(c["name"], c.get("text", ""))
         elif kind in ("display_data", "execute_result"):
-            out: dict[str, Any] = {"output_type": kind, "data": c.get("data", {}),
+            data = c.get("data", {})
+            out: dict[str, Any] = {"output_type": kind, "data": cap_bundle(data, self.ex.max_display_chars),
                                    "metadata": c.get("metadata", {})}
             if kind == "execute_result":
                 out["execution_count"] = c.get("execution_count")
@@ -124,10 +185,10 @@ class _Run:
                 out["transient"] = c["transient"]
             self.emit(out)
             self.keep(out)
-            self._summarize_bundle(out["data"])
+            self._summarize_bundle(data)  # the model's summary: from the whole bundle, bounded on its own
         elif kind == "update_display_data":
-            out = {"output_type": kind, "data": c.get("data", {}), "metadata": c.get("metadata", {}),
-                   "transient": c.get("transient", {})}
+            out = {"output_type": kind, "data": cap_bundle(c.get("data", {}), self.ex.max_display_chars),
+                   "metadata": c.get("metadata", {}), "transient": c.get("transient", {})}
             self.emit(out)
             display_id = out["transient"].get("display_id")
             for kept in self.outputs:
@@ -135,12 +196,14 @@ class _Run:
                     kept["data"], kept["metadata"] = out["data"], out["metadata"]
         elif kind == "error":
             self.error = True
-            out = {"output_type": "error", "ename": c.get("ename", ""), "evalue": c.get("evalue", ""),
-                   "traceback": c.get("traceback", [])}
+            cap = self.ex.max_display_chars
+            ename, evalue, traceback = str(c.get("ename", "")), str(c.get("evalue", "")), c.get("traceback", [])
+            out = {"output_type": "error", "ename": cap_text(ename, cap, "error name"),
+                   "evalue": cap_text(evalue, cap, "error value"), "traceback": cap_traceback(traceback, cap)}
             self.emit(out)
             self.keep(out)
-            tb = strip_ansi("\n".join(out["traceback"])).rstrip()
-            head = f"{out['ename']}: {out['evalue']}".rstrip()
+            tb = strip_ansi("\n".join(str(line) for line in traceback)).rstrip()
+            head = f"{ename}: {evalue}".rstrip()
             self.summary.add(self._sep() + (tb if head in tb else f"{tb}\n{head}".strip()) + "\n")
         elif kind == "clear_output":
             out = {"output_type": "clear_output", "wait": bool(c.get("wait"))}
@@ -181,7 +244,7 @@ class _Run:
                 lines.append(self._save_image(mime, ext, data[mime]))
         if not lines:
             if "text/plain" in data:
-                lines.append(strip_ansi(str(data["text/plain"])))
+                lines.append(strip_ansi(_joined(data["text/plain"])))
             elif data:
                 lines.append("[" + ", ".join(sorted(data)) + " output]")
         if lines:
@@ -204,6 +267,18 @@ class _Run:
         size = png_size(raw)
         dims = f" {size[0]}x{size[1]}" if size else ""
         return f"[{mime}{dims} saved to {_display_path(path)}]"
+
+
+EXIT_NOTE = "Note: the code called exit(): the kernel was restarted, its state is lost."
+
+
+def asked_to_exit(reply_content: dict[str, Any]) -> bool:
+    """True if an execute reply carries IPython's ``ask_exit`` payload for a kernel that will stop
+    (``exit()`` / ``quit()``; ``exit(keep_kernel=True)`` keeps it running)."""
+    payload = reply_content.get("payload")
+    if not isinstance(payload, list):
+        return False
+    return any(isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payload)
 
 
 def _display_path(path: str) -> str:
@@ -394,6 +469,12 @@ class KernelExecutor(CodeExecutor):
             text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
                 f"TimeoutError: code execution exceeded {timeout:g} s (the cell was interrupted; "
                 "the kernel and its variables are kept)")
+        if asked_to_exit(content):
+            text = (text.rstrip("\n") + "\n" if text.strip() else "") + EXIT_NOTE
+            run.keep({"output_type": "stream", "name": "stderr", "text": EXIT_NOTE + "\n"})
+            run.emit({"output_type": "stream", "name": "stderr", "text": EXIT_NOTE + "\n"})
+            self.close_in_background()  # the kernel is shutting itself down: never send it another block
+            await self.a_start()
         return CodeResult(exit_code=exit_code, output=text, outputs=run.outputs,
                           execution_count=None if sh else run.execution_count, files=run.files,
                           timed_out=timed_out)

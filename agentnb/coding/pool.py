@@ -97,26 +97,61 @@ def _warm_matplotlib():
     plt.close(fig)
 
 def run_sh(code):
-    """Run ``code`` with bash in the kernel's cwd, streaming stdout/stderr."""
+    """Run ``code`` with bash in the kernel's cwd, streaming stdout/stderr; return when bash exits.
+
+    Background jobs (``cmd &``) may keep the pipes open: once bash has exited, what is already in the
+    pipes is shown and a thread drains (and drops) the rest, so such a job runs on unharmed (no
+    SIGPIPE) until the kernel shuts down, without holding up the block.
+    """
     global last_rc
-    import codecs, selectors, subprocess
+    import codecs, selectors, subprocess, threading, time
     p = subprocess.Popen(["bash", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL)
     sel = selectors.DefaultSelector()
     for pipe, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
         sel.register(pipe, selectors.EVENT_READ, (out, codecs.getincrementaldecoder("utf-8")("replace")))
     try:
-        while sel.get_map():
-            for key, _ in sel.select():
+        pidfd = os.pidfd_open(p.pid)
+    except (AttributeError, OSError):
+        pidfd = None  # no pidfd: notice bash's exit by polling
+    else:
+        sel.register(pidfd, selectors.EVENT_READ, None)
+    handed_over = False
+    try:
+        exited_at = None
+        while len(sel.get_map()) > (pidfd is not None):
+            if exited_at is None and p.poll() is not None:
+                exited_at = time.monotonic()
+            if exited_at is not None and time.monotonic() - exited_at > 0.2:
+                break  # a background job keeps writing: the block is over all the same
+            timeout = 0 if exited_at is not None else (None if pidfd is not None else 0.05)
+            ready = sel.select(timeout)
+            if not ready and exited_at is not None:
+                break  # bash is gone and nothing more is waiting in the pipes
+            for key, _ in ready:
+                if key.data is None:  # the pidfd: bash exited
+                    sel.unregister(key.fileobj)
+                    os.close(pidfd)
+                    pidfd = None
+                    continue
                 out, dec = key.data
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     sel.unregister(key.fileobj)
                     out.write(dec.decode(b"", final=True))
+                    key.fileobj.close()
                     continue
                 out.write(dec.decode(chunk))
                 out.flush()
         last_rc = p.wait()
+        rest = [key.fileobj for key in sel.get_map().values() if key.data is not None]
+        for key in list(sel.get_map().values()):
+            if key.data is not None:
+                out, dec = key.data
+                out.write(dec.decode(b"", final=True))
+        if rest:
+            threading.Thread(target=_drain, args=(rest,), daemon=True, name="agentnb-sh-drain").start()
+            handed_over = True
     except BaseException:
         p.kill()
         p.wait()
@@ -124,7 +159,26 @@ def run_sh(code):
         raise
     finally:
         sel.close()
-        p.stdout.close(); p.stderr.close()
+        if pidfd is not None:
+            os.close(pidfd)
+        if not handed_over:
+            for pipe in (p.stdout, p.stderr):
+                pipe.close()
+
+def _drain(pipes):
+    """Read and drop what background jobs of a finished shell block still write, until they exit."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    for pipe in pipes:
+        sel.register(pipe, selectors.EVENT_READ)
+    try:
+        while sel.get_map():
+            for key, _ in sel.select():
+                if not os.read(key.fd, 65536):
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+    finally:
+        sel.close()
 '''
 
 _LOAD_HELPERS = (
