@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_studio.py
 
 1. run history: 20-turn two-agent chats against the scripted server, history off vs. on, interleaved (medians of
-   CPU and wall time per turn); the recording's own cost per turn (CPU of the writer thread, measured by that
-   thread, plus the chat thread's enqueue cost) as a fraction of a turn's CPU (target < 5 %). End-to-end
-   differences are reported too, but on this shared 2-core machine they move by +-10 % between runs;
+   CPU and wall time per turn, and the median of each interleaved pair's ratio); the recorder's own CPU per turn
+   inside real chats (timed around each call, so it includes two clock reads per event) as a fraction of a turn's
+   CPU (target < 5 %), and the recorder called alone on 2000 synthetic turns. End-to-end differences include
+   the per-chat costs (run row, journal file, the spec of the agents); on this shared 2-core machine they move by
+   a few % between runs;
 2. ``load_team`` of a 10-agent group spec (tools and transitions included) vs. building the same agents and
    GroupChat directly in Python;
 3. the builder's first render (``studio("planner_coder_reviewer")``, 5 agent cards) vs. one ``ChatPanel()``.
@@ -43,8 +45,8 @@ def _chat(server: ScriptedModelServer, turns: int) -> tuple[float, float]:
     return (time.process_time() - c0) / turns, (time.perf_counter() - w0) / turns
 
 
-def history_overhead(rounds: int = 15) -> dict[str, float]:
-    from agentnb.studio.store import writer_for
+def history_overhead(rounds: int = 20) -> dict[str, float]:
+    from agentnb.studio import store
 
     tmp = tempfile.mkdtemp(prefix="bench-studio-")
     db = os.path.join(tmp, "history.sqlite")
@@ -53,47 +55,68 @@ def history_overhead(rounds: int = 15) -> dict[str, float]:
         _chat(server, 3)  # warm the client, imports
         os.environ["AGENTNB_HISTORY"] = db
         _chat(server, 3)
-        writer = writer_for(Path(db))
-        cpu0, events0 = writer.cpu_seconds, writer.events_written
         for _ in range(rounds):
             os.environ["AGENTNB_HISTORY"] = "off"
             off.append(_chat(server, TURNS))
             os.environ["AGENTNB_HISTORY"] = db
             on.append(_chat(server, TURNS))
-        writer_cpu = (writer.cpu_seconds - cpu0) / (rounds * TURNS)
-        events = (writer.events_written - events0) / (rounds * TURNS)
+        timed = [0.0]
+        call = store.Recorder.__call__
+
+        def timed_call(self: store.Recorder, event: object) -> None:  # the recorder's CPU inside real chats
+            t0 = time.thread_time()
+            call(self, event)
+            timed[0] += time.thread_time() - t0
+
+        store.Recorder.__call__ = timed_call  # type: ignore[method-assign]
+        try:
+            for _ in range(5):
+                _chat(server, TURNS)
+        finally:
+            store.Recorder.__call__ = call  # type: ignore[method-assign]
+        recorder_cpu = timed[0] / (5 * TURNS)
     os.environ.pop("AGENTNB_HISTORY", None)
     cpu_off, cpu_on = (statistics.median(x[0] for x in runs) for runs in (off, on))
     wall_off, wall_on = (statistics.median(x[1] for x in runs) for runs in (off, on))
-    queued = enqueue_cost(Path(tmp) / "direct.sqlite")
-    per_turn = writer_cpu + events * queued
+    paired_cpu = statistics.median(b[0] / a[0] for a, b in zip(off, on, strict=True)) - 1
+    direct = direct_cost(Path(tmp) / "direct.sqlite")
     return {"turn_cpu_history_off_ms": cpu_off * 1e3, "turn_cpu_history_on_ms": cpu_on * 1e3,
             "end_to_end_cpu_overhead_fraction": (cpu_on - cpu_off) / cpu_off,
+            "end_to_end_cpu_overhead_paired_median": paired_cpu,
             "turn_wall_history_off_ms": wall_off * 1e3, "turn_wall_history_on_ms": wall_on * 1e3,
             "end_to_end_wall_overhead_fraction": (wall_on - wall_off) / wall_off,
-            "events_recorded_per_turn": events,
-            "chat_thread_per_event_us": queued * 1e6,
-            "writer_cpu_per_turn_us": writer_cpu * 1e6,
-            "recording_cpu_per_turn_fraction": per_turn / cpu_off,
-            "recording_cpu_per_message_fraction": per_turn / events / cpu_off if events else 0.0}
+            "recorder_cpu_per_turn_us": recorder_cpu * 1e6,
+            "recording_cpu_per_turn_fraction": recorder_cpu / cpu_off,
+            "recording_cpu_per_message_fraction": recorder_cpu / 2 / cpu_off,
+            **direct}
 
 
-def enqueue_cost(path: Path, n: int = 2000) -> float:
-    """Seconds per MessageSent spent on the chat's thread (the recorder only queues it)."""
+def direct_cost(path: Path, n: int = 2000) -> dict[str, float]:
+    """CPU per recorded turn (two messages, one usage) and per skipped token chunk, the recorder called alone."""
+    from agentnb.messages import TokenChunk, UsageUpdated
     from agentnb.studio.store import open_recorder
 
     recorder = open_recorder(path, {"label": "bench"})
     recorder(ChatStarted(sender="user", recipient="assistant", agents=["user", "assistant"], chat_id="chat-b"))
-    message = {"content": "A short answer of a few words, as a model would give. " * 3, "role": "assistant",
-               "name": "assistant"}
-    events = [MessageSent(sender="assistant", recipient="user", message=message, chat_id="chat-b")
-              for _ in range(n)]
-    t0 = time.perf_counter()
-    for event in events:
+    answer = {"content": "A short answer of a few words, as a model would give. " * 3, "role": "assistant",
+              "name": "assistant"}
+    turns = []
+    for _ in range(n):
+        turns += [MessageSent(sender="user", recipient="assistant", chat_id="chat-b",
+                              message={"content": "go on", "role": "user", "name": "user"}),
+                  UsageUpdated(agent="assistant", model="m", prompt_tokens=30, completion_tokens=12, cost=0.0,
+                               chat_id="chat-b"),
+                  MessageSent(sender="assistant", recipient="user", message=answer, chat_id="chat-b")]
+    chunks = [TokenChunk(sender="assistant", message_id="m1", text="word ", chat_id="chat-b") for _ in range(n)]
+    t0 = time.process_time()
+    for event in turns:
         recorder(event)
-    queued = (time.perf_counter() - t0) / n
-    recorder.writer.flush(timeout=120)
-    return queued
+    per_turn = (time.process_time() - t0) / n
+    t0 = time.process_time()
+    for event in chunks:
+        recorder(event)
+    per_chunk = (time.process_time() - t0) / n
+    return {"recorder_alone_cpu_per_turn_us": per_turn * 1e6, "recorder_per_token_chunk_us": per_chunk * 1e6}
 
 
 def _ten_agent_spec(base_url: str) -> dict:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._switch import history_path, record_history, run_context
+from .journal import alive
 
 
 @dataclass
@@ -133,21 +134,15 @@ def _connect(path: str | os.PathLike[str] | None) -> tuple[sqlite3.Connection, P
     if not db.exists():
         raise ConfigError(f"no run history at {db} (chats are recorded from %%agents and the builder; "
                           "call agentnb.studio.enable_history() to record every chat)")
+    from .journal import recover
     from .store import connect
 
-    return connect(db), db
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+    conn = connect(db)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        recover(conn, db)  # runs whose process died mid-chat: their journal goes into the database
+    except sqlite3.Error:
+        pass  # locked by a writer: what is in the database is still listed
+    return conn, db
 
 
 _COLUMNS = ("id, label, task, status, reason, started, finished, "
@@ -162,7 +157,7 @@ def _info(row: tuple) -> RunInfo:
                    finished=finished, n_messages=n_messages, prompt_tokens=prompt_tokens,
                    completion_tokens=completion_tokens, cost=cost, model=model, agents=json.loads(agents or "[]"),
                    parent_run=parent_run, source=source, has_spec=bool(has_spec))
-    if info.status == "running" and pid != os.getpid() and not _alive(pid):
+    if info.status == "running" and pid != os.getpid() and not alive(pid):
         info.status = "interrupted"
     return info
 
@@ -195,7 +190,22 @@ def open_run(run_id: int, path: str | os.PathLike[str] | None = None) -> Run:
                                                  "ORDER BY seq", (run_id,))]
     finally:
         conn.close()
-    return Run(info=_info(row), messages=messages, events=events, spec=spec, root=db.parent)
+    info = _info(row)
+    if info.status == "running":  # a chat still going in another process: add what its journal holds
+        _add_journal(db, run_id, messages, events)
+    return Run(info=info, messages=messages, events=events, spec=spec, root=db.parent)
+
+
+def _add_journal(db: Path, run_id: int, messages: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    from .journal import journal_path, read
+
+    seen = {m["seq"] for m in messages} | {e["seq"] for e in events}
+    for row in read(journal_path(db, run_id)):
+        if row[0] == "m" and len(row) == 6 and row[1] not in seen:
+            messages.append({"seq": row[1], "time": row[2], "sender": row[3], "recipient": row[4],
+                             "message": json.loads(row[5])})
+        elif row[0] == "e" and len(row) == 5 and row[1] not in seen:
+            events.append({"seq": row[1], "time": row[2], "kind": row[3], **json.loads(row[4])})
 
 
 def restore_team(run: Run, models: dict[str, dict[str, Any]] | None = None) -> Any:

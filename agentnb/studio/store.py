@@ -1,9 +1,13 @@
 """The run history database (stdlib ``sqlite3``, WAL) and the recorder that writes a chat into it as it happens.
 
 One row per run in ``runs``; its ``messages`` and other ``events`` (code executed, approvals, tool results,
-errors) in their own tables, each committed as it arrives, so a crash loses nothing already written. Images
-are written as files next to the database and stored by reference. Text is passed through
-:func:`agentnb.errors.redact` first, so API keys do not land in the file.
+errors, human input) in their own tables. The recorder appends each of them to the run's journal (one
+``write()`` on the thread that emits the event) before ``emit`` returns, so a crash loses nothing already sent,
+and moves the journal into SQLite in one transaction per batch and at the chat's end (see
+:mod:`agentnb.studio.journal`). WAL, ``synchronous=NORMAL``; the connection stays open for the process. Streamed
+pieces (tokens, progress) are not stored: the finished message is. Images are written as
+files next to the database and stored by reference. Text is passed through :func:`agentnb.errors.redact`
+first, so API keys do not land in the file.
 
 A database that is locked for longer than :data:`BUSY_TIMEOUT` or is not a database gives one
 :class:`HistoryWarning` and the chat goes on without history.
@@ -14,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -35,6 +38,7 @@ from ..messages import (
     ToolCallFinished,
     UsageUpdated,
 )
+from . import journal
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 0.5
@@ -54,8 +58,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 _STATUS = {"stopped": "stopped", "error": "error"}
-_RECORDED = (ChatStarted, MessageSent, UsageUpdated, ExecutionFinished, ApprovalDecided, ToolCallFinished,
-             ErrorOccurred, HumanInputReceived, ChatFinished)
+_RECORDED = frozenset({ChatStarted, MessageSent, UsageUpdated, ExecutionFinished, ApprovalDecided, ToolCallFinished,
+                       ErrorOccurred, HumanInputReceived, ChatFinished})
+"""The events a transcript needs (looked up by exact type: one set probe for the many that are skipped)."""
 
 
 class HistoryWarning(RuntimeWarning):
@@ -77,104 +82,75 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _Writer(threading.Thread):
-    """The one thread that writes a database file for this process (keeps the chat's loop free of disk I/O).
+class _Database:
+    """This process's one connection to a history file, shared by its recorders (writes hold :attr:`lock`).
 
-    Its connection stays open: closing the last connection of a WAL database checkpoints it with an fsync."""
+    It stays open: closing the last connection of a WAL database checkpoints it with an ``fsync``."""
 
     def __init__(self, path: Path):
-        super().__init__(name=f"agentnb-history-{path.name}", daemon=True)
         self.path = path
-        self.queue: queue.SimpleQueue[tuple[Recorder | None, Any]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
-        self.cpu_seconds = 0.0
-        """CPU time this thread spent writing (for the benchmark)."""
-        self.events_written = 0
+        self.journal_ready = False
 
-    def run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while not self.queue.empty():  # whatever arrived meanwhile goes into the same transaction
-                batch.append(self.queue.get_nowait())
-            markers = [item for recorder, item in batch if recorder is None]
-            self._write([(r, item) for r, item in batch if r is not None and r.error is None])
-            for marker in markers:
-                marker.set()  # a flush marker: everything queued before it is written
-
-    def _write(self, batch: list[tuple[Recorder, Any]]) -> None:
-        if not batch:
-            return
-        started = time.thread_time()
+    def write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int | None:
+        """Run ``statements`` as one transaction (a single statement commits by itself); a lone INSERT's row id."""
+        if self.conn is None:
+            self.conn = connect(self.path)
+        conn = self.conn
         try:
-            self._write_batch(batch)
-        finally:
-            self.cpu_seconds += time.thread_time() - started
-            self.events_written += len(batch)
+            if len(statements) == 1:
+                return conn.execute(*statements[0]).lastrowid
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return None
+        except BaseException:
+            self.drop()
+            raise
 
-    def _write_batch(self, batch: list[tuple[Recorder, Any]]) -> None:
-        try:
-            if self.conn is None:
-                self.conn = connect(self.path)
-            if len(batch) == 1:  # one event: its statements commit by themselves (no BEGIN/COMMIT round trips)
-                recorder, event = batch[0]
-                recorder.conn = self.conn
-                recorder._record(event)
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
+    def drop(self) -> None:
+        """Close the connection after an error (the next chat reopens it: the file may be fixed by then)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
             try:
-                for recorder, event in batch:
-                    recorder.conn = self.conn
-                    recorder._record(event)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-        except (sqlite3.Error, OSError) as exc:
-            for recorder, _event in batch:
-                recorder.error = exc
-            conn, self.conn = self.conn, None
-            if conn is not None:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-
-    def flush(self, timeout: float = 10.0) -> None:
-        done = threading.Event()
-        self.queue.put((None, done))
-        done.wait(timeout)
+                conn.close()
+            except sqlite3.Error:
+                pass
 
 
-_writers: dict[Path, _Writer] = {}
-_writers_lock = threading.Lock()
+_databases: dict[Path, _Database] = {}
+_databases_lock = threading.Lock()
 
 
-def writer_for(path: Path) -> _Writer:
+def database_for(path: Path) -> _Database:
     key = path.resolve()
-    with _writers_lock:
-        writer = _writers.get(key)
-        if writer is None:
-            writer = _writers[key] = _Writer(path)
-            writer.start()
-        return writer
+    with _databases_lock:
+        database = _databases.get(key)
+        if database is None:
+            database = _databases[key] = _Database(path)
+        return database
+
+
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
 def _json(value: Any) -> str:
-    return redact(json.dumps(value, default=str, ensure_ascii=False))
+    return redact(_encode(value))
 
 
 class Recorder:
     """Subscriber writing one chat (nested chats included) into the history database.
 
-    The chat's thread only queues each event; the database's writer thread writes it (within a
-    millisecond) and the chat's end waits until everything is written."""
+    Each message (and each code run, approval, tool result, error, human input) is appended to the run's
+    :mod:`journal <agentnb.studio.journal>` before :func:`~agentnb.messages.emit` returns (one ``write()``);
+    the rows move into SQLite in one transaction per :data:`~agentnb.studio.journal.BATCH` rows and at the end."""
 
     def __init__(self, path: Path, context: dict[str, Any]):
         self.path = path
         self.context = context
-        self.writer = writer_for(path)
-        self.conn: sqlite3.Connection | None = None
+        self.database = database_for(path)
         self.run_id: int | None = None
         self.chat_id: str | None = None
         self.seq = 0
@@ -182,20 +158,38 @@ class Recorder:
         self.warned = False
         self.images = 0
         self.has_task = False
+        self.usage = [0, 0, 0.0]
+        """The run's prompt tokens, completion tokens and cost so far."""
+        self.fd: int | None = None
+        self.pending: list[journal.Row] = []
+        """Rows in the journal, not yet in the database."""
+        self.usage_changed = False
 
     def __call__(self, event: Event) -> None:
+        kind = type(event)
+        if kind not in _RECORDED:
+            return  # streamed pieces, progress: the finished message / execution is what is kept
         if self.error is not None:
             self._warn()
             return
-        if not isinstance(event, _RECORDED):
-            return  # streamed pieces, progress: the finished message / execution is what is kept
-        if isinstance(event, ChatStarted) and self.chat_id is None:
-            self.chat_id = event.chat_id
-        self.writer.queue.put((self, event))
-        if isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
-            self.writer.flush()  # the run is complete in the file when the chat returns
-            if self.error is not None:
-                self._warn()
+        if kind is UsageUpdated:  # kept in memory, written with the next row
+            usage = self.usage
+            usage[0] += event.prompt_tokens  # type: ignore[attr-defined]
+            usage[1] += event.completion_tokens  # type: ignore[attr-defined]
+            usage[2] += event.cost  # type: ignore[attr-defined]
+            self.usage_changed = True
+            return
+        try:
+            with self.database.lock:
+                if kind is ChatStarted:
+                    if self.run_id is None:
+                        self._start(event)  # type: ignore[arg-type]
+                elif self.fd is not None:
+                    self._append(event)
+        except (sqlite3.Error, OSError) as exc:
+            self.error = exc
+            self._close()
+            self._warn()
 
     @property
     def failed(self) -> bool:
@@ -209,66 +203,99 @@ class Recorder:
         kept = f" (run {self.run_id} keeps what was written before)" if self.run_id else ""
         warnings.warn(f"agentnb run history is off for this chat: {self.path}: {type(exc).__name__}: {exc}{kept}. "
                       "The chat goes on. Set AGENTNB_HISTORY to another file, or AGENTNB_HISTORY=off.",
-                      HistoryWarning, stacklevel=3)
-
-    def _record(self, event: Event) -> None:
-        if isinstance(event, ChatStarted) and self.run_id is None:
-            self._start(event)
-            return
-        if self.conn is None:
-            return
-        conn, run = self.conn, self.run_id
-        if isinstance(event, MessageSent):
-            self.seq += 1
-            message = event.message
-            conn.execute("INSERT INTO messages VALUES (?,?,?,?,?,?)",
-                         (run, self.seq, event.time, event.sender, event.recipient, _json(message)))
-            if not self.has_task:  # the first message is the task (one UPDATE per run; counts are read on listing)
-                self.has_task = True
-                conn.execute("UPDATE runs SET task = COALESCE(task, ?) WHERE id = ?", (_task(message), run))
-        elif isinstance(event, UsageUpdated):
-            conn.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = "
-                         "completion_tokens + ?, cost = cost + ? WHERE id = ?",
-                         (event.prompt_tokens, event.completion_tokens, event.cost, run))  # totals only: cheap
-        elif isinstance(event, ExecutionFinished):
-            self._event(event, {"executor": event.executor, "block_id": event.block_id, "language": event.language,
-                                "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
-                                "outputs": [self._output(o) for o in event.outputs]})
-        elif isinstance(event, ApprovalDecided):
-            request, decision = event.request, event.decision
-            self._event(event, {"request_kind": request.kind, "agent": request.agent, "code": request.code,
-                                "tool_name": request.tool_name, "approved": decision.approved,
-                                "edited_code": decision.code, "reason": decision.reason})
-        elif isinstance(event, ToolCallFinished):
-            self._event(event, {"executor": event.executor, "name": event.name, "content": event.content,
-                                "is_error": event.is_error})
-        elif isinstance(event, ErrorOccurred):
-            self._event(event, {"source": event.source, "error_type": event.error_type, "message": event.message,
-                                "fatal": event.fatal})
-        elif isinstance(event, HumanInputReceived):
-            self._event(event, {"agent": event.agent, "text": event.text})
-        elif isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
-            conn.execute("UPDATE runs SET finished = ?, status = ?, reason = ?, summary = ?, error = ? WHERE id = ?",
-                         (event.time, _STATUS.get(event.reason, "finished"), event.reason, redact(event.summary or ""),
-                          redact(event.error) if event.error else None, run))
+                      HistoryWarning, stacklevel=4)
 
     def _start(self, event: ChatStarted) -> None:
         ctx = self.context
-        self.has_task = bool(ctx.get("task"))
-        assert self.conn is not None
-        cur = self.conn.execute(
+        database = self.database
+        if database.conn is None:
+            database.conn = connect(self.path)
+            journal.recover(database.conn, self.path)  # runs an earlier crash left in journals
+        self.run_id = database.write([(
             "INSERT INTO runs (chat_id, label, task, spec, agents, model, source, parent_run, started, status, pid, "
             "cwd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (event.chat_id, ctx.get("label"), ctx.get("task"), ctx.get("spec"), json.dumps(event.agents),
              event.model, ctx.get("source", "python"), ctx.get("parent_run"), event.time, "running", os.getpid(),
-             os.getcwd()))
-        self.run_id = cur.lastrowid
+             os.getcwd()))])
+        assert self.run_id is not None
+        self.chat_id = event.chat_id
+        self.has_task = bool(ctx.get("task"))
+        if not database.journal_ready:
+            journal.journal_path(self.path, 0).parent.mkdir(parents=True, exist_ok=True)
+            database.journal_ready = True
+        self.fd = journal.open_journal(self.path, self.run_id)
 
-    def _event(self, event: Event, data: dict[str, Any]) -> None:
+    def _append(self, event: Event) -> None:
+        rows = self._rows(event)
+        if not rows:
+            return
+        if self.usage_changed:
+            self.usage_changed = False
+            rows.append(("u", *self.usage))
+        assert self.fd is not None
+        os.write(self.fd, "".join(map(journal.line, rows)).encode())
+        pending = self.pending
+        pending.extend(rows)
+        finished = rows[0][0] == "f"
+        if finished or len(pending) >= journal.BATCH:
+            conn = self.database.conn
+            if conn is None:
+                conn = self.database.conn = connect(self.path)
+            try:
+                journal.apply(conn, self.run_id, pending)  # type: ignore[arg-type]
+            except sqlite3.Error:
+                self.database.drop()
+                raise
+            self.pending = []
+            if finished:
+                self._close(delete=True)
+            else:
+                os.ftruncate(self.fd, 0)
+
+    def _close(self, delete: bool = False) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            if delete and self.run_id is not None:
+                journal.journal_path(self.path, self.run_id).unlink(missing_ok=True)
+
+    def _rows(self, event: Event) -> list[journal.Row]:
+        """The journal rows that record ``event``."""
+        if isinstance(event, MessageSent):
+            self.seq += 1
+            message = event.message
+            rows: list[journal.Row] = [("m", self.seq, event.time, event.sender, event.recipient, _json(message))]
+            if not self.has_task:  # the first message is the task
+                self.has_task = True
+                rows.append(("t", _task(message)))
+            return rows
+        if isinstance(event, ExecutionFinished):
+            return [self._event(event, {
+                "executor": event.executor, "block_id": event.block_id, "language": event.language,
+                "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
+                "outputs": [self._output(o) for o in event.outputs]})]
+        if isinstance(event, ApprovalDecided):
+            request, decision = event.request, event.decision
+            return [self._event(event, {
+                "request_kind": request.kind, "agent": request.agent, "code": request.code,
+                "tool_name": request.tool_name, "approved": decision.approved, "edited_code": decision.code,
+                "reason": decision.reason})]
+        if isinstance(event, ToolCallFinished):
+            return [self._event(event, {"executor": event.executor, "name": event.name, "content": event.content,
+                                        "is_error": event.is_error})]
+        if isinstance(event, ErrorOccurred):
+            return [self._event(event, {"source": event.source, "error_type": event.error_type,
+                                        "message": event.message, "fatal": event.fatal})]
+        if isinstance(event, HumanInputReceived):
+            return [self._event(event, {"agent": event.agent, "text": event.text})]
+        if isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
+            return [("f", event.time, _STATUS.get(event.reason, "finished"), event.reason,
+                     redact(event.summary or ""), redact(event.error) if event.error else None)]
+        return []  # a nested chat's end: its messages are already written
+
+    def _event(self, event: Event, data: dict[str, Any]) -> journal.Row:
         self.seq += 1
-        assert self.conn is not None
-        self.conn.execute("INSERT INTO events VALUES (?,?,?,?,?)",
-                          (self.run_id, self.seq, event.time, type(event).__name__, _json(data)))
+        return ("e", self.seq, event.time, type(event).__name__, _json(data))
 
     def _output(self, output: dict[str, Any]) -> dict[str, Any]:
         """An nbformat output with each image written to a file and replaced by ``{"$file": relative path}``."""

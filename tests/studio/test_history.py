@@ -241,6 +241,51 @@ def test_a_crash_mid_chat_keeps_what_was_written(db, tmp_path):
     env = dict(os.environ, AGENTNB_HISTORY=str(db))
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, timeout=120)
     assert proc.returncode == 3, proc.stderr.decode()[-2000:]
-    [run] = history()
+    [run] = history()  # moves the dead run's journal into the database
     assert run.status == "interrupted"  # its process is gone without finishing
-    assert open_run(run.id).transcript() == [("user", "start"), ("assistant", "first answer"), ("user", "continue")]
+    expected = [("user", "start"), ("assistant", "first answer"), ("user", "continue")]
+    assert open_run(run.id).transcript() == expected
+    assert run.prompt_tokens > 0 and run.n_messages == 3  # the first model call's usage survived too
+    assert list((db.parent / "history.journal").iterdir()) == []
+    [again] = history()  # nothing is moved twice
+    assert (again.n_messages, again.prompt_tokens) == (3, run.prompt_tokens)
+    assert open_run(run.id).transcript() == expected
+
+
+def test_a_running_chat_is_readable_from_its_journal_which_holds_no_key(db):
+    secret = "sk-journal-secret-0123456789abcdef"
+    register_secret(secret)
+    seen = []
+
+    def peek(body):  # the model is 'thinking': the chat is still running, its messages are in the journal
+        [run] = history()
+        journals = list((db.parent / "history.journal").iterdir())
+        seen.append((run.status, open_run(run.id).transcript(), b"".join(p.read_bytes() for p in journals)))
+        return "second answer"
+
+    with ScriptedModelServer([f"first answer {secret}", peek]) as server:
+        user, assistant = _pair(server, max_auto=1)
+        user.initiate_chat(assistant, message="start", silent=True)
+    [(status, transcript, raw)] = seen
+    assert status == "running"
+    assert transcript == [("user", "start"), ("assistant", "first answer ***"), ("user", "")]
+    assert b"first answer ***" in raw and secret.encode() not in raw
+    assert open_run(history()[0].id).transcript()[-1] == ("assistant", "second answer")
+
+
+@pytest.mark.parametrize("batch", [1, 1000])
+def test_batches_of_any_size_record_the_same_run(db, monkeypatch, batch):
+    from agentnb.studio import journal
+
+    monkeypatch.setattr(journal, "BATCH", batch)
+    reply = text("again", usage={"prompt_tokens": 10, "completion_tokens": 2})
+    with ScriptedModelServer([forever(reply)]) as server:
+        user, assistant = _pair(server, max_auto=40)  # 82 messages: more than one default batch
+        result = user.initiate_chat(assistant, message="go", silent=True)
+    [run] = history()
+    recorded = open_run(run.id)
+    assert run.status == "finished" and run.n_messages == len(result.chat_history) == 82
+    assert [m["seq"] for m in recorded.messages] == list(range(1, 83))
+    assert (run.prompt_tokens, run.completion_tokens) == (410, 82)  # 41 model calls, each counted once
+    assert run.cost == pytest.approx(0.41 * PRICE[0] + 0.082 * PRICE[1])
+    assert list((db.parent / "history.journal").iterdir()) == []  # emptied once the run is in the database
