@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -136,6 +137,20 @@ def post_to_caller(fn: Callable[[], Any]) -> bool:
 
     jobs.put(job)
     return True
+
+
+def on_caller_thread(handler: Callable[[E], None], sync: bool) -> Callable[[E], None]:
+    """``handler`` as it should subscribe to a chat's events: with ``sync`` (the caller's thread waits
+    in :func:`run_sync`), each call is posted to that thread, so a view renders where its output
+    belongs; run in place if no caller waits."""
+    if not sync:
+        return handler
+
+    def posted(event: E) -> None:
+        if not post_to_caller(lambda: handler(event)):
+            handler(event)
+
+    return posted
 
 
 async def call_in_caller(fn: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 from .messages import (
     ApprovalDecided,
@@ -140,13 +140,7 @@ class ConsoleView:
     @contextlib.contextmanager
     def attach(self, sync: bool = False) -> Iterator[None]:
         """Subscribe for the block; with ``sync``, print on the waiting caller's thread."""
-        handler: Any = self.handle_event
-        if sync:
-            from ._aio import post_to_caller
+        from ._aio import on_caller_thread
 
-            def handler(event: Event) -> None:
-                if not post_to_caller(lambda: self.handle_event(event)):
-                    self.handle_event(event)
-
-        with subscribe(handler):
+        with subscribe(on_caller_thread(self.handle_event, sync)):
             yield
