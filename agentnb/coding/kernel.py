@@ -61,7 +61,8 @@ def cap_bundle(data: dict[str, Any], cap: int) -> dict[str, Any]:
             else:
                 shown[mime] = payload
         elif _TEXT_MIME.match(mime) and isinstance(payload, str | list):
-            shown[mime] = cap_text(_joined(payload), cap, mime) if len(_joined(payload)) > cap > 0 else payload
+            text = _joined(payload)
+            shown[mime] = cap_text(text, cap, mime) if len(text) > cap > 0 else payload
         elif _TEXT_MIME.match(mime):  # application/json and friends: a structure
             text = json.dumps(payload, default=str)
             if cap > 0 and len(text) > cap:
@@ -197,7 +198,8 @@ class _Run:
         elif kind == "error":
             self.error = True
             cap = self.ex.max_display_chars
-            ename, evalue, traceback = str(c.get("ename", "")), str(c.get("evalue", "")), c.get("traceback", [])
+            ename, evalue = str(c.get("ename") or ""), str(c.get("evalue") or "")
+            traceback = c.get("traceback") or []
             out = {"output_type": "error", "ename": cap_text(ename, cap, "error name"),
                    "evalue": cap_text(evalue, cap, "error value"), "traceback": cap_traceback(traceback, cap)}
             self.emit(out)
@@ -289,9 +291,10 @@ def _display_path(path: str) -> str:
 class KernelExecutor(CodeExecutor):
     """Runs Python (and ``sh`` via bash) blocks in a dedicated Jupyter kernel that keeps state.
 
-    Outputs stream to ``on_output`` as nbformat dicts; the model gets a concise summary
-    (images saved under ``work_dir``). Timeouts interrupt the cell and keep state; a dead
-    kernel is replaced and reported. Kernels come warm from ``pool`` (default: a shared pool).
+    Outputs stream to ``on_output`` as nbformat dicts, their text capped at ``max_display_chars``
+    (oversized images become a note); the model gets a concise summary (images saved under
+    ``work_dir``). Timeouts interrupt the cell and keep state; a dead kernel, or one the code
+    ``exit()``-ed, is replaced and reported. Kernels come warm from ``pool`` (default: a shared pool).
     """
 
     name = "jupyter-kernel"
