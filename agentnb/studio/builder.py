@@ -23,7 +23,7 @@ import ipywidgets as widgets
 import pydantic
 
 from ..notebook.html import escape
-from .cards import GALLERY_TOOLS, ROLES, AgentCard, ModelRow, role_component
+from .cards import GALLERY_TOOLS, ROLES, AgentCard, ModelRow, TeamOptions, role_component
 from .spec import TeamSpec, parse_team
 
 
@@ -119,6 +119,8 @@ class Studio(widgets.VBox):
                                                   "coder: executor", description="graph",
                                       layout=w.Layout(width="98%", height="70px"))
         self.graph = w.HTML()
+        self.options = TeamOptions(on_change=self._form_changed)
+        """Termination, max turns, allowed/disallowed graph, the manager's system message."""
         self.cards_box = w.VBox()
         self.add_role = w.Dropdown(options=list(ROLES),
                                    value="assistant", description="new agent")
@@ -134,7 +136,7 @@ class Studio(widgets.VBox):
                          self.add_model_button])
         form = w.VBox([self.label, self.kind, models, w.HBox([self.initiator, self.recipient]),
                        w.HBox([self.selection, self.max_round, self.manager_model]), self.transitions, self.graph,
-                       self.team_errors, self.cards_box, w.HBox([self.add_role, self.add_button])])
+                       self.options, self.team_errors, self.cards_box, w.HBox([self.add_role, self.add_button])])
         self.json_text = w.Textarea(layout=w.Layout(width="98%", height="360px"))
         self.json_apply = w.Button(description="Apply JSON")
         self.json_apply.on_click(lambda _b: self.apply_json())
@@ -197,6 +199,7 @@ class Studio(widgets.VBox):
             self.transitions.value = "\n".join(f"{a}: {', '.join(bs)}"
                                                for a, bs in (group.get("transitions") or {}).items())
             self.task.value = cfg.get("task") or ""
+            self.options.load(cfg)
             self.model_rows = [self._model_row(n, c) for n, c in (cfg.get("models") or {}).items()]
             self.models_box.children = self.model_rows
             self.cards = [self._card(c) for c in cfg.get("agents", [])]
@@ -262,6 +265,7 @@ class Studio(widgets.VBox):
         self.recipient.layout.display = "none" if group else None
         for widget in (self.selection, self.max_round, self.manager_model, self.transitions, self.graph):
             widget.layout.display = None if group else "none"
+        self.options.show_for(self.kind.value)
 
     def form_data(self) -> dict[str, Any]:
         """The spec dict the form describes (fields the form does not show are kept from the loaded spec)."""
@@ -284,6 +288,7 @@ class Studio(widgets.VBox):
                          transitions=self._transitions(), manager=dict(group.get("manager") or {}))
             group["manager"]["model"] = None if self.manager_model.value == "(no model)" else self.manager_model.value
             cfg["group"], cfg["recipient"] = group, None
+        self.options.apply(cfg)
         return data
 
     def _transitions(self) -> dict[str, list[str]] | None:
@@ -337,7 +342,8 @@ class Studio(widgets.VBox):
                 if index is not None:
                     per_card.setdefault(index, []).append(message)
                 else:
-                    team.append(message)
+                    field = ".".join(loc[1:] if loc[:1] == ["config"] else loc)
+                    team.append(f"<code>{escape(field)}</code>: {message}" if field else message)
         red = '<div style="color:#b00020">{}</div>'
         self.json_errors.value = red.format(f"<ul>{''.join(lines)}</ul>") if lines else "✓ valid"
         self.team_errors.value = red.format("<br>".join(team)) if team else ""
@@ -352,7 +358,11 @@ class Studio(widgets.VBox):
 
         cfg = self.data.get("config", {})
         members = (cfg.get("group") or {}).get("members") or []
-        edges = self._transitions() or {m: [n for n in members if n != m] for m in members}
+        listed = self._transitions()
+        if listed and self.options.transitions_type.value == "disallowed":  # draw what may happen
+            edges = {m: [n for n in members if n != m and n not in listed.get(m, [])] for m in members}
+        else:
+            edges = listed or {m: [n for n in members if n != m] for m in members}
         self.graph.value = transitions_svg(members, edges, size=260)
 
     def apply_json(self) -> bool:

@@ -1,7 +1,8 @@
 """One agent of the builder as an editable card (ipywidgets), and the role templates a card starts from.
 
-A card keeps the agent's whole component dict, so fields it does not show (work_dir, timeout, termination,
-max_consecutive_auto_reply...) survive an edit; the widgets overlay the fields they show.
+A card keeps the agent's whole component dict, so fields it does not show (an agent's own termination, tool
+descriptions, the kernel name...) survive an edit; the widgets overlay the fields they show. Numbers typed in a
+text box that do not parse are passed on as typed, so the spec's validation error shows next to the box.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class AgentCard(widgets.VBox):
         self.code = widgets.Checkbox(value=code is not None, description="runs code")
         self.approval = widgets.Dropdown(options=["always", "first", "never"],
                                          value=(code or {}).get("approval", "always"), description="approval")
+        self.work_dir = widgets.Text(value=(code or {}).get("work_dir") or "", description="work dir",
+                                     placeholder="(a temporary folder)")
+        self.timeout = widgets.Text(value=_text((code or {}).get("timeout")), description="timeout (s)",
+                                    placeholder="(none)")
+        self.max_auto = widgets.Text(value=_text(cfg.get("max_consecutive_auto_reply")),
+                                     description="max auto replies", placeholder="(class default)")
         self.tools = widgets.SelectMultiple(description="tools", layout=widgets.Layout(width="98%"))
         self.tool_executor = widgets.Dropdown(description="tools run by")
         self.errors = widgets.HTML()
@@ -85,13 +92,17 @@ class AgentCard(widgets.VBox):
         self.duplicate_button.on_click(lambda _b: on_duplicate(self))
         self.remove_button.on_click(lambda _b: on_remove(self))
         self.set_choices(models=models, tools=tools, agents=agents)
+        self.code.observe(self._code_toggled, names="value")  # first: it fills in the work dir the spec gets
         for w in (self.name, self.kind, self.system_message, self.model, self.human_input, self.code, self.approval,
-                  self.tools, self.tool_executor):
+                  self.work_dir, self.timeout, self.max_auto, self.tools, self.tool_executor):
             w.observe(self._changed, names="value")
         self.role.observe(self._apply_role, names="value")
+        self.code_box = widgets.HBox([self.approval, self.work_dir, self.timeout])
+        """The code execution settings (shown while the agent runs code)."""
+        self.code_box.layout.display = None if self.code.value else "none"
         super().__init__([widgets.HBox([self.name, self.role, self.kind]), self.system_message,
-                          widgets.HBox([self.model, self.human_input]), widgets.HBox([self.code, self.approval]),
-                          self.tools, self.tool_executor, self.errors,
+                          widgets.HBox([self.model, self.human_input, self.max_auto]),
+                          widgets.HBox([self.code, self.code_box]), self.tools, self.tool_executor, self.errors,
                           widgets.HBox([self.duplicate_button, self.remove_button])],
                          layout=widgets.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
         self._quiet = False
@@ -141,7 +152,17 @@ class AgentCard(widgets.VBox):
         code = cfg.get("code_execution")
         self.code.value = code is not None
         self.approval.value = (code or {}).get("approval", "always")
+        self.work_dir.value = (code or {}).get("work_dir") or ""
+        self.timeout.value = _text((code or {}).get("timeout"))
+        self.max_auto.value = _text(cfg.get("max_consecutive_auto_reply"))
         self._quiet = quiet
+
+    def _code_toggled(self, change: dict[str, Any]) -> None:
+        self.code_box.layout.display = None if change["new"] else "none"
+        if change["new"] and not self.work_dir.value and not self._quiet:
+            quiet, self._quiet = self._quiet, True
+            self.work_dir.value = "coding"  # code written by the agent lands in a folder of its own
+            self._quiet = quiet
 
     def _changed(self, _change: Any = None) -> None:
         if not self._quiet:
@@ -158,9 +179,11 @@ class AgentCard(widgets.VBox):
         cfg["system_message"] = self.system_message.value or None
         cfg["model"] = None if self.model.value == NO_MODEL else self.model.value
         cfg["human_input_mode"] = self.human_input.value
+        cfg["max_consecutive_auto_reply"] = _number(self.max_auto.value, int)
         if self.code.value:
-            code = dict(cfg.get("code_execution") or {"executor": "kernel", "work_dir": "coding"})
-            code["approval"] = self.approval.value
+            code = dict(cfg.get("code_execution") or {"executor": "kernel"})
+            code.update(approval=self.approval.value, work_dir=self.work_dir.value.strip() or None,
+                        timeout=_number(self.timeout.value, float))
             cfg["code_execution"] = code
         else:
             cfg["code_execution"] = None
@@ -168,6 +191,24 @@ class AgentCard(widgets.VBox):
         old = {t["function"]: t for t in cfg.get("tools", [])}
         cfg["tools"] = [dict(old.get(ref, {"function": ref}), executor=executor) for ref in self.tools.value]
         return component
+
+
+def _text(value: Any) -> str:
+    """A number for a text box (``None``: empty)."""
+    if value is None:
+        return ""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _number(text: str, kind: type[int] | type[float]) -> Any:
+    """A text box's number: ``None`` when empty, the text itself when it does not parse (the spec says why)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return text
 
 
 class ModelRow(widgets.HBox):
@@ -201,3 +242,61 @@ class ModelRow(widgets.HBox):
         cfg["base_url"] = self.base_url.value.strip() or None
         cfg["api_key_env"] = self.key_env.value.strip() or None
         return component
+
+
+TERMINATION_MODES = [("no text ends the chat", "none"), ("a message ending with", "endswith"),
+                     ("a message containing", "contains")]
+
+
+class TeamOptions(widgets.VBox):
+    """The team's termination (a text mention, max turns of a pair) and its group chat manager's settings
+    (whether the graph lists allowed or disallowed transitions, the manager's system message)."""
+
+    def __init__(self, on_change: Callable[[], None]):
+        self.termination_mode = widgets.Dropdown(options=TERMINATION_MODES, value="none", description="ends on")
+        self.termination_text = widgets.Text(value="TERMINATE", description="text")
+        self.max_turns = widgets.Text(description="max turns", placeholder="(no limit)")
+        self.transitions_type = widgets.Dropdown(options=[("allowed next speakers", "allowed"),
+                                                          ("disallowed next speakers", "disallowed")],
+                                                 value="allowed", description="graph lists")
+        self.manager_system = widgets.Textarea(description="manager", placeholder="(the manager's default "
+                                               "system message)", layout=widgets.Layout(width="98%", height="50px"))
+        for w in (self.termination_mode, self.termination_text, self.max_turns, self.transitions_type,
+                  self.manager_system):
+            w.observe(lambda _c: on_change(), names="value")
+        self.group_box = widgets.VBox([self.transitions_type, self.manager_system])
+        """Shown for group chats only."""
+        super().__init__([widgets.HBox([self.termination_mode, self.termination_text, self.max_turns]),
+                          self.group_box])
+
+    def load(self, cfg: dict[str, Any]) -> None:
+        """Show a team config's values (the caller keeps change notifications quiet)."""
+        termination = (cfg.get("termination") or {}).get("config")
+        self.termination_mode.value = (termination.get("mode", "endswith") or "endswith") if termination is not None \
+            else "none"
+        self.termination_text.value = (termination or {}).get("text", "TERMINATE")
+        self.max_turns.value = _text(cfg.get("max_turns"))
+        group = cfg.get("group") or {}
+        self.transitions_type.value = group.get("transitions_type", "allowed")
+        self.manager_system.value = (group.get("manager") or {}).get("system_message") or ""
+
+    def apply(self, cfg: dict[str, Any]) -> None:
+        """Write the widgets' values into a team config dict (``cfg["group"]`` already built for a group)."""
+        if self.termination_mode.value == "none":
+            cfg["termination"] = None
+        else:
+            termination = dict(cfg.get("termination") or {"provider": "agentnb.TextMentionTermination",
+                                                           "component_type": "termination"})
+            termination["config"] = {"text": self.termination_text.value, "mode": self.termination_mode.value}
+            cfg["termination"] = termination
+        cfg["max_turns"] = _number(self.max_turns.value, int) if cfg.get("kind") == "pair" else cfg.get("max_turns")
+        group = cfg.get("group")
+        if group is not None:
+            group["transitions_type"] = self.transitions_type.value
+            manager = group.setdefault("manager", {})
+            manager["system_message"] = self.manager_system.value or None
+
+    def show_for(self, kind: str) -> None:
+        self.group_box.layout.display = None if kind == "group" else "none"
+        self.max_turns.layout.display = None if kind == "pair" else "none"
+        self.termination_text.layout.display = None if self.termination_mode.value != "none" else "none"

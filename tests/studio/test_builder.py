@@ -267,3 +267,90 @@ def test_the_package_itself_opens_the_builder():
 
     s = agentnb.studio("coder", namespace={})
     assert isinstance(s, Studio) and _names(s) == ["user_proxy", "assistant"]
+
+
+def test_card_work_dir_timeout_and_max_auto_replies_round_trip(tmp_path):
+    from agentnb.studio import load_team
+
+    s = studio("coder", namespace={})
+    user, assistant = s.cards
+    assert (user.work_dir.value, user.timeout.value, user.max_auto.value) == ("coding", "60", "6")  # from the spec
+    user.work_dir.value = "scratch"
+    user.timeout.value = "30"
+    user.max_auto.value = "2"
+    cfg = s.spec.agent("user_proxy").config
+    assert (cfg.code_execution.work_dir, cfg.code_execution.timeout, cfg.max_consecutive_auto_reply) == \
+        ("scratch", 30, 2)
+    user.timeout.value = "soon"  # not a number: the spec's error shows on this card, next to the field
+    assert s.spec is None and "timeout" in user.errors.value and assistant.errors.value == ""
+    user.timeout.value = "-1"
+    assert s.spec is None and "greater than 0" in user.errors.value
+    user.timeout.value = ""
+    assert s.spec.agent("user_proxy").config.code_execution.timeout is None
+    assert assistant.code_box.layout.display == "none"
+    assistant.code.value = True  # turning code on shows its settings and gives the code a folder of its own
+    assert assistant.code_box.layout.display is None
+    assert s.spec.agent("assistant").config.code_execution.work_dir == "coding"
+    assistant.max_auto.value = "0"
+    assert s.spec.agent("assistant").config.max_consecutive_auto_reply == 0
+    target = s.save(tmp_path / "team.json")
+    again = studio(target, namespace={})
+    assert (again.cards[0].work_dir.value, again.cards[0].timeout.value, again.cards[0].max_auto.value) == \
+        ("scratch", "", "2")
+    assert again.cards[1].code.value is True and again.cards[1].max_auto.value == "0"
+    team = load_team(target)
+    assert team.agents["user_proxy"]._max_consecutive_auto_reply == 2
+    assert team.agents["assistant"]._max_consecutive_auto_reply == 0
+
+
+def test_team_termination_and_max_turns_drive_the_chat(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTNB_HISTORY", "off")
+    monkeypatch.chdir(tmp_path)
+    with ScriptedModelServer(["working on it", "all DONE here", "never reached"]) as server:
+        s = studio("coder", models={"default": server.llm_config()}, namespace={})
+        s.cards[0].code.value = False  # the user proxy only replies
+        assert s.options.termination_mode.value == "endswith" and s.options.termination_text.value == "TERMINATE"
+        s.options.termination_mode.value = "contains"
+        s.options.termination_text.value = "DONE"
+        s.options.max_turns.value = "5"
+        assert s.spec.config.termination.config.model_dump() == {"text": "DONE", "mode": "contains"}
+        assert s.spec.config.max_turns == 5
+        s.task.value = "go"
+        s.run_button.click()
+    assert [m["content"] for m in s.last_result.chat_history if m.get("name") == "assistant"] == \
+        ["working on it", "all DONE here"]  # 'contains': the mention mid-sentence ended it
+    s.options.termination_text.value = ""
+    assert s.spec is None and "termination" in s.team_errors.value
+    s.options.termination_mode.value = "none"
+    assert s.spec is not None and s.spec.config.termination is None
+    assert s.options.termination_text.layout.display == "none"
+    s.options.max_turns.value = "many"
+    assert s.spec is None and "max_turns" in s.json_errors.value
+    s.options.max_turns.value = "1"
+    again = studio(s.save(tmp_path / "t.json"), namespace={})
+    assert again.options.termination_mode.value == "none" and again.options.max_turns.value == "1"
+
+
+def test_group_disallowed_transitions_and_manager_system_message(tmp_path):
+    from agentnb.studio import load_team
+
+    s = studio("planner_coder_reviewer", namespace={})
+    assert s.options.group_box.layout.display is None and s.options.max_turns.layout.display == "none"
+    s.transitions.value = "planner: reviewer\nreviewer: planner"
+    s.options.transitions_type.value = "disallowed"
+    s.options.manager_system.value = "Pick the agent whose step is next."
+    group = s.spec.config.group
+    assert group.transitions_type == "disallowed" and group.transitions == {"planner": ["reviewer"],
+                                                                            "reviewer": ["planner"]}
+    assert group.manager.system_message == "Pick the agent whose step is next."
+    team = load_team(s.spec)
+    assert team.groupchat.speaker_transitions_type == "disallowed"
+    allowed = {a.name: sorted(b.name for b in bs) for a, bs in team.groupchat.allowed_speaker_transitions_dict.items()}
+    assert "reviewer" not in allowed["planner"] and "planner" not in allowed["reviewer"]
+    assert "coder" in allowed["planner"]
+    assert team.manager.system_message == "Pick the agent whose step is next."
+    again = studio(s.save(tmp_path / "g.json"), namespace={})
+    assert again.options.transitions_type.value == "disallowed"
+    assert again.options.manager_system.value == "Pick the agent whose step is next."
+    again.kind.value = "pair"
+    assert again.options.group_box.layout.display == "none" and again.options.max_turns.layout.display is None
