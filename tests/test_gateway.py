@@ -233,6 +233,18 @@ def test_kernel_dies_in_code_gateway_restarts_it_and_agents_are_told(gateway, tm
         assert "NameError" in ex.execute(py("lost")).output
 
 
+def test_exit_in_model_code_restarts_the_kernel_and_says_so_in_that_block(gateway, tmp_path):
+    with GatewayExecutor(gateway.url, auth_token=gateway.token, work_dir=tmp_path) as ex:
+        ex.execute(py("lost = 1"))
+        old = ex.kernel_id
+        result = ex.execute(py("print('bye'); exit()"))
+        assert result.exit_code == 0 and "bye" in result.output and "called exit()" in result.output
+        assert ex.kernel_id != old and old not in [k["id"] for k in gateway.kernels()]
+        after = ex.execute(py("print('fresh')"))
+        assert after.exit_code == 0 and after.output == "fresh\n"  # not blamed for the exit
+        assert "NameError" in ex.execute(py("lost")).output
+
+
 def test_kernel_killed_on_the_gateway_side(gateway, tmp_path):
     """A kernel deleted behind our back (culler, admin) is replaced; the next block says so."""
     with GatewayExecutor(gateway.url, auth_token=gateway.token, work_dir=tmp_path) as ex:

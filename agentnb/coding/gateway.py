@@ -32,7 +32,7 @@ from .gateway_transport import (
     _KernelGone,
     _Signal,
 )
-from .kernel import _Run, _shielded
+from .kernel import EXIT_NOTE, _Run, _shielded, asked_to_exit
 from .pool import HELPER_SOURCE
 from .safepath import resolve_root, write_file
 
@@ -398,6 +398,15 @@ class GatewayExecutor(CodeExecutor):
             with contextlib.suppress(Exception):
                 await _shielded(self.a_interrupt())
             raise
+        if reply is not None and asked_to_exit(reply.get("content") or {}):
+            # exit()/quit(): the kernel is ending itself; say so in THIS block and never send it another one
+            note = {"output_type": "stream", "name": "stderr", "text": EXIT_NOTE + "\n"}
+            run.keep(note)
+            run.emit(note)
+            result = self._result(run, reply, sh, timed_out, timeout, lost)
+            result.output = (result.output.rstrip("\n") + "\n" if result.output.strip() else "") + EXIT_NOTE
+            await self.a_restart()
+            return result
         return self._result(run, reply, sh, timed_out, timeout, lost)
 
     def _result(self, run: _Run, reply: dict[str, Any] | None, sh: bool, timed_out: bool, timeout: float,
