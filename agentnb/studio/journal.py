@@ -42,10 +42,30 @@ def line(row: Row) -> str:
     """``row`` as one journal line; the JSON text columns of messages and events are inlined, not re-encoded."""
     tag = row[0]
     if tag == "m":
-        return f'["m",{row[1]},{row[2]!r},{_encode(row[3])},{_encode(row[4])},{row[5]}]\n'
+        return f'["m",{row[1]},{_number(row[2])},{_name(row[3])},{_name(row[4])},{row[5]}]\n'
+    if tag == "u":
+        return f'["u",{_number(row[1])},{_number(row[2])},{_number(row[3])}]\n'
     if tag == "e":
-        return f'["e",{row[1]},{row[2]!r},{_encode(row[3])},{row[4]}]\n'
+        return f'["e",{row[1]},{_number(row[2])},{_name(row[3])},{row[4]}]\n'
     return _encode(row) + "\n"
+
+
+_names: dict[Any, str] = {}
+
+
+def _name(value: Any) -> str:
+    """An agent or event name as JSON (the few names of a process are encoded once)."""
+    text = _names.get(value)
+    if text is None:
+        text = _encode(value)
+        if len(_names) < 4096:
+            _names[value] = text
+    return text
+
+
+def _number(value: Any) -> str:
+    return repr(value) if type(value) in (int, float) and value == value and abs(value) != float("inf") \
+        else _encode(value)
 
 
 def read(path: Path) -> list[Row]:

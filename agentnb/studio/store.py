@@ -125,11 +125,16 @@ _databases_lock = threading.Lock()
 
 
 def database_for(path: Path) -> _Database:
+    database = _databases.get(path) if path.is_absolute() else None  # as given, then resolved: one connection
+    if database is not None:
+        return database
     key = path.resolve()
     with _databases_lock:
         database = _databases.get(key)
         if database is None:
             database = _databases[key] = _Database(path)
+        if path.is_absolute():
+            _databases[path] = database
         return database
 
 
