@@ -149,7 +149,11 @@ def test_the_agentnb_serve_command(tmp_path):
             assert snap["status"] == "finished" and snap["summary"] == "Fine."
         finally:
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+            try:
+                assert proc.wait(timeout=30) == 0
+            finally:
+                proc.stdout.close()
+                proc.stderr.close()
 
 
 def test_a_person_answers_in_the_page(tmp_path, monkeypatch):
