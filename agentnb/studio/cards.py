@@ -77,12 +77,15 @@ class AgentCard(widgets.VBox):
         self.code = widgets.Checkbox(value=code is not None, description="runs code")
         self.approval = widgets.Dropdown(options=["always", "first", "never"],
                                          value=(code or {}).get("approval", "always"), description="approval")
+        wide = {"description_width": "initial"}
         self.work_dir = widgets.Text(value=(code or {}).get("work_dir") or "", description="work dir",
-                                     placeholder="(a temporary folder)")
+                                     placeholder="(a temporary folder)", style=wide,
+                                     layout=widgets.Layout(width="230px"))
         self.timeout = widgets.Text(value=_text((code or {}).get("timeout")), description="timeout (s)",
-                                    placeholder="(none)")
+                                    placeholder="(none)", style=wide, layout=widgets.Layout(width="160px"))
         self.max_auto = widgets.Text(value=_text(cfg.get("max_consecutive_auto_reply")),
-                                     description="max auto replies", placeholder="(class default)")
+                                     description="max auto replies", placeholder="(class default)", style=wide,
+                                     layout=widgets.Layout(width="240px"))
         self.tools = widgets.SelectMultiple(description="tools", layout=widgets.Layout(width="98%"))
         self.tool_executor = widgets.Dropdown(description="tools run by")
         self.errors = widgets.HTML()
