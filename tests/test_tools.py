@@ -116,7 +116,15 @@ def test_schema_types_enum_list_dict_optional_nested():
     assert {"type": "object", "additionalProperties": {"type": "integer"}} in props["tags"]["anyOf"]
     assert {"type": "null"} in props["tags"]["anyOf"] and props["tags"]["default"] is None
     assert defs["Box"]["required"] == ["width", "label"]
-    assert props["json"] == {"type": "integer", "default": 1}  # a name BaseModel uses is fine
+    # a name BaseModel uses is fine; as in AutoGen 0.2 an un-Annotated parameter is described by its name
+    assert props["json"] == {"type": "integer", "default": 1, "description": "json"}
+    assert "additionalProperties" not in params  # 0.2 does not emit it (extra arguments still fail validation)
+
+    def no_args() -> str:
+        return ""
+
+    assert get_function_schema(no_args, description="d")["function"]["parameters"] == {
+        "type": "object", "properties": {}, "required": []}  # 0.2 always sends `required`
 
     args, kwargs = tool_signature(draw).validate({"color": "blue", "points": [{"x": 1}], "box": {"width": 2,
                                                                                                  "label": "b"}})

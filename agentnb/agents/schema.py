@@ -155,14 +155,17 @@ def _check_describable(annotation: Any, where: str) -> None:
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Drop pydantic's generated titles at the top level and on each property."""
+    """The shape AutoGen 0.2 sends: no generated titles, every property described (by its ``Annotated``
+    text, else its name; a ``$ref`` stays alone), ``required`` always present, and no
+    ``additionalProperties: false`` (extra arguments are still rejected when the call is validated)."""
     schema = dict(schema)
     schema.pop("title", None)
-    props = {name: {k: v for k, v in prop.items() if k != "title"}
-             for name, prop in schema.get("properties", {}).items()}
-    out: dict[str, Any] = {"type": "object", "properties": props}
-    if schema.get("required"):
-        out["required"] = list(schema["required"])
+    schema.pop("additionalProperties", None)
+    props = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        props[name] = prop if "$ref" in prop or "description" in prop else {**prop, "description": name}
+    out: dict[str, Any] = {"type": "object", "properties": props, "required": list(schema.get("required", []))}
     for key, value in schema.items():
         if key not in out and key != "properties":
             out[key] = value
