@@ -62,23 +62,12 @@ def view_mode() -> str:
     return "widget" if widget_frontend() else "plain"
 
 
-def _on_caller(handler: Callable[[Any], None], sync: bool) -> Callable[[Any], None]:
-    if not sync:
-        return handler
-    from ._aio import post_to_caller
-
-    def posted(event: Any) -> None:
-        if not post_to_caller(lambda: handler(event)):
-            handler(event)
-
-    return posted
-
-
 @contextlib.contextmanager
 def _subscribed(handler: Callable[[Any], None], sync: bool) -> Iterator[None]:
+    from ._aio import on_caller_thread
     from .messages import subscribe
 
-    with subscribe(_on_caller(handler, sync)):
+    with subscribe(on_caller_thread(handler, sync)):
         yield
 
 
@@ -98,18 +87,11 @@ def _panel_view(sync: bool) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def speaker_chooser(chooser: Callable[..., Any] | None) -> Iterator[None]:
-    """Install ``chooser(candidates, prompt)`` as the manual speaker-selection hook, if the core has one."""
-    install = None
-    if chooser is not None:
-        try:
-            from . import groupchat
-        except ImportError:
-            groupchat = None
-        install = getattr(groupchat, "speaker_chooser", None)
-    if install is None:
-        yield
-        return
-    with install(chooser):
+    """Install ``chooser(candidates, prompt)`` as the manual speaker-selection hook (one of the running
+    chat's human handlers, :mod:`agentnb.agents.scope`); ``None`` leaves the current one."""
+    from .agents.scope import human_handlers
+
+    with human_handlers(speaker_chooser=chooser):
         yield
 
 

@@ -227,7 +227,8 @@ class Kernel:
         self.neutral_dir = neutral_dir
         self.env = dict(env or {})
         """The environment the kernel process was started with (checked for keys registered later)."""
-        self.pid = km.provisioner.process.pid if km.provisioner and km.provisioner.process else None
+        process = getattr(km.provisioner, "process", None)  # the local provisioner's Popen (not on the base class)
+        self.pid = process.pid if process else None
         self.supervised = proctree.supervision_enabled()
         self._closed = False
 

@@ -31,7 +31,8 @@ def describe(name: str, value: Any) -> str:
     """One Markdown bullet telling the model what ``name`` is."""
     kind = f"{type(value).__module__.split('.')[0]}.{type(value).__qualname__}".removeprefix("builtins.")
     shape = getattr(value, "shape", None)
-    if hasattr(value, "dtypes") and hasattr(value, "columns") and hasattr(value, "head"):  # a DataFrame
+    frame = hasattr(value, "dtypes") and hasattr(value, "columns") and hasattr(value, "head")
+    if frame and shape is not None:  # a DataFrame
         dtypes = ", ".join(f"{c}: {t}" for c, t in value.dtypes.items())
         rows = value.head(ROWS_SHOWN).to_string()
         return (f"- `{name}`: {kind}, {shape[0]} rows × {shape[1]} columns; dtypes: {dtypes}\n"

@@ -98,7 +98,7 @@ class ExecutionCard(widgets.VBox):
         else:  # display_data, execute_result
             if ev.display_id:
                 self._display_ids[ev.display_id] = len(outputs)
-            out = {"output_type": ev.kind if ev.kind == "execute_result" else "display_data",
+            out: dict[str, Any] = {"output_type": ev.kind if ev.kind == "execute_result" else "display_data",
                    "data": ev.data, "metadata": ev.metadata}
             if ev.kind == "execute_result":
                 out["execution_count"] = ev.execution_count

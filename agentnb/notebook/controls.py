@@ -48,7 +48,7 @@ class _Waiter:
         if _on_loop_thread(loop):
             fut.set_result(value)
         else:
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(value))
+            loop.call_soon_threadsafe(_resolve, fut, value)
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
@@ -271,3 +271,8 @@ class Toolbar(widgets.HBox):
     def show_link(self, path: str, href: str) -> None:
         self.link.value = (f'<span class="agentnb-note">→ <a href="{escape(href)}" target="_blank" '
                            f'rel="noopener">{escape(path)}</a></span>')
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)

@@ -11,7 +11,7 @@ import contextlib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .slots import CellSlots
@@ -23,10 +23,29 @@ ENDED = ("finished", "stopped", "failed")
 class PanelFrame:
     """Display, saved form and toolbar actions of a chat panel (see the module docstring)."""
 
+    # Provided by ChatPanel (see the module docstring); declared here for the type checker.
+    name: str
+    page_events: list[Any]
+    toolbar: Any
+    status: Any
+    stop_button: Any
+    _state: str
+    _slots: CellSlots | None
+    _frozen: bool
+    _stop_callbacks: list[Callable[[], Any]]
+    _export_callbacks: list[Callable[..., Any]]
+    _follow_callbacks: list[Callable[[str], Any]]
+
+    if TYPE_CHECKING:
+        def _status_html(self) -> str: ...
+        def _note(self, text: str, *, error: bool = False) -> None: ...
+        def _render_status(self) -> None: ...
+        def _set_state(self, state: str, reason: str = "") -> None: ...
+
     # ------------------------------------------------------------------ display and saved form
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        data = super()._repr_mimebundle_(**kwargs) or {}
+        data = super()._repr_mimebundle_(**kwargs) or {}  # type: ignore[misc]  # the widget after us in the MRO
         data["text/plain"] = f"agentnb chat {self.name} ({self.state})".replace("  ", " ")
         return data
 
@@ -65,6 +84,8 @@ class PanelFrame:
         if shell is None:
             return
         slots = self._slots
+        if slots is None:
+            return
 
         def retire(*_args: Any) -> None:
             with contextlib.suppress(ValueError):

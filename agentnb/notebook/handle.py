@@ -22,8 +22,8 @@ from ..messages import Event, MessageSent
 class ChatHandle:
     """A running (or finished) chat started by ``%%agents``."""
 
-    def __init__(self, task: asyncio.Task | None, *, name: str, panel: Any = None) -> None:
-        self.task = task
+    def __init__(self, task: asyncio.Task[Any] | None, *, name: str, panel: Any = None) -> None:
+        self._task = task
         self.name = name
         """A short id for ``%agents list`` / ``%agents stop``."""
         self.panel = panel
@@ -37,6 +37,17 @@ class ChatHandle:
         self._follow_up: Any = None
         self._messages: list[dict[str, Any]] = []
         self._quiet = False
+
+    @property
+    def task(self) -> asyncio.Task[Any]:
+        """The chat's task (``%%agents`` attaches it right after creating the handle and its panel)."""
+        if self._task is None:
+            raise RuntimeError(f"{self.name} has no chat task yet")
+        return self._task
+
+    @task.setter
+    def task(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
 
     def record(self, event: Event) -> None:
         """Event subscriber: keeps the events and messages so far (history while running)."""

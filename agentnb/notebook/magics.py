@@ -24,6 +24,7 @@ import itertools
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
@@ -47,6 +48,13 @@ def _usage_name(name: str) -> Any:
 @magics_class
 class AgentMagics(Magics):
     """The ``agents`` line and cell magics; one instance per IPython shell."""
+
+    @property
+    def _shell(self) -> InteractiveShell:
+        """The shell the magics are registered on (always set once loaded)."""
+        if self.shell is None:
+            raise UsageError("the agents magics are not loaded in an IPython shell")
+        return self.shell
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
@@ -77,7 +85,7 @@ class AgentMagics(Magics):
                    "their types and shapes); implies --keep")
     @argument("--keep", action="store_true",
               help="keep the agents' kernel after the chat: handle.pull('x') / %%agents pull x, handle.send(...)")
-    @cell_magic("agents")
+    @cell_magic("agents")  # type: ignore[arg-type]  # IPython types these decorators for plain functions
     def agents_cell(self, line: str, cell: str) -> ChatHandle | Any:
         """Run the cell body as the task of a conversation, shown in a live chat panel.
 
@@ -100,7 +108,7 @@ class AgentMagics(Magics):
         if args.max_turns < 1:
             raise UsageError("--max-turns must be at least 1")
         shared = [n.strip() for n in (args.share or "").split(",") if n.strip()]
-        missing = [n for n in shared if n not in self.shell.user_ns]
+        missing = [n for n in shared if n not in self._shell.user_ns]
         if missing:
             raise UsageError(f"--share: no variable {', '.join(missing)} in this notebook")
         if shared or args.keep:
@@ -141,7 +149,7 @@ class AgentMagics(Magics):
             if args.shared and kwargs.get("clear_history") is not False:  # the first run, not a follow-up
                 from .bridge import share_into
 
-                told = await share_into(handle.executor, self.shell.user_ns, args.shared, args.work_dir)
+                told = await share_into(handle.executor, self._shell.user_ns, args.shared, args.work_dir)
                 kwargs = {**kwargs, "message": f"{kwargs['message']}\n\nThese variables are already defined in "
                                                 f"the Python session where your code runs:\n{told}"}
             with contextlib.ExitStack() as stack:
@@ -178,7 +186,7 @@ class AgentMagics(Magics):
             panel.on_follow_up(handle.send)
             panel.show()
         if args.out:
-            self.shell.user_ns[args.out] = handle
+            self._shell.user_ns[args.out] = handle
         handle._quiet = True  # the cell's Out: nothing (the panel is the chat), not a stale "running"
         return handle
 
@@ -186,12 +194,12 @@ class AgentMagics(Magics):
         import agentnb
 
         if args.team:
-            if args.team not in self.shell.user_ns:
+            if args.team not in self._shell.user_ns:
                 raise UsageError(f"--team {args.team}: no such variable")
-            return resolve_team(self.shell.user_ns[args.team])
+            return resolve_team(self._shell.user_ns[args.team])
         executor: Any = args.executor
-        if executor and executor in self.shell.user_ns and not isinstance(self.shell.user_ns[executor], str):
-            executor = self.shell.user_ns[executor]
+        if executor and executor in self._shell.user_ns and not isinstance(self._shell.user_ns[executor], str):
+            executor = self._shell.user_ns[executor]
         exec_config: dict[str, Any] = {"work_dir": args.work_dir, "approval": args.approve or "always"}
         if executor:
             exec_config["executor"] = executor
@@ -218,7 +226,7 @@ class AgentMagics(Magics):
 
     # ------------------------------------------------------------------ line magic
 
-    @line_magic("agents")
+    @line_magic("agents")  # type: ignore[arg-type]  # IPython types these decorators for plain functions
     def agents_line(self, line: str) -> Any:
         """``%agents model [NAME] | list | stop [ID] | view MODE | export PATH [--overwrite]``."""
         words = line.split()
@@ -279,14 +287,14 @@ class AgentMagics(Magics):
             except (IndexError, ValueError):
                 raise UsageError(f"{handle.name} ran {len(blocks)} code block(s); "
                                  "usage: %agents insert [N] [ID]") from None
-            self.shell.set_next_input(code.rstrip("\n"), replace=False)  # a new cell below (JupyterLab 4, Notebook 7)
+            self._shell.set_next_input(code.rstrip("\n"), replace=False)  # a new cell below (JupyterLab 4, Notebook 7)
             return None
         if command == "pull" and rest and len(rest) <= 2:
             handle = self._handle(rest[1]) if len(rest) == 2 else self._last_kept()
 
             async def pull(name: str = rest[0]) -> None:
                 try:
-                    self.shell.user_ns[name] = await handle.pull(name)
+                    self._shell.user_ns[name] = await handle.pull(name)
                 except Exception as exc:
                     print(f"pull {name} from {handle.name} failed: {exc}")
                 else:

@@ -190,9 +190,9 @@ class ChatPanel(PanelFrame, widgets.VBox):
     def handle_event(self, event: Event) -> None:
         """Update the panel for one event (call on the thread that owns the display)."""
         kind = type(event)
-        if kind is MessageSent:
+        if type(event) is MessageSent:
             self.page_events.append(Said(event.sender, event.recipient, event.message))
-        elif kind is ExecutionFinished and event.outputs:  # its outputs replace the streamed ones
+        elif type(event) is ExecutionFinished and event.outputs:  # its outputs replace the streamed ones
             block = event.block_id
             self.page_events = [e for e in self.page_events
                                 if not (type(e) is ExecutionOutput and e.block_id == block)]

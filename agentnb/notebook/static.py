@@ -239,9 +239,9 @@ def transcript_html(events: list[Event | Said], *, title: str = "", state: str =
                 continue
             items.append(message_card(ev.sender, ev.recipient, ev.message, palette(ev.sender)))
         elif isinstance(ev, CodeBlockProposed):
-            block = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
-            items.append(block)
-            open_blocks.setdefault(ev.executor, []).append(block)
+            proposed = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
+            items.append(proposed)
+            open_blocks.setdefault(ev.executor, []).append(proposed)
         elif isinstance(ev, ApprovalDecided):
             block = next((b for b in reversed(list(blocks.values()))
                           if b.executor == ev.request.agent and not b.verdict), None)
