@@ -17,6 +17,7 @@ import os
 import queue
 import re
 import weakref
+from collections.abc import Awaitable
 from typing import Any
 
 from ..errors import UnsafePathError
@@ -299,7 +300,7 @@ class KernelExecutor(CodeExecutor):
 
     name = "jupyter-kernel"
 
-    def __init__(self, work_dir: str | os.PathLike = "coding", *, kernel_name: str = "python3",
+    def __init__(self, work_dir: str | os.PathLike[str] = "coding", *, kernel_name: str = "python3",
                  timeout: float = 60, env: dict[str, str] | None = None, max_output_chars: int = 20_000,
                  max_display_chars: int = 1_000_000, pool: KernelPool | None = None):
         self.work_dir = os.path.abspath(os.fspath(work_dir))
@@ -314,7 +315,7 @@ class KernelExecutor(CodeExecutor):
         self._image_counter = 0
         self._root: str | None = None
         """work_dir's real path, resolved once before model code runs there."""
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._abandoned: str | None = None
 
     @property
@@ -533,7 +534,7 @@ def prestart_kernel(config: Any) -> None:
         default_pool(kernel_name).fill(warm=False)
 
 
-async def _shielded(coro) -> Any:
+async def _shielded(coro: Awaitable[Any]) -> Any:
     """Await ``coro`` to completion even if the caller is cancelled meanwhile, then re-raise."""
     task = asyncio.ensure_future(coro)
     try:

@@ -32,7 +32,7 @@ class _Stop(Exception):
 def _prctl(option: int, value: int) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
+        return bool(libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> None:
     cmd = argv[argv.index("--") + 1:]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: object) -> None:
         raise _Stop
 
     _prctl(PR_SET_CHILD_SUBREAPER, 1)

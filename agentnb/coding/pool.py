@@ -27,8 +27,8 @@ import uuid
 import weakref
 from typing import Any
 
-from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
 
 from ..errors import contains_secret
 from . import proctree
@@ -264,7 +264,8 @@ class Kernel:
                     raise RuntimeError(f"kernel did not run its setup code: {code[:60]!r}") from None
                 continue
             if reply["parent_header"].get("msg_id") == msg_id:
-                return reply["content"]
+                content: dict[str, Any] = reply["content"]
+                return content
 
     async def bind(self, work_dir: str, env: dict[str, str]) -> None:
         """Move the kernel into ``work_dir`` and add ``env`` to its environment."""
@@ -446,7 +447,7 @@ class KernelPool:
         self.preload = preimports_from_env() if preload is None else tuple(preload)
         self.env = dict(env or {})
         self._ready: list[Kernel] = []
-        self._starting: set[asyncio.Task] = set()
+        self._starting: set[asyncio.Task[Any]] = set()
         self._waiters = 0
         self._closed = False
         self._finalizer = weakref.finalize(self, _kill_list, self._ready)
@@ -471,7 +472,7 @@ class KernelPool:
             self._starting.add(task)
             task.add_done_callback(self._started)
 
-    def _started(self, task: asyncio.Task) -> None:
+    def _started(self, task: asyncio.Task[Any]) -> None:
         self._starting.discard(task)
         if task.cancelled() or task.exception() is not None:
             return
@@ -528,11 +529,11 @@ class KernelPool:
         self.fill()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
-_reaps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task]] = weakref.WeakKeyDictionary()
+_reaps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[Any]]] = weakref.WeakKeyDictionary()
 
 
 def retire(kernel: Kernel) -> None:
@@ -564,7 +565,7 @@ async def _reap(kernel: Kernel) -> None:
     await kernel.shutdown()
 
 
-def _reaped(task: asyncio.Task) -> None:
+def _reaped(task: asyncio.Task[Any]) -> None:
     _reaps.get(task.get_loop(), set()).discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: a failed shutdown already fell back to kill()

@@ -51,7 +51,7 @@ def is_dumpable() -> bool | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return _libc().prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+        return bool(_libc().prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
     except (OSError, AttributeError):
         return None
 
@@ -72,7 +72,8 @@ def snapshot(pid: int | None) -> list[psutil.Process]:
     if pid is None:
         return []
     try:
-        return psutil.Process(pid).children(recursive=True)
+        children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+        return children
     except psutil.Error:
         return []
 
