@@ -27,7 +27,7 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from .._aio import post_to_caller
+from .._aio import on_caller_thread
 from ..messages import (
     ApprovalDecided,
     ApprovalDecision,
@@ -144,11 +144,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
 
         self.interactive = not sync
         if sync:
-            def handler(event: Event) -> None:
-                if not post_to_caller(lambda: self.handle_event(event)):
-                    self.handle_event(event)
-
-            with subscribe(handler), stream_tokens():
+            with subscribe(on_caller_thread(self.handle_event, sync)), stream_tokens():
                 yield self
             return
         with subscribe(self.handle_event), stream_tokens(), human_handlers(input_provider=self.input_provider,
