@@ -111,7 +111,7 @@ _secret_forms: list[tuple[str, re.Pattern[str]]] = []  # (separator-free form, t
 
 # characters a "spaced" copy may put between the characters of a key (" ".join(key), list(key), wrapped base64)
 _SEPARATORS = " \t\r\n,;:|.'\"`+*/\\_-"
-_SEP_RE = re.compile("[" + re.escape(_SEPARATORS) + "]+")
+_SEP_DELETE = str.maketrans("", "", _SEPARATORS)  # str.translate: ~7x faster than a regex sub per message
 _FUZZY_MIN = 10  # shorter keys are matched literally only: their variants would hit ordinary text
 
 
@@ -120,9 +120,9 @@ def register_secret(secret: str | None) -> None:
     if not secret or len(secret) < 6 or secret in _known_secrets:
         return
     _known_secrets.add(secret)
-    if len(_SEP_RE.sub("", secret)) >= _FUZZY_MIN:
+    if len(secret.translate(_SEP_DELETE)) >= _FUZZY_MIN:
         for form in _variants(secret):
-            _secret_forms.append((_SEP_RE.sub("", form), _tolerant_pattern(form)))
+            _secret_forms.append((form.translate(_SEP_DELETE), _tolerant_pattern(form)))
 
 
 def _tolerant_pattern(form: str) -> re.Pattern[str]:
@@ -167,7 +167,7 @@ def contains_secret(text: str) -> bool:
     if any(secret in text for secret in _known_secrets):
         return True
     if _secret_forms:
-        flat = _SEP_RE.sub("", text)
+        flat = text.translate(_SEP_DELETE)
         return any(core in flat for core, _ in _secret_forms)
     return False
 
@@ -181,7 +181,7 @@ def secret_spans(text: str) -> list[tuple[int, int]]:
             spans.append((start, start + len(secret)))
             start = text.find(secret, start + 1)
     if _secret_forms:
-        flat = _SEP_RE.sub("", text)
+        flat = text.translate(_SEP_DELETE)
         for core, pattern in _secret_forms:
             if core in flat:
                 spans.extend(m.span() for m in pattern.finditer(text))
@@ -191,12 +191,12 @@ def secret_spans(text: str) -> list[tuple[int, int]]:
 def held_back_from(text: str, min_chars: int = 1) -> int:
     """Where the longest suffix of ``text`` that could begin a registered key (any form) starts; ``len(text)``
     if none. A stream shown piece by piece holds that suffix back until the next piece decides."""
-    forms = [core for core, _ in _secret_forms] + [_SEP_RE.sub("", s) for s in _known_secrets]
+    forms = [core for core, _ in _secret_forms] + [s.translate(_SEP_DELETE) for s in _known_secrets]
     if not forms:
         return len(text)
     longest = max(len(f) for f in forms)
     window = text[-longest * 14:]  # a spaced copy needs at most ~13 characters per key character
-    flat = _SEP_RE.sub("", window)
+    flat = window.translate(_SEP_DELETE)
     best = 0
     for form in forms:  # the earliest start of a proper prefix of ``form`` among the last characters
         head = form[:min_chars]
@@ -222,7 +222,7 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     if _secret_forms:
-        flat = _SEP_RE.sub("", text)
+        flat = text.translate(_SEP_DELETE)
         for core, pattern in _secret_forms:
             if core in flat:
                 text = pattern.sub("***", text)
