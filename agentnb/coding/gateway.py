@@ -32,7 +32,7 @@ from .gateway_transport import (
     _KernelGone,
     _Signal,
 )
-from .kernel import EXIT_NOTE, _Run, _shielded, asked_to_exit
+from .kernel import EXIT_NOTE, _Run, _shielded, asked_to_exit, lost_kernel_result
 from .pool import HELPER_SOURCE
 from .safepath import resolve_root, write_file
 
@@ -455,15 +455,7 @@ class GatewayExecutor(CodeExecutor):
         else:
             why = f"KernelDiedError: {_trouble_text(trouble, self.gateway_url)} before this code could run; " \
                   "it was not run and all variables were lost."
-        text = run.summary.render()
-        text = (text.rstrip("\n") + "\n" if text.strip() else "") + why
-        out = {"output_type": "error", "ename": why.split(":")[0], "evalue": why.split(": ", 1)[1],
-               "traceback": [why]}
-        run.emit(out)
-        run.keep(out)
-        return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
-                          execution_count=run.execution_count, files=run.files,
-                          timed_out=stuck is not None, kernel_died=stuck is None)
+        return lost_kernel_result(run, why, stuck)
 
 
 def _execute_content(code: str, *, silent: bool = False, store_history: bool = True,

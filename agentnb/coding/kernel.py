@@ -507,15 +507,21 @@ class KernelExecutor(CodeExecutor):
         else:
             why = (f"KernelDiedError: the kernel died while running this code (exit code {code}); "
                    "it was restarted and all variables were lost.")
-        text = run.summary.render()
-        text = (text.rstrip("\n") + "\n" if text.strip() else "") + why
-        out = {"output_type": "error", "ename": why.split(":")[0], "evalue": why.split(": ", 1)[1],
-               "traceback": [why]}
-        run.emit(out)
-        run.keep(out)
-        return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
-                          execution_count=run.execution_count, files=run.files,
-                          timed_out=stuck is not None, kernel_died=stuck is None)
+        return lost_kernel_result(run, why, stuck)
+
+
+def lost_kernel_result(run: _Run, why: str, stuck: float | None) -> CodeResult:
+    """The result of a block whose kernel was lost (died, or ``stuck``: ignored the interrupt and was
+    replaced): ``why`` ("ErrorName: message") ends the model's text and is shown to people as an error."""
+    text = run.summary.render()
+    text = (text.rstrip("\n") + "\n" if text.strip() else "") + why
+    out = {"output_type": "error", "ename": why.split(":")[0], "evalue": why.split(": ", 1)[1],
+           "traceback": [why]}
+    run.emit(out)
+    run.keep(out)
+    return CodeResult(exit_code=124 if stuck is not None else 1, output=text, outputs=run.outputs,
+                      execution_count=run.execution_count, files=run.files,
+                      timed_out=stuck is not None, kernel_died=stuck is None)
 
 
 def prestart_kernel(config: Any) -> None:
