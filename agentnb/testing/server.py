@@ -83,9 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.rstrip("/") in ("/v1/models", "/models"):
-            models = self.server.owner._model_names()
+            models = self.server.owner.model_names()
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "agentnb"} for m in models]
-            self._send_json(200, {"object": "list", "data": data})
+            self.send_json(200, {"object": "list", "data": data})
         else:
             self._not_found()
 
@@ -98,8 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ValueError("not an object")
         except ValueError:
-            return self._send_json(400, error_body(400, "scripted model server: request body is not JSON"))
-        self.server.owner._serve(self, body)
+            return self.send_json(400, error_body(400, "scripted model server: request body is not JSON"))
+        self.server.owner.respond(self, body)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -114,12 +114,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found(self):
         message = f"scripted model server: no route for {self.command} {self.path}"
-        self._send_json(404, error_body(404, message, "not_found"))
+        self.send_json(404, error_body(404, message, "not_found"))
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None):
-        self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None):
+        self.send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
 
-    def _send_bytes(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None):
+    def send_bytes(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -128,8 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_stream(self, events: Iterator[dict], delay: float, stopping: threading.Event,
-                     fault: Fault | None = None):
+    def send_stream(self, events: Iterator[dict], delay: float, stopping: threading.Event,
+                    fault: Fault | None = None):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -147,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
         self.wfile.write(b"0\r\n\r\n")
 
-    def _send_json_faulty(self, payload: Any, fault: Fault, stopping: threading.Event):
+    def send_json_faulty(self, payload: Any, fault: Fault, stopping: threading.Event):
         """Headers, then half the body and a closed connection (``cut``), silence first (``stall``), or the
         body one byte at a time (``trickle``)."""
         data = json.dumps(payload).encode()
@@ -300,7 +300,8 @@ class ScriptedModelServer:
             self.requests.clear()
             self._call_ids = itertools.count(1)
 
-    def _model_names(self) -> list[str]:
+    def model_names(self) -> list[str]:
+        """The models ``/v1/models`` lists: the default one, then every model given its own queue."""
         with self._lock:
             return [self.model, *(m for m in self._queues if m and m != self.model)]
 
@@ -314,26 +315,27 @@ class ScriptedModelServer:
             return queue[0].reply if isinstance(queue[0], Forever) else queue.popleft()
 
     # -- answering
-    def _serve(self, handler: _Handler, body: dict) -> None:
+    def respond(self, handler: _Handler, body: dict) -> None:
+        """Answer one chat-completion request (called on the connection's thread by the HTTP handler)."""
         model = str(body.get("model") or self.model)
         problem = protocol_problem(body.get("messages")) if self.check_protocol else None
         if problem is not None:
             with self._lock:
                 self.requests.append(body)
-            return handler._send_json(400, error_body(400, problem))
+            return handler.send_json(400, error_body(400, problem))
         reply = self._next(body)
         if self.latency and self._stopping.wait(self.latency):
             handler.close_connection = True
             return
         if reply is None:
             message = f"scripted model server: no scripted reply left for model {model}"
-            return handler._send_json(500, error_body(500, message, "no_scripted_reply"))
+            return handler.send_json(500, error_body(500, message, "no_scripted_reply"))
         if callable(reply):
             try:
                 reply = reply(body)
             except Exception as exc:
                 message = f"scripted model server: function model raised {type(exc).__name__}: {exc}"
-                return handler._send_json(500, error_body(500, redact(message), "function_model_error"))
+                return handler.send_json(500, error_body(500, redact(message), "function_model_error"))
         interruption = reply if isinstance(reply, Fault) and reply.kind in ("cut", "stall", "trickle") else None
         if isinstance(reply, Fault):
             reply = self._apply_fault(handler, reply, bool(body.get("stream")))
@@ -343,17 +345,17 @@ class ScriptedModelServer:
             reply = text(reply)
         if not isinstance(reply, Reply):
             message = f"scripted model server: a function model returned {type(reply).__name__}, not a reply"
-            return handler._send_json(500, error_body(500, message, "function_model_error"))
+            return handler.send_json(500, error_body(500, message, "function_model_error"))
         reply = self._with_call_ids(reply)
         ident, created = f"chatcmpl-scripted-{next(self._completion_ids)}", int(time.time())
         if body.get("stream"):
             events = chunk_payloads(body, reply, model, ident, created)
-            handler._send_stream(events, self.stream_delay, self._stopping, interruption)
+            handler.send_stream(events, self.stream_delay, self._stopping, interruption)
         elif interruption is not None:
-            handler._send_json_faulty(completion_payload(body, reply, model, ident, created), interruption,
+            handler.send_json_faulty(completion_payload(body, reply, model, ident, created), interruption,
                                       self._stopping)
         else:
-            handler._send_json(200, completion_payload(body, reply, model, ident, created))
+            handler.send_json(200, completion_payload(body, reply, model, ident, created))
 
     def _apply_fault(self, handler: _Handler, fault: Fault, stream: bool) -> Any:
         """Answer ``fault``; return a reply still to be served (after a hang), else ``None``."""
@@ -361,13 +363,13 @@ class ScriptedModelServer:
             headers = {}
             if fault.retry_after is not None:
                 headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
-            handler._send_json(fault.http_status, error_body(fault.http_status, fault.message), headers)
+            handler.send_json(fault.http_status, error_body(fault.http_status, fault.message), headers)
         elif fault.kind == "malformed":
             garbage = b'{"id": "chatcmpl-broken", "choices": [ {not json'
             if stream:
-                handler._send_bytes(200, b"data: " + garbage + b"\n\n", "text/event-stream")
+                handler.send_bytes(200, b"data: " + garbage + b"\n\n", "text/event-stream")
             else:
-                handler._send_bytes(200, garbage, "application/json")
+                handler.send_bytes(200, garbage, "application/json")
         elif fault.kind == "disconnect":
             handler.close_connection = True
             with contextlib.suppress(OSError):
