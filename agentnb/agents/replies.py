@@ -21,13 +21,12 @@ from ..coding.base import (
     mark_truncated,
     scrub_surrogates,
 )
-from ..coding.redaction import OutputRedactor, redact_output
+from ..coding.outputs import BlockOutputs
 from ..errors import redact
 from ..messages import (
     ApprovalRequest,
     CodeBlockProposed,
     ExecutionFinished,
-    ExecutionOutput,
     content_str,
     emit,
     is_protocol_name,
@@ -248,26 +247,18 @@ async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], con
                 notes.append(f"The user edited {what} before running it; this code ran:\n"
                              f"```{block.language}\n{block.code.rstrip()}\n```")
         executor = await _get_executor(agent)
-
-        guard = OutputRedactor()  # every view gets outputs redacted, keys split across stream pieces too
-
-        def forward(output: dict[str, Any], block_id: str = block_id, guard: OutputRedactor = guard) -> None:
-            for out in guard.feed(output):
-                emit(_output_event(agent.name, block_id, out))
-
+        outputs = BlockOutputs(agent.name, block_id, emit)  # every view gets them redacted, split keys too
         if block.language not in executor.languages:
             result = executor.unsupported(block)
         else:
             await ensure_not_stopped()  # a Stop during approval or executor start: nothing new runs
             try:
-                result = await executor.a_execute(block, on_output=forward)
+                result = await executor.a_execute(block, on_output=outputs.feed)
             finally:
-                for out in guard.flush():
-                    emit(_output_event(agent.name, block_id, out))
+                outputs.flush()
         emit(ExecutionFinished(executor=agent.name, block_id=block_id, language=block.language, code=block.code,
                                exit_code=result.exit_code, summary=redact(result.output),
-                               execution_count=result.execution_count,
-                               outputs=[redact_output(o) for o in result.outputs]))
+                               execution_count=result.execution_count, outputs=outputs.final(result.outputs)))
         logs.append(result.output)
         exit_code = result.exit_code
         if result.exit_code != 0:
@@ -283,20 +274,6 @@ async def _run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], con
 
 def _join(logs: list[str]) -> list[str]:
     return ["\n".join(log.rstrip("\n") for log in logs) + ("\n" if logs else "")]
-
-
-def _output_event(executor: str, block_id: str, out: dict[str, Any]) -> ExecutionOutput:
-    kind = out.get("output_type", "stream")
-    text = out.get("text")
-    if isinstance(text, list):
-        text = "".join(text)
-    return ExecutionOutput(
-        executor=executor, block_id=block_id, kind=kind, data=out.get("data") or {},
-        metadata=out.get("metadata") or {}, name=out.get("name"), text=text, ename=out.get("ename"),
-        evalue=out.get("evalue"), traceback=list(out.get("traceback") or []),
-        display_id=(out.get("transient") or {}).get("display_id") or out.get("display_id"),
-        wait=bool(out.get("wait", False)), execution_count=out.get("execution_count"),
-    )
 
 
 # ----------------------------------------------------------------------- model
