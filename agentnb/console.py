@@ -19,18 +19,29 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, assert_never
 
 from .messages import (
+    AnyEvent,
     ApprovalDecided,
+    ApprovalRequested,
     ChatFinished,
+    ChatStarted,
     CodeBlockProposed,
     ErrorOccurred,
     Event,
     ExecutionFinished,
+    ExecutionOutput,
+    HumanInputReceived,
+    HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
     SpeakerSelected,
+    StreamStarted,
+    TokenChunk,
+    ToolCallFinished,
     ToolCallProposed,
+    UsageUpdated,
     content_str,
     subscribe,
 )
@@ -85,31 +96,43 @@ class ConsoleView:
         return warning + visible(text)
 
     def handle_event(self, event: Event) -> None:
-        if isinstance(event, MessageSent):
-            self._message(event)
-        elif isinstance(event, CodeBlockProposed):
-            if not event.needs_approval:  # else it is announced once approved
-                self._print(self._c(f"\n>>>>>>>> EXECUTING CODE BLOCK (inferred language is {event.language})...",
-                                    "red"))
-        elif isinstance(event, ExecutionFinished):
-            pass  # the result is printed as the executor's next message
-        elif isinstance(event, ToolCallProposed):
-            self._print(self._c(f"\n>>>>>>>> EXECUTING FUNCTION {event.name}...", "magenta"),
-                        f"Call ID: {visible(event.call_id)}", f"Input arguments: {self._clip(event.arguments)}")
-        elif isinstance(event, ApprovalDecided):
-            verdict = "APPROVED" if event.decision.approved else "REJECTED"
-            extra = " (edited)" if event.decision.edited else ""
-            reason = f": {event.decision.reason}" if event.decision.reason else ""
-            then = ""
-            if event.decision.approved and event.request.kind == "code":
-                then = f", EXECUTING CODE BLOCK (inferred language is {event.request.language})..."
-            self._print(self._c(f">>>>>>>> {verdict}{extra}{reason}{then}", "yellow"))
-        elif isinstance(event, SpeakerSelected):
-            self._print(self._c(f"\nNext speaker: {event.speaker}\n", "green"))
-        elif isinstance(event, ErrorOccurred):
-            self._print(self._c(f"\n>>>>>>>> ERROR ({event.error_type}): {event.message}", "red"))
-        elif isinstance(event, ChatFinished) and event.reason not in ("terminated", "error"):
-            self._print(self._c(f"\n>>>>>>>> CHAT ENDED: {event.reason.replace('_', ' ')}", "red"))
+        if not isinstance(event, AnyEvent):
+            return  # not a messages.AnyEvent: nothing to print
+        match event:
+            case MessageSent():
+                self._message(event)
+            case CodeBlockProposed():
+                if not event.needs_approval:  # else it is announced once approved
+                    self._print(self._c("\n>>>>>>>> EXECUTING CODE BLOCK "
+                                        f"(inferred language is {event.language})...", "red"))
+            case ToolCallProposed():
+                self._print(self._c(f"\n>>>>>>>> EXECUTING FUNCTION {event.name}...", "magenta"),
+                            f"Call ID: {visible(event.call_id)}", f"Input arguments: {self._clip(event.arguments)}")
+            case ApprovalDecided():
+                self._decided(event)
+            case SpeakerSelected():
+                self._print(self._c(f"\nNext speaker: {event.speaker}\n", "green"))
+            case ErrorOccurred():
+                self._print(self._c(f"\n>>>>>>>> ERROR ({event.error_type}): {event.message}", "red"))
+            case ChatFinished():
+                if event.reason not in ("terminated", "error"):
+                    self._print(self._c(f"\n>>>>>>>> CHAT ENDED: {event.reason.replace('_', ' ')}", "red"))
+            case ExecutionFinished() | ExecutionOutput() | ToolCallFinished():
+                pass  # the result is printed as the executor's next message
+            case (ChatStarted() | StreamStarted() | TokenChunk() | ApprovalRequested() | HumanInputRequested()
+                  | HumanInputReceived() | UsageUpdated() | ModelCallFinished()):
+                pass  # AutoGen's console prints whole messages; the approver and input() print their own prompts
+            case _:
+                assert_never(event)
+
+    def _decided(self, event: ApprovalDecided) -> None:
+        verdict = "APPROVED" if event.decision.approved else "REJECTED"
+        extra = " (edited)" if event.decision.edited else ""
+        reason = f": {event.decision.reason}" if event.decision.reason else ""
+        then = ""
+        if event.decision.approved and event.request.kind == "code":
+            then = f", EXECUTING CODE BLOCK (inferred language is {event.request.language})..."
+        self._print(self._c(f">>>>>>>> {verdict}{extra}{reason}{then}", "yellow"))
 
     def _message(self, event: MessageSent) -> None:
         msg = event.message

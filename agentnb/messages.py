@@ -281,6 +281,26 @@ class ErrorOccurred(Event):
     fatal: bool = False
 
 
+AnyEvent = (ChatStarted | MessageSent | StreamStarted | TokenChunk | SpeakerSelected | CodeBlockProposed
+            | ToolCallProposed | ToolCallFinished | ApprovalRequested | ApprovalDecided | HumanInputRequested
+            | HumanInputReceived | ExecutionOutput | ExecutionFinished | UsageUpdated | ModelCallFinished
+            | ChatFinished | ErrorOccurred)
+"""Every concrete event. A view narrows with ``isinstance(event, AnyEvent)`` and then ``match``es on it
+with ``assert_never`` in the last case, so a new event is a type error until every view handles it."""
+
+
+@dataclass
+class UsageTotals:
+    """Tokens and cost added up over :class:`UsageUpdated` events (each carries one model call)."""
+
+    tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, event: UsageUpdated) -> None:
+        self.tokens += event.prompt_tokens + event.completion_tokens
+        self.cost += event.cost
+
+
 # ------------------------------------------------------------------ approval as data
 
 

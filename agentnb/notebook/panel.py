@@ -22,13 +22,14 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, assert_never
 
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .._aio import on_caller_thread
 from ..messages import (
+    AnyEvent,
     ApprovalDecided,
     ApprovalDecision,
     ApprovalRequest,
@@ -43,11 +44,13 @@ from ..messages import (
     HumanInputReceived,
     HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
     SpeakerSelected,
     StreamStarted,
     TokenChunk,
     ToolCallFinished,
     ToolCallProposed,
+    UsageTotals,
     UsageUpdated,
     content_str,
     stream_tokens,
@@ -107,7 +110,8 @@ class ChatPanel(PanelFrame, widgets.VBox):
         """Per executor, the blocks it ran (or was refused) since its last message."""
         self._stop_callbacks: list[Callable[[], Any]] = []
         self._export_callbacks: list[Callable[..., Any]] = []
-        self._usage: dict[str, tuple[int, float]] = {}
+        self.usage = UsageTotals()
+        """Tokens and cost of the model calls shown so far."""
         self._palette = Palette()
         self._started: float | None = None
         self._ended: float | None = None
@@ -185,23 +189,76 @@ class ChatPanel(PanelFrame, widgets.VBox):
 
     def handle_event(self, event: Event) -> None:
         """Update the panel for one event (call on the thread that owns the display)."""
-        kind = type(event)
-        if type(event) is MessageSent:
-            self.page_events.append(Said(event.sender, event.recipient, event.message))
-        elif type(event) is ExecutionFinished and event.outputs:  # its outputs replace the streamed ones
-            block = event.block_id
-            self.page_events = [e for e in self.page_events
-                                if not (type(e) is ExecutionOutput and e.block_id == block)]
-            self.page_events.append(event)
-        elif kind is not TokenChunk:
-            self.page_events.append(event)
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
+        if not isinstance(event, AnyEvent):
+            return  # not a messages.AnyEvent: nothing to show
+        self._remember(event)
+        match event:
+            case TokenChunk():  # first: by far the most frequent
+                self._token(event)
+            case MessageSent():
+                self._message(event)
+            case StreamStarted():
+                self._stream_started(event)
+            case ChatStarted():
+                self._chat_started(event)
+            case SpeakerSelected():
+                self._speaker = event.speaker
+            case CodeBlockProposed():  # the card is created by the first output, so that it follows the approval
+                self._languages[event.block_id] = event.language
+            case ToolCallProposed():
+                self._note(f"⚙ {event.executor} calls {event.name}({event.arguments})")
+            case ToolCallFinished():
+                self._tool_finished(event)
+            case ApprovalRequested():
+                self._approval_card(event.request)
+            case ApprovalDecided():
+                card = self._approvals.get(event.request.request_id)
+                if card is not None and card.decision is None:
+                    card.show_decision(event.decision)
+            case HumanInputRequested():
+                if not self.interactive:
+                    self._note(f"✎ {event.agent} asks: {event.prompt} — answer in the input box below")
+            case HumanInputReceived():
+                if not self.interactive:
+                    self._note(f"you replied: {event.text!r}" if event.text else "auto-reply")
+            case ExecutionOutput():
+                self._execution(event.block_id, event.executor,
+                                self._languages.get(event.block_id, "python")).add(event)
+            case ExecutionFinished():
+                card = self._execution(event.block_id, event.executor, event.language)
+                card.finish(event)
+                card.done = True
+            case UsageUpdated():
+                self.usage.add(event)
+            case ErrorOccurred():
+                if not event.fatal:  # a fatal one ends the chat: the status line says "failed" with the error
+                    self._note(f"error in {event.source}: {event.error_type}: {event.message}", error=True)
+            case ChatFinished():
+                self._chat_finished(event)
+            case ModelCallFinished():
+                pass  # for loggers: what the model was sent is not part of the conversation shown
+            case _:
+                assert_never(event)
         if self._started is not None:
             self._render_status()
+        self.snapshot_soon(event)  # frame.py: what a notebook saved mid-chat keeps (throttled, boundaries only)
 
-    def _on_ChatStarted(self, ev: ChatStarted) -> None:
+    def _remember(self, event: AnyEvent) -> None:
+        """Keep ``event`` for the static page: messages compactly, no token chunks, and a finished
+        block's outputs in place of the ones it streamed."""
+        match event:
+            case TokenChunk():
+                return
+            case MessageSent():
+                self.page_events.append(Said(event.sender, event.recipient, event.message))
+                return
+            case ExecutionFinished() if event.outputs:
+                block = event.block_id
+                self.page_events = [e for e in self.page_events
+                                    if not (type(e) is ExecutionOutput and e.block_id == block)]
+        self.page_events.append(event)
+
+    def _chat_started(self, ev: ChatStarted) -> None:
         self._depth += 1
         for name in (ev.sender, ev.recipient, *ev.agents):
             self._palette(name)
@@ -219,7 +276,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
         self.stop_button.layout.display = None
         self.toolbar.follow_box.layout.display = "none"
 
-    def _on_MessageSent(self, ev: MessageSent) -> None:
+    def _message(self, ev: MessageSent) -> None:
         self.messages.append(ev.message)
         self._count += 1
         self._speaker = ev.sender
@@ -245,17 +302,17 @@ class ChatPanel(PanelFrame, widgets.VBox):
         else:
             self._add(self._html(html))
 
-    def _on_StreamStarted(self, ev: StreamStarted) -> None:
+    def _stream_started(self, ev: StreamStarted) -> None:
         self._speaker = ev.sender
         widget = self._html(message_html(ev.sender, None, {"content": ""}, streaming=True,
                                          colour=self._palette(ev.sender)))
         self._streams[ev.message_id] = _Stream(ev.sender, widget)
         self._add(widget)
 
-    def _on_TokenChunk(self, ev: TokenChunk) -> None:
+    def _token(self, ev: TokenChunk) -> None:
         stream = self._streams.get(ev.message_id)
         if stream is None:
-            self._on_StreamStarted(StreamStarted(sender=ev.sender, message_id=ev.message_id))
+            self._stream_started(StreamStarted(sender=ev.sender, message_id=ev.message_id))
             stream = self._streams[ev.message_id]
         stream.parts.append(ev.text)
         wait = stream.last_flush + self.flush_interval - time.monotonic()
@@ -284,57 +341,14 @@ class ChatPanel(PanelFrame, widgets.VBox):
             stream.timer.cancel()
             stream.timer = None
 
-    def _on_SpeakerSelected(self, ev: SpeakerSelected) -> None:
-        self._speaker = ev.speaker
-
-    def _on_CodeBlockProposed(self, ev: CodeBlockProposed) -> None:
-        # The card is created by the first output, so that it follows the approval card.
-        self._languages[ev.block_id] = ev.language
-
-    def _on_ToolCallProposed(self, ev: ToolCallProposed) -> None:
-        self._note(f"⚙ {ev.executor} calls {ev.name}({ev.arguments})")
-
-    def _on_ToolCallFinished(self, ev: ToolCallFinished) -> None:
+    def _tool_finished(self, ev: ToolCallFinished) -> None:
         mark = "✘" if ev.is_error else "✔"
         widget = self._html(f'<div class="agentnb-block"><div class="agentnb-note">{mark} {escape(ev.name)} '
                             f"returned</div>{fold_text(ev.content[:20_000])}</div>")
         self._add(widget)
         self._ran.setdefault(ev.executor, []).append(_ToolResult(widget))
 
-    def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
-        self._approval_card(ev.request)
-
-    def _on_ApprovalDecided(self, ev: ApprovalDecided) -> None:
-        card = self._approvals.get(ev.request.request_id)
-        if card is not None and card.decision is None:
-            card.show_decision(ev.decision)
-
-    def _on_HumanInputRequested(self, ev: HumanInputRequested) -> None:
-        if not self.interactive:
-            self._note(f"✎ {ev.agent} asks: {ev.prompt} — answer in the input box below")
-
-    def _on_HumanInputReceived(self, ev: HumanInputReceived) -> None:
-        if not self.interactive:
-            self._note(f"you replied: {ev.text!r}" if ev.text else "auto-reply")
-
-    def _on_ExecutionOutput(self, ev: ExecutionOutput) -> None:
-        self._execution(ev.block_id, ev.executor, self._languages.get(ev.block_id, "python")).add(ev)
-
-    def _on_ExecutionFinished(self, ev: ExecutionFinished) -> None:
-        card = self._execution(ev.block_id, ev.executor, ev.language)
-        card.finish(ev)
-        card.done = True
-
-    def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
-        key = f"{ev.agent}/{ev.model}"
-        tokens, cost = self._usage.get(key, (0, 0.0))
-        self._usage[key] = (tokens + ev.prompt_tokens + ev.completion_tokens, cost + ev.cost)
-
-    def _on_ErrorOccurred(self, ev: ErrorOccurred) -> None:
-        if not ev.fatal:  # a fatal one ends the chat: the status line says "failed" with the error
-            self._note(f"error in {ev.source}: {ev.error_type}: {ev.message}", error=True)
-
-    def _on_ChatFinished(self, ev: ChatFinished) -> None:
+    def _chat_finished(self, ev: ChatFinished) -> None:
         self._depth = max(0, self._depth - 1)
         if self._depth > 0:
             return
@@ -458,8 +472,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
         label = STATE_LABELS.get(self._state, self._state)
         if self._reason and self._state in ("finished", "failed"):
             label += f": {self._reason}"
-        tokens = sum(t for t, _ in self._usage.values())
-        cost = sum(c for _, c in self._usage.values())
+        tokens, cost = self.usage.tokens, self.usage.cost
         end = self._ended if self._ended is not None else time.time()
         parts = [f'<span class="agentnb-state-{self._state}">{escape(label)}</span>']
         if self._speaker and self._state in ("running", "waiting"):

@@ -14,10 +14,12 @@ code hides characters carries a warning line. Execution outputs are shown as pro
 from __future__ import annotations
 
 import sys
+from typing import assert_never
 
 from IPython.display import display
 
 from ..messages import (
+    AnyEvent,
     ApprovalDecided,
     ApprovalRequested,
     ChatFinished,
@@ -27,11 +29,16 @@ from ..messages import (
     Event,
     ExecutionFinished,
     ExecutionOutput,
+    HumanInputReceived,
     HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
     SpeakerSelected,
+    StreamStarted,
+    TokenChunk,
     ToolCallFinished,
     ToolCallProposed,
+    UsageTotals,
     UsageUpdated,
     content_str,
 )
@@ -52,8 +59,8 @@ class PlainRenderer:
     """Display events as plain rich output on the current cell (or terminal)."""
 
     def __init__(self) -> None:
-        self._usage: dict[str, tuple[int, float]] = {}
-        self._streamed: set[str] = set()
+        self.usage = UsageTotals()
+        """Tokens and cost of the model calls so far (shown when the chat finishes)."""
         self._ran: set[str] = set()
         """Agents that ran (or were refused) a block since their last message."""
 
@@ -63,14 +70,54 @@ class PlainRenderer:
         display({"text/markdown": visible(markdown), "text/plain": plain}, raw=True)
 
     def handle_event(self, event: Event) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
+        if not isinstance(event, AnyEvent):
+            return  # not a messages.AnyEvent: nothing to show
+        match event:
+            case ChatStarted():
+                self.show(f"*{event.sender} → {event.recipient}: chat started*",
+                          f"--- {event.sender} → {event.recipient}")
+            case MessageSent():
+                self._message(event)
+            case CodeBlockProposed():
+                self._ran.add(event.executor)
+            case SpeakerSelected():
+                self.show(f"*next speaker: {event.speaker}*", f"Next speaker: {event.speaker}")
+            case ToolCallProposed():
+                self.show(f"*{event.executor} calls `{event.name}`*",
+                          f">>>>>>>> {event.executor} calls {event.name}({event.arguments})")
+            case ToolCallFinished():
+                self.show(f"*`{event.name}` returned*\n\n" + _fence(event.content[:2000]),
+                          f"{event.name} returned: {event.content}")
+            case ApprovalRequested():
+                self._approval_requested(event)
+            case ApprovalDecided():
+                d = event.decision
+                word = ("approved" + (" (edited)" if d.edited else "")) if d.approved else "rejected"
+                why = f": {d.reason}" if d.reason else ""
+                self.show(f"*{word}{why}*", f"{word}{why}")
+            case HumanInputRequested():
+                self.show(f"*{event.agent} asks: {event.prompt}*", f"{event.agent} asks: {event.prompt}")
+            case ExecutionOutput():
+                self._output(event)
+            case ExecutionFinished():
+                if event.exit_code != 0:
+                    self.show(f"*exit code {event.exit_code}*", f"exit code {event.exit_code}")
+            case UsageUpdated():
+                self.usage.add(event)
+            case ErrorOccurred():
+                self.show(f"**error** in {event.source}: `{event.error_type}`: {event.message}",
+                          f"error in {event.source}: {event.error_type}: {event.message}")
+            case ChatFinished():
+                tail = f" ({self.usage.tokens:,} tokens, ${self.usage.cost:.4f})" if self.usage.tokens else ""
+                err = f" — {event.error}" if event.error else ""
+                self.show(f"*chat finished: {event.reason}{tail}{err}*",
+                          f"--- chat finished: {event.reason}{tail}{err}")
+            case StreamStarted() | TokenChunk() | HumanInputReceived() | ModelCallFinished():
+                pass  # plain output shows whole messages; a typed reply arrives as a message; calls: loggers
+            case _:
+                assert_never(event)
 
-    def _on_ChatStarted(self, ev: ChatStarted) -> None:
-        self.show(f"*{ev.sender} → {ev.recipient}: chat started*", f"--- {ev.sender} → {ev.recipient}")
-
-    def _on_MessageSent(self, ev: MessageSent) -> None:
+    def _message(self, ev: MessageSent) -> None:
         msg = ev.message
         text = content_str(msg.get("content"))
         reported = ev.sender in self._ran
@@ -94,37 +141,14 @@ class PlainRenderer:
         plain = f"{ev.sender} (to {ev.recipient}):\n{body}\n"
         self.show(f"**{ev.sender}** → {ev.recipient}\n\n{body}", plain)
 
-    def _on_CodeBlockProposed(self, ev: CodeBlockProposed) -> None:
-        self._ran.add(ev.executor)
-
-    def _on_SpeakerSelected(self, ev: SpeakerSelected) -> None:
-        self.show(f"*next speaker: {ev.speaker}*", f"Next speaker: {ev.speaker}")
-
-    def _on_ToolCallProposed(self, ev: ToolCallProposed) -> None:
-        plain = f">>>>>>>> {ev.executor} calls {ev.name}({ev.arguments})"
-        self.show(f"*{ev.executor} calls `{ev.name}`*", plain)
-
-    def _on_ToolCallFinished(self, ev: ToolCallFinished) -> None:
-        plain = f"{ev.name} returned: {ev.content}"
-        self.show(f"*`{ev.name}` returned*\n\n" + _fence(ev.content[:2000]), plain)
-
-    def _on_ApprovalRequested(self, ev: ApprovalRequested) -> None:
+    def _approval_requested(self, ev: ApprovalRequested) -> None:
         r = ev.request
         warning = f"{HIDDEN_WARNING}\n\n" if has_hidden(r.code) else ""
         warning += "".join(f"⚠ {cue}\n\n" for cue in risk_cues(r.code))
         self.show(f"**approval needed**: {r.agent} wants to run\n\n{warning}" + _fence(visible(r.code), r.language),
                   f">>>>>>>> APPROVAL NEEDED ({r.agent}):\n{warning}{r.code}")
 
-    def _on_ApprovalDecided(self, ev: ApprovalDecided) -> None:
-        d = ev.decision
-        word = ("approved" + (" (edited)" if d.edited else "")) if d.approved else "rejected"
-        why = f": {d.reason}" if d.reason else ""
-        self.show(f"*{word}{why}*", f"{word}{why}")
-
-    def _on_HumanInputRequested(self, ev: HumanInputRequested) -> None:
-        self.show(f"*{ev.agent} asks: {ev.prompt}*", f"{ev.agent} asks: {ev.prompt}")
-
-    def _on_ExecutionOutput(self, ev: ExecutionOutput) -> None:
+    def _output(self, ev: ExecutionOutput) -> None:
         if ev.kind == "stream":
             stream = sys.stderr if ev.name == "stderr" else sys.stdout
             stream.write(ev.text or "")
@@ -136,23 +160,3 @@ class PlainRenderer:
             display(ev.data, metadata=ev.metadata or None, raw=True)
         elif ev.kind == "update_display_data" and ev.data:
             display(ev.data, metadata=ev.metadata or None, raw=True)
-
-    def _on_ExecutionFinished(self, ev: ExecutionFinished) -> None:
-        if ev.exit_code != 0:
-            self.show(f"*exit code {ev.exit_code}*", f"exit code {ev.exit_code}")
-
-    def _on_UsageUpdated(self, ev: UsageUpdated) -> None:
-        key = f"{ev.agent}/{ev.model}"
-        tokens, cost = self._usage.get(key, (0, 0.0))
-        self._usage[key] = (tokens + ev.prompt_tokens + ev.completion_tokens, cost + ev.cost)
-
-    def _on_ErrorOccurred(self, ev: ErrorOccurred) -> None:
-        self.show(f"**error** in {ev.source}: `{ev.error_type}`: {ev.message}",
-                  f"error in {ev.source}: {ev.error_type}: {ev.message}")
-
-    def _on_ChatFinished(self, ev: ChatFinished) -> None:
-        tokens = sum(t for t, _ in self._usage.values())
-        cost = sum(c for _, c in self._usage.values())
-        tail = f" ({tokens:,} tokens, ${cost:.4f})" if tokens else ""
-        err = f" — {ev.error}" if ev.error else ""
-        self.show(f"*chat finished: {ev.reason}{tail}{err}*", f"--- chat finished: {ev.reason}{tail}{err}")
