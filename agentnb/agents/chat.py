@@ -17,6 +17,7 @@ from ..errors import AgentNBError, ChatError, redact
 from ..messages import ChatFinished, ChatStarted, ErrorOccurred, chat_scope, content_str, emit, new_id, subscribe
 from .human import chat_approval, maybe_await
 from .result import ChatResult, gather_usage_summary
+from .runtime import AgentRuntime
 from .scope import ChatScope, current_scope, entered, note_stop, recorder_for, track_executor_owner, view_for
 
 if TYPE_CHECKING:
@@ -97,20 +98,26 @@ async def run_chat(sender: ConversableAgent, recipient: ConversableAgent, *, cle
         chat_history=list(sender.chat_messages[recipient]),
         summary=summary,
         cost=gather_usage_summary(members),
-        human_input=list(sender._human_input),
+        human_input=list(sender.runtime.human_input),
         events=recorder.events,
         stop_reason=reason,
     )
 
 
+def _runtime(agent: Any) -> AgentRuntime | None:
+    """The runtime state of a ``ConversableAgent`` member (a custom ``Agent`` has none)."""
+    runtime = getattr(agent, "runtime", None)
+    return runtime if isinstance(runtime, AgentRuntime) else None
+
+
 def _prestart_kernels(members: list[Any]) -> None:
     """Start the local kernel a member will run code in now, so it starts while the first model call runs."""
     for agent in members:
-        config = getattr(agent, "_code_execution_config", None)
-        if isinstance(config, dict) and getattr(agent, "_executor", None) is None:
+        runtime = _runtime(agent)
+        if runtime is not None and runtime.executor is None and isinstance(agent.code_execution_config, dict):
             from ..coding.kernel import prestart_kernel
 
-            prestart_kernel(config)
+            prestart_kernel(agent.code_execution_config)
 
 
 def _hand_over_executors(scope: ChatScope) -> list[Any]:
@@ -129,7 +136,7 @@ def _hand_over_executors(scope: ChatScope) -> list[Any]:
 
 async def _close_all(members: list[Any]) -> None:
     """Shut down every executor the chat's agents created, all at once, even if cancelled again meanwhile."""
-    closers = [c() for a in members if (c := getattr(a, "a_execution_resources_close", None)) is not None]
+    closers = [runtime.close_executor() for a in members if (runtime := _runtime(a)) is not None]
     if not closers:
         return
     cleanup = asyncio.ensure_future(asyncio.gather(*closers, return_exceptions=True))
@@ -147,7 +154,7 @@ async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_hi
                  max_turns: int | None, message: Any, kwargs: dict[str, Any]) -> None:
     kwargs = dict(kwargs, recipient=recipient)
     if isinstance(max_turns, int):
-        sender._prepare_chat(recipient, clear_history, reply_at_receive=False)
+        sender.prepare_chat(recipient, clear_history, reply_at_receive=False)
         for turn in range(max_turns):
             msg: str | dict[str, Any] | None
             if turn == 0:
@@ -160,7 +167,7 @@ async def _turns(sender: ConversableAgent, recipient: ConversableAgent, clear_hi
             await sender.a_send(msg, recipient, request_reply=True)
         note_stop("max_turns")
     else:
-        sender._prepare_chat(recipient, clear_history)
+        sender.prepare_chat(recipient, clear_history)
         await sender.a_send(await sender.a_generate_init_message(message, **kwargs), recipient)
 
 
@@ -183,7 +190,8 @@ async def _summarize(sender: ConversableAgent, recipient: ConversableAgent, meth
     role = args.get("summary_role", "system")
     history = [{k: v for k, v in m.items() if k in ("role", "content")} for m in sender.chat_messages[recipient]
                if m.get("content") is not None and m.get("role") in ("user", "assistant", "system")]
-    messages = sender._oai_system_message + history + [{"role": role, "content": prompt}]
+    system = [{"content": sender.system_message, "role": "system"}]
+    messages = system + history + [{"role": role, "content": prompt}]
     completion = await client.create(messages, stream=False, cache=cache)
     return (completion.content or "").replace("TERMINATE", "").strip()
 

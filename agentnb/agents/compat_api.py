@@ -30,11 +30,15 @@ from .human import maybe_await
 HOOKABLE = ("process_last_received_message", "process_all_messages_before_reply", "process_message_before_send")
 
 
+_ASYNC_TWINS: dict[Callable[..., Any], Callable[..., Any]] = {}
+"""Each built-in sync reply method -> the coroutine function a chat awaits instead of calling it."""
+
+
 def _twin(impl: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a sync reply method with the coroutine function a chat awaits instead of calling it."""
+    """Record ``impl`` as the async implementation of the decorated sync reply method."""
 
     def mark(method: Callable[..., Any]) -> Callable[..., Any]:
-        method._agentnb_reply = impl  # type: ignore[attr-defined]
+        _ASYNC_TWINS[method] = impl
         return method
 
     return mark
@@ -53,7 +57,10 @@ async def call_reply_func(agent: Any, func: Callable[..., Any], messages: Any, s
                           config: Any) -> tuple[bool, Any]:
     """Run one registered reply function from a chat: agentnb's own on the loop, a user's sync one in a
     worker thread (so it may call sync agent methods such as ``generate_oai_reply`` or ``initiate_chat``)."""
-    impl = getattr(func, "_agentnb_reply", None)
+    try:
+        impl = _ASYNC_TWINS.get(func)
+    except TypeError:  # an unhashable callable object is a user's reply function
+        impl = None
     if impl is not None:
         return await impl(agent, messages=messages, sender=sender, config=config)
     if inspect.iscoroutinefunction(func):

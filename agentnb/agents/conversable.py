@@ -1,13 +1,19 @@
-"""``ConversableAgent``: message storage, send/receive, reply functions, chats.
+"""``ConversableAgent``: configuration, message storage, send/receive, chats.
 
-Written async once; every sync method is a thin twin through ``run_sync``. The
-built-in reply functions (termination/human input, tool calls, code execution,
-model reply) live in :mod:`agentnb.agents.replies`.
+Written async once; every sync method is a thin twin through ``run_sync``. The rest of the
+agent is mixed in, one idea per module:
+
+- :mod:`.reply_funcs`: ``register_reply`` and picking a reply (the built-in reply functions'
+  logic is in :mod:`.replies`, their 0.2 method names in :mod:`.compat_api`);
+- :mod:`.tool_methods`: the tools offered to the model and the functions the agent runs;
+- :mod:`.hooks` and :mod:`.compat_api`: AutoGen 0.2's hooks, nested chats and remaining methods.
+
+What the agent's chats change (auto-reply counters, human input, its executor) is ``agent.runtime``
+(:class:`~agentnb.agents.runtime.AgentRuntime`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -21,13 +27,17 @@ from ..llm.client import ModelClient
 from ..messages import Event, MessageSent, content_str, emit
 from . import chat as _chat
 from . import replies
+from .agent import Agent
 from .arguments import check_agent_arguments, check_chat_arguments, check_message
-from .compat_api import CompatMethodsMixin, announce, call_reply_func, deliver
+from .compat_api import CompatMethodsMixin, announce, deliver
 from .hooks import HooksMixin
 from .human import ask_human, check_policy, maybe_await
+from .reply_funcs import ReplyFunctionsMixin
 from .result import ChatResult
+from .runtime import AgentRuntime
 from .scope import note_stop
 from .stream import event_stream
+from .tool_methods import ToolMethodsMixin
 
 HUMAN_INPUT_MODES = ("ALWAYS", "TERMINATE", "NEVER")
 
@@ -41,14 +51,7 @@ def default_is_termination_msg(message: dict[str, Any]) -> bool:
     return content_str(message.get("content")) == "TERMINATE"
 
 
-class Agent:
-    """What a chat needs of a participant (AutoGen's ``Agent`` protocol)."""
-
-    name: str
-    description: str
-
-
-class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
+class ConversableAgent(CompatMethodsMixin, HooksMixin, ReplyFunctionsMixin, ToolMethodsMixin, Agent):
     """An agent that converses by sending and receiving messages.
 
     >>> bot = ConversableAgent("bot", llm_config=False, default_auto_reply="hi", human_input_mode="NEVER")
@@ -86,7 +89,9 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         self._is_termination_msg = is_termination_msg or default_is_termination_msg
         self._max_consecutive_auto_reply = (max_consecutive_auto_reply if max_consecutive_auto_reply is not None
                                             else self.MAX_CONSECUTIVE_AUTO_REPLY)
-        self._consecutive_auto_reply_counter: dict[Any, int] = defaultdict(int)
+        self.runtime = AgentRuntime()
+        """What this agent's chats change: auto-reply counters, human input, its executor."""
+        self._consecutive_auto_reply_counter = self.runtime.auto_replies  # AutoGen 0.2's name for the same dict
         self._max_consecutive_auto_reply_dict: dict[Any, int] = defaultdict(self.max_consecutive_auto_reply)
         self.human_input_mode = human_input_mode
         self._function_map = dict(function_map or {})
@@ -96,7 +101,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
             self._oai_messages.update(chat_messages)
         self.reply_at_receive: dict[Any, bool] = defaultdict(bool)
         self.silent = silent
-        self._human_input: list[str] = []
+        self._human_input = self.runtime.human_input  # 0.2's name for the same list
         self._reply_func_list: list[dict[str, Any]] = []
         self.client_cache: Any = None
         self._tools_for_llm: list[dict[str, Any]] = []
@@ -149,9 +154,6 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         elif _is_executor(config):
             config = {"executor": config}
         self._code_execution_config: dict[str, Any] | bool = config
-        self._executor: Any = None
-        self._owns_executor = False
-        self._approvals_given = 0
 
     # ------------------------------------------------------------------ properties
 
@@ -193,13 +195,19 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         return self._oai_messages[agent]
 
     @property
-    def function_map(self) -> dict[str, Callable]:
-        return self._function_map
+    def code_execution_config(self) -> dict[str, Any] | bool:
+        """The code execution settings (``False``: this agent runs no code). Read them, do not change them:
+        a chat's approval policy is ``initiate_chat(..., approval=...)``, scoped to that chat."""
+        return self._code_execution_config
 
     @property
     def code_executor(self) -> Any:
         """The executor (created on first use)."""
-        return self._executor
+        return self.runtime.executor
+
+    def is_termination_msg(self, message: dict[str, Any]) -> bool:
+        """Whether ``message`` ends the chat for this agent (the ``is_termination_msg`` it was given)."""
+        return bool(self._is_termination_msg(message))
 
     @property
     def use_docker(self) -> bool | str | None:
@@ -208,74 +216,6 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r})"
-
-    # ------------------------------------------------------------------ reply functions
-
-    def register_reply(self, trigger: Any, reply_func: Callable, position: int = 0,
-                       config: Any = None, reset_config: Callable | None = None, *,
-                       ignore_async_in_sync_chat: bool = False, remove_other_reply_funcs: bool = False) -> None:
-        """Register ``reply_func(recipient, messages, sender, config) -> (final, reply)``; sync or async.
-
-        Functions registered later are checked first (``position=0``).
-        """
-        if not isinstance(trigger, type | str | Agent | Callable | list) and trigger is not None:
-            raise ConfigError("trigger must be a class, a name, an agent, a callable, None or a list of them")
-        if remove_other_reply_funcs:
-            self._reply_func_list.clear()
-        self._reply_func_list.insert(position, {
-            "trigger": trigger, "reply_func": reply_func, "config": copy.copy(config),
-            "init_config": config, "reset_config": reset_config,
-        })
-
-    def replace_reply_func(self, old_reply_func: Callable, new_reply_func: Callable) -> None:
-        for f in self._reply_func_list:
-            if f["reply_func"] == old_reply_func:
-                f["reply_func"] = new_reply_func
-
-    @property
-    def reply_func_list(self) -> list[dict[str, Any]]:
-        return self._reply_func_list
-
-    @staticmethod
-    def _match_trigger(trigger: Any, sender: Agent | None) -> bool:
-        if trigger is None:
-            return sender is None
-        if isinstance(trigger, str):
-            if sender is None:
-                from ..exception_utils import SenderRequired
-
-                raise SenderRequired()
-            return trigger == sender.name
-        if isinstance(trigger, type):
-            return isinstance(sender, trigger)
-        if isinstance(trigger, Agent):
-            return trigger is sender
-        if isinstance(trigger, list):
-            return any(ConversableAgent._match_trigger(t, sender) for t in trigger)
-        if callable(trigger):
-            return bool(trigger(sender))
-        return False
-
-    async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
-                               exclude: tuple | list = (), **kwargs: Any) -> str | dict[str, Any] | None:
-        """Run the reply functions (newest first) until one is final; else the default auto reply."""
-        if messages is None and sender is None:
-            raise ConfigAssertionError(f"Either messages={messages!r} or sender={sender!r} must be provided.")
-        if messages is None:
-            messages = self._oai_messages[sender]
-        messages = await self.a_run_reply_hooks(messages)
-        for entry in list(self._reply_func_list):
-            func = entry["reply_func"]
-            if func in exclude or not self._match_trigger(entry["trigger"], sender):
-                continue
-            final, reply = await call_reply_func(self, func, messages, sender, entry["config"])
-            if final:
-                return reply
-        return self._default_auto_reply
-
-    def generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
-                       **kwargs: Any) -> str | dict[str, Any] | None:
-        return run_sync(self.a_generate_reply(messages=messages, sender=sender, **kwargs))
 
     # ------------------------------------------------------------------ messages
 
@@ -289,7 +229,9 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
             return {"content": ""}
         return {"content": str(message)}
 
-    def _append_oai_message(self, message: Any, role: str, conversation_id: Agent, is_sending: bool) -> bool:
+    def append_message(self, message: Any, role: str, conversation_id: Agent, is_sending: bool) -> bool:
+        """Store ``message`` in the conversation with ``conversation_id`` (sent, or received from it), in the
+        shape the model is shown; False (nothing stored) when it has neither content nor a call."""
         message = self._message_to_dict(message)
         keys = ("content", "function_call", "tool_calls", "tool_responses", "tool_call_id", "name", "context")
         oai = {k: message[k] for k in keys if k in message and message[k] is not None}
@@ -311,6 +253,8 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         self._oai_messages[conversation_id].append(oai)
         return True
 
+    _append_oai_message = append_message  # AutoGen 0.2's name
+
     async def a_send(self, message: Any, recipient: ConversableAgent, request_reply: bool | None = None,
                      silent: bool | None = False) -> None:
         """Send ``message`` to ``recipient`` (who may reply)."""
@@ -318,7 +262,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
         if isinstance(message, dict):
             check_message("message", message)
         message = self._message_to_dict(message)
-        if not self._append_oai_message(message, "assistant", recipient, is_sending=True):
+        if not self.append_message(message, "assistant", recipient, is_sending=True):
             raise ValueError("Message can't be converted into a valid ChatCompletion message. "
                              "Either content or function_call must be provided.")
         stored = self._oai_messages[recipient][-1]
@@ -337,7 +281,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
                         silent: bool | None = False) -> None:
         """Store ``message``; reply to ``sender`` unless ``request_reply`` is False."""
         message = {k: v for k, v in self._message_to_dict(message).items() if k != "_stream_id"}
-        if not self._append_oai_message(message, "user", sender, is_sending=False):
+        if not self.append_message(message, "user", sender, is_sending=False):
             raise ValueError("Received message can't be converted into a valid ChatCompletion message. "
                              "Either content or function_call must be provided.")
         if request_reply is False or (request_reply is None and self.reply_at_receive[sender] is False):
@@ -360,7 +304,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
             reply = await call_in_caller(lambda: self.get_human_input(prompt))
         else:
             reply = await ask_human(self.name, prompt)
-        self._human_input.append(reply)
+        self.runtime.human_input.append(reply)
         return reply
 
     def get_human_input(self, prompt: str) -> str:
@@ -369,15 +313,17 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
 
     # ------------------------------------------------------------------ chats
 
-    def _prepare_chat(self, recipient: ConversableAgent, clear_history: bool, prepare_recipient: bool = True,
-                      reply_at_receive: bool = True) -> None:
+    def prepare_chat(self, recipient: ConversableAgent, clear_history: bool, prepare_recipient: bool = True,
+                     reply_at_receive: bool = True) -> None:
+        """Get ready for a chat with ``recipient`` (and it for one with this agent, unless not ``prepare_recipient``):
+        counters reset, ``reply_at_receive`` set, and with ``clear_history`` their conversation forgotten."""
         self.reset_consecutive_auto_reply_counter(recipient)
         self.reply_at_receive[recipient] = reply_at_receive
         if clear_history:
             self.clear_history(recipient)
-            self._human_input = []
+            self.runtime.human_input.clear()
         if prepare_recipient:
-            recipient._prepare_chat(self, clear_history, False, reply_at_receive)
+            recipient.prepare_chat(self, clear_history, False, reply_at_receive)
 
     async def a_generate_init_message(self, message: Any, **kwargs: Any) -> str | dict[str, Any]:
         if message is None:
@@ -462,10 +408,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     # ------------------------------------------------------------------ state
 
     def reset_consecutive_auto_reply_counter(self, sender: Agent | None = None) -> None:
-        if sender is None:
-            self._consecutive_auto_reply_counter.clear()
-        else:
-            self._consecutive_auto_reply_counter[sender] = 0
+        self.runtime.reset_auto_replies(sender)
 
     def stop_reply_at_receive(self, sender: Agent | None = None) -> None:
         if sender is None:
@@ -486,17 +429,11 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
     def reset(self) -> None:
         """Forget all conversations, counters and reply-function state."""
         self.clear_history()
-        self.reset_consecutive_auto_reply_counter()
+        self.runtime.forget()
         self.stop_reply_at_receive()
-        self._human_input = []
-        self._approvals_given = 0
         if self.client is not None:
             self.client.clear_usage()
-        for entry in self._reply_func_list:
-            if entry["reset_config"] is not None:
-                entry["reset_config"](entry["config"])
-            else:
-                entry["config"] = copy.copy(entry["init_config"])
+        self._reset_reply_configs()
 
     # ------------------------------------------------------------------ usage
 
@@ -505,66 +442,6 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, Agent):
 
     def get_actual_usage(self) -> dict[str, Any] | None:
         return self.client.usage_summary(actual=True) if self.client else None
-
-    # ------------------------------------------------------------------ code execution
-
-    async def a_execution_resources_close(self) -> None:
-        """Shut down the executor this agent created (kernels included; a local kernel's shutdown runs in
-        the background, off the chat's critical path, and never leaks: see ``agentnb.coding.pool.retire``)."""
-        executor, self._executor = self._executor, None
-        if executor is not None and self._owns_executor:
-            in_background = getattr(executor, "close_in_background", None)
-            if in_background is not None:
-                in_background()
-            else:
-                await asyncio.shield(executor.a_close())
-
-    # ------------------------------------------------------------------ tools (see agents/tools.py)
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        """Tool schemas this agent offers to its model."""
-        return list(self._tools_for_llm)
-
-    def update_tool_signature(self, tool_sig: dict[str, Any] | str, is_remove: bool) -> None:
-        from . import tools
-
-        tools.update_tool_signature(self, tool_sig, is_remove)
-
-    def update_function_signature(self, func_sig: dict[str, Any] | str, is_remove: bool) -> None:
-        from . import tools
-
-        tools.update_function_signature(self, func_sig, is_remove)
-
-    def execute_function(self, func_call: dict[str, Any], call_id: str | None = None) -> tuple[bool, dict]:
-        return run_sync(self.a_execute_function(func_call, call_id=call_id))
-
-    def register_function(self, function_map: dict[str, Callable | None]) -> None:
-        for name, func in function_map.items():
-            if func is None:
-                self._function_map.pop(name, None)
-            else:
-                self._function_map[name] = func
-
-    def register_for_llm(self, *, name: str | None = None, description: str | None = None,
-                         api_style: str = "tool") -> Callable:
-        from . import tools
-
-        return tools.register_for_llm(self, name=name, description=description, api_style=api_style)
-
-    def register_for_execution(self, name: str | None = None) -> Callable:
-        from . import tools
-
-        return tools.register_for_execution(self, name=name)
-
-    def can_execute_function(self, name: str | list[str]) -> bool:
-        names = name if isinstance(name, list) else [name]
-        return all(n in self._function_map for n in names)
-
-    async def a_execute_function(self, func_call: dict[str, Any], call_id: str | None = None) -> tuple[bool, dict]:
-        from . import tools
-
-        return await tools.execute_function(self, func_call, call_id=call_id)
 
 
 def _is_executor(obj: Any) -> bool:

@@ -203,16 +203,10 @@ def _needs_approval(agent: ConversableAgent, cfg: Any = None) -> bool:
 
 
 async def _get_executor(agent: ConversableAgent) -> Any:
-    if agent._executor is None:
-        from ..coding import make_executor
-
-        cfg = agent._code_execution_config
-        given = cfg.get("executor") if isinstance(cfg, dict) else None
-        agent._executor = make_executor(cfg)
-        agent._owns_executor = not (given is not None and not isinstance(given, str))
-        if agent._owns_executor:
-            _scope.track_executor_owner(agent)  # shut down when the chat that started it ends, however nested
-    return agent._executor
+    executor, made = agent.runtime.executor_for(agent.code_execution_config)
+    if made:
+        _scope.track_executor_owner(agent)  # shut down when the chat that started it ends, however nested
+    return executor
 
 
 async def run_code_blocks(agent: ConversableAgent, blocks: list[CodeBlock], config: Any = None) -> str:

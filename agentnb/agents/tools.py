@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from .._validate import ConfigAssertionError, error
+from .._validate import error
 from ..errors import ConfigError, redact
 from ..llm.client import new_tool_call_id
 from ..messages import ApprovalRequest, ToolCallFinished, ToolCallProposed, emit, new_id
@@ -44,11 +44,13 @@ from .schema import (
     get_function_schema,
     tool_signature,
 )
+from .tool_methods import require_llm
 
 if TYPE_CHECKING:
     from .conversable import ConversableAgent
 
 __all__ = [
+    "ToolInfo",
     "execute_function",
     "generate_function_call_reply",
     "generate_tool_calls_reply",
@@ -57,8 +59,8 @@ __all__ = [
     "register_for_execution",
     "register_for_llm",
     "register_function",
-    "update_function_signature",
-    "update_tool_signature",
+    "tool_info",
+    "user_function",
 ]
 
 _FIX = "Fix the arguments and call again."
@@ -67,17 +69,40 @@ _FIX = "Fix the arguments and call again."
 # ------------------------------------------------------------------ registration
 
 
-def _require_llm(agent: ConversableAgent, what: str, kind: str = "a tool") -> None:
-    """Tools need a model: AutoGen 0.2 asserts here, so the error is also an ``AssertionError``."""
-    if agent.llm_config is False:
-        raise ConfigAssertionError(f"agent {agent.name!r} has no llm_config; tools need a model ({what}). "
-                                   f"To update {kind} signature, agent must have an llm_config.")
+@dataclasses.dataclass(eq=False)
+class ToolInfo:
+    """What agentnb knows of a function it wrapped as a tool; the user's function itself is never changed."""
+
+    name: str | None = None
+    """The tool name ``register_for_llm`` gave it (``register_for_execution`` reuses it)."""
+    description: str | None = None
+    """The description the model was shown."""
+    executions: list[tuple[weakref.ref[Any], str]] = dataclasses.field(default_factory=list)
+    """``(agent, name)`` it was registered for execution under before it had a tool name, so that a
+    ``register_for_llm(name=...)`` applied later renames those entries too."""
 
 
-def _ours(func: Callable) -> Callable:
-    """A thin wrapper (``__wrapped__`` kept) that carries the tool's name: the user's function is not mutated."""
-    if getattr(func, "_agentnb_tool", False):
-        return func
+_tool_infos: weakref.WeakKeyDictionary[Callable[..., Any], ToolInfo] = weakref.WeakKeyDictionary()
+
+
+def tool_info(func: Any) -> ToolInfo | None:
+    """The :class:`ToolInfo` of a function ``register_for_llm`` / ``register_for_execution`` returned, else None."""
+    try:
+        return _tool_infos.get(func)
+    except TypeError:  # not weakly referenceable or not hashable: not one of ours
+        return None
+
+
+def user_function(func: Any) -> Any:
+    """The user's function behind a tool wrapper, else ``func`` itself."""
+    return func.__wrapped__ if tool_info(func) is not None else func
+
+
+def _ours(func: Callable) -> tuple[Callable, ToolInfo]:
+    """A thin wrapper (``__wrapped__`` kept) with its :class:`ToolInfo`: the user's function is not mutated."""
+    info = tool_info(func)
+    if info is not None:
+        return func, info
     if _is_async(func):
         @functools.wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,35 +111,34 @@ def _ours(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
-    wrapper._agentnb_tool = True  # type: ignore[attr-defined]
-    wrapper._agentnb_executions = []  # type: ignore[attr-defined]
-    return wrapper
+    info = _tool_infos[wrapper] = ToolInfo()
+    return wrapper, info
 
 
 def register_for_llm(agent: ConversableAgent, *, name: str | None = None, description: str | None = None,
                      api_style: str = "tool") -> Callable[[Callable], Callable]:
     """Decorator: offer the function to ``agent``'s model as a tool (``api_style="function"``: legacy)."""
-    _require_llm(agent, "register_for_llm", "a function" if api_style == "function" else "a tool")
+    require_llm(agent, "register_for_llm", "a function" if api_style == "function" else "a tool")
     if api_style not in ("tool", "function"):
         raise ConfigError(f"api_style must be 'tool' or 'function', not {api_style!r}")
     if description is not None and not isinstance(description, str):
         raise error("description", description, "a str (what the tool does, for the model)")
 
     def decorator(func: Callable) -> Callable:
-        tool_name = check_tool_name(name or getattr(func, "_name", None) or callable_name(func))
-        text = description or getattr(func, "_description", None) or inspect.getdoc(func)
+        known = tool_info(func) or ToolInfo()
+        tool_name = check_tool_name(name or known.name or callable_name(func))
+        text = description or known.description or inspect.getdoc(func)
         if not text:
             raise ConfigError(f"tool {tool_name!r} needs a description: pass description=... or give the "
                               "function a docstring (the model picks tools by their descriptions)")
         schema = get_function_schema(func, name=tool_name, description=text)
         if api_style == "tool":
-            update_tool_signature(agent, schema, is_remove=False)
+            agent.update_tool_signature(schema, is_remove=False)
         else:
-            update_function_signature(agent, schema["function"], is_remove=False)
-        func = _ours(func)
-        _rename_executions(func, tool_name)
-        func._name = tool_name  # type: ignore[attr-defined]
-        func._description = text  # type: ignore[attr-defined]
+            agent.update_function_signature(schema["function"], is_remove=False)
+        func, info = _ours(func)
+        _rename_executions(func, info, tool_name)
+        info.name, info.description = tool_name, text
         return func
 
     return decorator
@@ -126,23 +150,23 @@ def register_for_execution(agent: ConversableAgent, name: str | None = None) -> 
     def decorator(func: Callable) -> Callable:
         if not callable(func):
             raise ConfigError(f"register_for_execution needs a callable, not {type(func).__name__}")
-        tool_name = check_tool_name(name or getattr(func, "_name", None) or callable_name(func))
-        func = _ours(func)
+        func, info = _ours(func)
+        tool_name = check_tool_name(name or info.name or callable_name(func))
         agent.register_function({tool_name: func})
-        if name is None and getattr(func, "_name", None) is None:
+        if name is None and info.name is None:
             # remember it, so that a register_for_llm(name=...) applied later renames this entry too
-            func._agentnb_executions.append((weakref.ref(agent), tool_name))  # type: ignore[attr-defined]
+            info.executions.append((weakref.ref(agent), tool_name))
         return func
 
     return decorator
 
 
-def _rename_executions(func: Callable, tool_name: str) -> None:
-    for ref, old in getattr(func, "_agentnb_executions", None) or []:
+def _rename_executions(func: Callable, info: ToolInfo, tool_name: str) -> None:
+    for ref, old in info.executions:
         executor = ref()
         if executor is not None and old != tool_name and executor.function_map.get(old) is func:
             executor.register_function({old: None, tool_name: func})
-    func._agentnb_executions.clear()  # type: ignore[attr-defined]
+    info.executions.clear()
 
 
 def register_function(f: Callable, *, caller: ConversableAgent, executor: ConversableAgent,
@@ -153,52 +177,6 @@ def register_function(f: Callable, *, caller: ConversableAgent, executor: Conver
     check_tool_agents(caller, executor, description)
     f = register_for_llm(caller, name=name, description=description)(f)
     register_for_execution(executor, name=name)(f)
-
-
-def _tool_name(sig: dict[str, Any] | str) -> str:
-    if isinstance(sig, str):
-        return sig
-    fn = sig.get("function", sig)
-    return fn.get("name") if isinstance(fn, dict) else None  # type: ignore[return-value]
-
-
-def update_tool_signature(agent: ConversableAgent, tool_sig: dict[str, Any] | str, is_remove: bool) -> None:
-    """Add (replacing one of the same name) or remove a tool schema offered to ``agent``'s model."""
-    _require_llm(agent, "update_tool_signature")
-    name = _tool_name(tool_sig)
-    if not name:
-        raise ConfigError("a tool signature needs a name: {'type': 'function', 'function': {'name': ...}}")
-    tools = [t for t in agent._tools_for_llm if _tool_name(t) != name]
-    if not is_remove:
-        if not isinstance(tool_sig, dict):
-            raise ConfigError("to add a tool, pass its schema dict, not a name")
-        entry = tool_sig if "function" in tool_sig else {"type": "function", "function": tool_sig}
-        tools.append(entry)
-    agent._tools_for_llm[:] = tools
-    if isinstance(agent.llm_config, dict):
-        if tools:
-            agent.llm_config["tools"] = list(tools)
-        else:
-            agent.llm_config.pop("tools", None)
-
-
-def update_function_signature(agent: ConversableAgent, func_sig: dict[str, Any] | str, is_remove: bool) -> None:
-    """Add or remove a legacy ``functions`` entry (sent as the request's ``functions``)."""
-    _require_llm(agent, "update_function_signature", "a function")
-    name = _tool_name(func_sig)
-    request = agent.client.config.request if agent.client is not None else {}
-    functions = [f for f in request.get("functions", []) if f.get("name") != name]
-    if not is_remove:
-        if not isinstance(func_sig, dict):
-            raise ConfigError("to add a function, pass its schema dict, not a name")
-        functions.append(func_sig)
-    for target in (request, agent.llm_config if isinstance(agent.llm_config, dict) else None):
-        if target is None:
-            continue
-        if functions:
-            target["functions"] = list(functions)
-        else:
-            target.pop("functions", None)
 
 
 # ------------------------------------------------------------------ one call
@@ -296,7 +274,7 @@ def _approval_policy(agent: ConversableAgent) -> str:
         return policy
     if not (policy is None or policy is False or (isinstance(policy, str) and policy == "never")):
         return "always"  # fail closed: a typo ("Always", "yes", 1) must not run tools unasked
-    cfg = agent._code_execution_config
+    cfg = agent.code_execution_config
     return cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
 
 

@@ -97,6 +97,16 @@ class FunctionWithRequirementsStr:
             raise ValueError("The string must contain exactly one function")
         self._func_name, self._compiled_func = found[0]
 
+    @property
+    def func_name(self) -> str:
+        """The name of the function the source defines."""
+        return self._func_name
+
+    @property
+    def compiled_func(self) -> Callable[..., Any]:
+        """The function the source defines, compiled (for its signature and docstring)."""
+        return self._compiled_func
+
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("String based function with requirement objects are not directly callable")
 
@@ -118,7 +128,7 @@ UserFunction = FunctionWithRequirements[Any, Any] | FunctionWithRequirementsStr 
 
 def function_name(func: UserFunction) -> str:
     if isinstance(func, FunctionWithRequirementsStr):
-        return func._func_name
+        return func.func_name
     if isinstance(func, FunctionWithRequirements):
         return func.func.__name__
     return func.__name__
@@ -163,7 +173,7 @@ def required_packages(funcs: list[UserFunction]) -> list[str]:
 def to_stub(func: UserFunction) -> str:
     """``def name(signature):`` with the docstring and ``...``: how the model is shown a function."""
     if isinstance(func, FunctionWithRequirementsStr):
-        return to_stub(func._compiled_func)
+        return to_stub(func.compiled_func)
     target = func.func if isinstance(func, FunctionWithRequirements) else func
     stub = f"def {target.__name__}{inspect.signature(target)}:\n"
     if target.__doc__:

@@ -56,9 +56,9 @@ class GroupChatManager(ConversableAgent):
         """The group's agents (their executors are closed when the outer chat ends)."""
         return list(self._groupchat.agents)
 
-    def _prepare_chat(self, recipient: ConversableAgent, clear_history: bool, prepare_recipient: bool = True,
-                      reply_at_receive: bool = True) -> None:
-        super()._prepare_chat(recipient, clear_history, prepare_recipient, reply_at_receive)
+    def prepare_chat(self, recipient: ConversableAgent, clear_history: bool, prepare_recipient: bool = True,
+                     reply_at_receive: bool = True) -> None:
+        super().prepare_chat(recipient, clear_history, prepare_recipient, reply_at_receive)
         if clear_history:  # a fresh chat starts from an empty transcript (resume() continues one)
             self._groupchat.reset()
             for agent in self._groupchat.agents:
@@ -69,14 +69,14 @@ class GroupChatManager(ConversableAgent):
 
     async def _deliver(self, message: Any, agent: Any) -> None:
         """``send(..., request_reply=False, silent=True)`` without a MessageSent event (views stay quiet)."""
-        if self._append_oai_message(message, "assistant", agent, is_sending=True):
+        if self.append_message(message, "assistant", agent, is_sending=True):
             await agent.a_receive(message, self, request_reply=False, silent=True)
 
     def _is_end(self, message: dict[str, Any], speaker: Any) -> bool:
-        if self._is_termination_msg(message):
+        if self.is_termination_msg(message):
             return True
-        return any(agent is not speaker and getattr(agent, "_is_termination_msg", None) is not None
-                   and agent._is_termination_msg(message) for agent in self._groupchat.agents)
+        return any(agent is not speaker and isinstance(agent, ConversableAgent) and agent.is_termination_msg(message)
+                   for agent in self._groupchat.agents)
 
     async def a_run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Any = None,
                          config: GroupChat | None = None) -> tuple[bool, None]:
@@ -180,11 +180,11 @@ class GroupChatManager(ConversableAgent):
             speaker = gc.agent_by_name(message.get("name", "")) or self
             for agent in gc.agents:
                 if agent is speaker:
-                    agent._append_oai_message(message, "assistant", self, is_sending=True)
-                    self._append_oai_message(message, "user", agent, is_sending=False)
+                    agent.append_message(message, "assistant", self, is_sending=True)
+                    self.append_message(message, "user", agent, is_sending=False)
                 else:
-                    self._append_oai_message(message, "assistant", agent, is_sending=True)
-                    agent._append_oai_message(message, "user", self, is_sending=False)
+                    self.append_message(message, "assistant", agent, is_sending=True)
+                    agent.append_message(message, "user", self, is_sending=False)
             gc.append(message, speaker)
         last = messages[-1]
         last_agent = gc.agent_by_name(last.get("name", "")) or self
@@ -195,7 +195,7 @@ class GroupChatManager(ConversableAgent):
                 last["content"] = last["content"].replace(remove_termination_string, "")
         if not silent:
             print(f"Prepared group chat with {len(messages)} messages, the last speaker is {last_agent.name}")
-            if self._is_termination_msg(last):
+            if self.is_termination_msg(last):
                 print("WARNING: the last message meets the termination condition; the resumed chat may end "
                       "at once (pass remove_termination_string=...)")
         self._last_speaker = last_agent

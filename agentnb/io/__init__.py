@@ -8,7 +8,9 @@ from __future__ import annotations
 from .base import InputStream, IOStream, OutputStream
 from .console import IOConsole
 
-if IOStream._global_default is None:
+try:
+    IOStream.get_global_default()
+except RuntimeError:  # none set yet: the console
     IOStream.set_global_default(IOConsole())
 
 

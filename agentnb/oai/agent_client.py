@@ -25,7 +25,7 @@ class WrapperClient:
     def __init__(self, wrapper: OpenAIWrapper, *, agent_name: str = "agent"):
         self.wrapper = wrapper
         self.agent_name = agent_name
-        first = wrapper._config_list[0] if wrapper._config_list else {}
+        first = wrapper.config_list[0] if wrapper.config_list else {}
         self.config = SimpleNamespace(request={}, model=str(first.get("model", "")))
 
     @property
@@ -74,7 +74,7 @@ def _plain(value: Any) -> Any:
 def _completion(wrapper: OpenAIWrapper, response: Any) -> Completion:
     first = wrapper.extract_text_or_completion_object(response)[0]
     usage: dict[str, Any] = {}
-    client = wrapper._clients[getattr(response, "config_id", 0)]
+    client = wrapper.client_for(response)
     try:
         usage = client.get_usage(response) or {}
     except Exception:  # a custom client's bug must not lose the reply

@@ -156,6 +156,15 @@ class OpenAIWrapper:
             if isinstance(client, OpenAIClient):
                 announce("client", client, self, config)
 
+    @property
+    def config_list(self) -> list[dict[str, Any]]:
+        """The config entries (the base config merged into each), in the order :meth:`create` tries them."""
+        return self._config_list
+
+    def client_for(self, response: Any) -> Any:
+        """The model client of the config entry that produced ``response`` (its ``config_id``)."""
+        return self._clients[getattr(response, "config_id", 0)]
+
     def register_model_client(self, model_client_cls: type, **kwargs: Any) -> None:
         """Activate the entries whose ``model_client_cls`` names ``model_client_cls`` (one instance each)."""
         name = model_client_cls.__name__

@@ -67,7 +67,9 @@ def check_tool_target(path: str, obj: Any) -> None:
     """A spec may name Python functions only, and none from the standard library: a shared team file must not
     hand the model ``os:system`` or ``subprocess:run`` as a "tool"."""
     module_name = path.partition(":")[0]
-    target = getattr(obj, "__wrapped__", obj) if getattr(obj, "_agentnb_tool", False) else obj
+    from ..agents.tools import user_function
+
+    target = user_function(obj)
     if not inspect.isfunction(target):
         raise ConfigError(f"tool {path!r} is a {type(target).__name__}, not a Python function defined in "
                           f"{module_name!r}; wrap what you need in a documented function of your own module")

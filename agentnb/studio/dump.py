@@ -283,9 +283,10 @@ def _tools(dumper: _Dumper, config: dict[str, Any], roots: list[Any]) -> None:
 
 def import_path(func: Any) -> str | None:
     """``module:qualname`` if importing it gives back ``func`` (or what ``func`` wraps), else None."""
+    from ..agents.tools import user_function
     from .build import resolve_function
 
-    target = getattr(func, "__wrapped__", func) if getattr(func, "_agentnb_tool", False) else func
+    target = user_function(func)
     module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
         return None
@@ -296,7 +297,7 @@ def import_path(func: Any) -> str | None:
         found = resolve_function(path)
     except ConfigError:
         return None
-    found = getattr(found, "__wrapped__", found) if getattr(found, "_agentnb_tool", False) else found
+    found = user_function(found)
     return path if found is target else None
 
 
