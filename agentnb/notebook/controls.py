@@ -14,6 +14,7 @@ import ipywidgets as widgets
 
 from ..messages import ApprovalDecision, ApprovalRequest
 from ..textguard import has_hidden, visible
+from .code_actions import hide_while_editing
 from .html import escape, hidden_warning, highlight_code
 from .risk import risk_cues
 
@@ -60,7 +61,11 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class ApprovalCard(widgets.VBox):
-    """Code awaiting approval, with Approve / Edit / Reject (+ reason) buttons."""
+    """Code awaiting approval, with Approve / Edit / Reject (+ reason) buttons.
+
+    Edit edits in place: the shown block (in the message card right above, or in this card) is
+    hidden while the editor holds the code, so one copy is on screen; Cancel shows it again.
+    """
 
     def __init__(self, request: ApprovalRequest, *, interactive: bool = True, show_code: bool = True) -> None:
         self.request = request
@@ -71,10 +76,11 @@ class ApprovalCard(widgets.VBox):
                                                        else f"tool call <code>{tool}</code>")
         language = request.language if request.kind == "code" else "python"
         cues = "".join(f'<div class="agentnb-risk">⚠ {escape(cue)}</div>' for cue in risk_cues(request.code))
-        shown = highlight_code(request.code, language) if show_code else ""
+        shown = highlight_code(request.code, language, actions=request.kind == "code") if show_code else ""
+        in_place = hide_while_editing(request.code) if request.kind == "code" else ""
         head = widgets.HTML(
             f'<div class="agentnb-head">Approve? <b>{escape(request.agent)}</b> wants to run {what}</div>'
-            + hidden_warning(request.code) + cues + shown
+            + hidden_warning(request.code) + cues + shown + in_place
         )
         self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
         self.edit_button = widgets.Button(description="Edit", icon="edit")
@@ -83,13 +89,18 @@ class ApprovalCard(widgets.VBox):
         # A browser's textarea would apply bidi controls and hide zero-width characters: the editor
         # holds the visible form, so what the person edits and runs is exactly what they see.
         editable = visible(request.code) if has_hidden(request.code) else request.code
+        self._editable = editable
         self.editor = widgets.Textarea(value=editable, rows=max(4, min(20, editable.count("\n") + 2)),
                                        layout=widgets.Layout(width="98%", display="none"))
-        self.run_edited_button = widgets.Button(description="Run edited code", button_style="warning",
-                                                layout=widgets.Layout(display="none"))
+        self.editor.add_class("agentnb-editor")
+        self.run_edited_button = widgets.Button(description="Run edited code", button_style="warning")
+        self.cancel_edit_button = widgets.Button(description="Cancel", tooltip="keep the proposed code")
+        self.edit_row = widgets.HBox([self.run_edited_button, self.cancel_edit_button],
+                                     layout=widgets.Layout(display="none"))
         self.status = widgets.HTML("")
         self.approve_button.on_click(lambda _b: self._decide(ApprovalDecision(approved=True)))
         self.edit_button.on_click(lambda _b: self._open_editor())
+        self.cancel_edit_button.on_click(lambda _b: self._close_editor())
         self.run_edited_button.on_click(
             lambda _b: self._decide(ApprovalDecision(approved=True, code=self.editor.value)))
         self.reject_button.on_click(
@@ -98,7 +109,7 @@ class ApprovalCard(widgets.VBox):
         buttons = widgets.HBox([self.approve_button, self.edit_button, self.reject_button, self.reason])
         self.button_row = buttons
         if interactive:
-            children = [head, buttons, self.editor, self.run_edited_button, self.status]
+            children = [head, buttons, self.editor, self.edit_row, self.status]
         else:
             self.status.value = '<span class="agentnb-note">answer in the input box below</span>'
             children = [head, self.status]
@@ -111,12 +122,25 @@ class ApprovalCard(widgets.VBox):
 
     @property
     def buttons(self) -> list[widgets.Button]:
-        return [self.approve_button, self.edit_button, self.reject_button, self.run_edited_button]
+        return [self.approve_button, self.edit_button, self.reject_button, self.run_edited_button,
+                self.cancel_edit_button]
 
     def _open_editor(self) -> None:
-        if self.decision is None:
+        """The editor takes the shown block's place; Approve / Edit / Reject wait until Cancel."""
+        if self.decision is None and self.request.kind == "code":
+            self.add_class("agentnb-editing")
             self.editor.layout.display = None
-            self.run_edited_button.layout.display = None
+            self.edit_row.layout.display = None
+            self.button_row.layout.display = "none"
+
+    def _close_editor(self, *, keep_edits: bool = False) -> None:
+        self.remove_class("agentnb-editing")
+        self.editor.layout.display = "none"
+        self.edit_row.layout.display = "none"
+        if not keep_edits:
+            self.editor.value = self._editable
+        if self.decision is None:
+            self.button_row.layout.display = None
 
     def _decide(self, decision: ApprovalDecision) -> None:
         if self.decision is not None:
@@ -141,10 +165,9 @@ class ApprovalCard(widgets.VBox):
             text = "✔ approved" + (" (edited)" if decision.edited else "")
         else:
             text = "✘ rejected" + (f": {escape(decision.reason)}" if decision.reason else "")
-        edited = highlight_code(decision.code or "", self.request.language) if decision.edited else ""
+        edited = highlight_code(decision.code or "", self.request.language, actions=True) if decision.edited else ""
         self.status.value = f'<span class="agentnb-note">{text}</span>{edited}'
-        self.editor.layout.display = "none"
-        self.run_edited_button.layout.display = "none"
+        self._close_editor(keep_edits=True)
         self.button_row.layout.display = "none"  # the verdict replaces the buttons: one line, not four
         self.remove_class("agentnb-pending")
         self.layout.border = "none"
@@ -154,6 +177,7 @@ class ApprovalCard(widgets.VBox):
             for b in self.buttons:
                 b.disabled = True
             self.status.value = '<span class="agentnb-note">chat ended before a decision</span>'
+            self._close_editor(keep_edits=True)
             self.button_row.layout.display = "none"
             self.remove_class("agentnb-pending")
 

@@ -4,7 +4,7 @@ Every piece of message text is made visible (:func:`agentnb.textguard.visible`: 
 bidi and zero-width characters shown, not interpreted) and HTML-escaped *before* any
 markup is added, so a model reply can never inject tags or scripts into the notebook, nor
 reorder or hide what a person reads. Supported
-Markdown: fenced code (highlighted with pygments), headings, bullet/numbered
+Markdown: fenced code (highlighted with pygments, with Copy / Insert below buttons), headings, bullet/numbered
 lists, blockquotes, ``inline code``, **bold**, *italic*, http(s) links and
 paragraphs. Anything else shows as the plain text it is.
 """
@@ -21,6 +21,8 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from ..textguard import HIDDEN_WARNING, has_hidden, visible
+from .code_actions import CSS as ACTIONS_CSS
+from .code_actions import with_actions
 
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
@@ -80,15 +82,19 @@ def strip_colours(text: str) -> str:
     return _ANSI.sub("", text) if "\x1b[" in text else text
 
 
-def highlight_code(code: str, language: str = "python") -> str:
-    """``<pre>`` HTML of ``code`` (hidden characters made visible) with pygments classes (see :data:`CSS`)."""
+def highlight_code(code: str, language: str = "python", *, actions: bool = False) -> str:
+    """``<pre>`` HTML of ``code`` (hidden characters made visible) with pygments classes (see :data:`CSS`).
+
+    ``actions``: with Copy / Insert below buttons (:mod:`.code_actions`), for code a person may reuse.
+    """
     code = visible(code)
     try:
         lexer = get_lexer_by_name(language or "python")
     except ClassNotFound:
         lexer = TextLexer()
     body = highlight(code, lexer, _FORMATTER)
-    return f'<pre class="agentnb-code"><code>{body}</code></pre>'
+    pre = f'<pre class="agentnb-code"><code>{body}</code></pre>'
+    return with_actions(pre, code) if actions else pre
 
 
 def _inline(escaped: str) -> str:
@@ -169,7 +175,7 @@ def markdown_to_html(text: str) -> str:
     pos = 0
     for m in _FENCE.finditer(text):
         parts.append(_prose_to_html(text[pos:m.start()]))
-        parts.append(highlight_code(m.group(3), m.group(2) or "python"))
+        parts.append(highlight_code(m.group(3), m.group(2) or "python", actions=True))
         pos = m.end()
     parts.append(_prose_to_html(text[pos:]))
     return "".join(parts)
@@ -203,7 +209,7 @@ _THEMED_TOKENS = "\n".join(
 """Token colours from JupyterLab's editor theme (light or dark) over pygments' light defaults, only inside
 JupyterLab / Notebook 7 (``body[data-jp-theme-name]``); elsewhere the pygments colours stay."""
 
-CSS = """
+CSS = ("""
 <style>
 .agentnb-panel, .agentnb-static { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px;
   color: var(--jp-content-font-color1, inherit); }
@@ -242,5 +248,6 @@ CSS = """
 .agentnb-pending { position: sticky; bottom: 0; z-index: 3; background: var(--jp-layout-color1, #fff);
   box-shadow: 0 -2px 6px rgba(0, 0, 0, 0.15); }
 .agentnb-cursor::after { content: "▍"; opacity: 0.6; }
-""" + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n" + _THEMED_TOKENS + "\n</style>"
+""" + ACTIONS_CSS + HtmlFormatter(style="default").get_style_defs(".agentnb-code") + "\n" + _THEMED_TOKENS
+       + "\n</style>")
 """Styles the panel injects once (pygments classes scoped under ``.agentnb-code``)."""

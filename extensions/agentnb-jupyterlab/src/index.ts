@@ -2,7 +2,7 @@
  * agentnb-jupyterlab: the browser half of agentnb's per-block "Copy" and "Insert below" buttons.
  *
  * The chat panel (an ipywidgets view, or the static page a finished chat becomes) renders every
- * code block as `.agentnb-codeblock` holding a `<pre><code>` and two buttons carrying
+ * code block as `.agentnb-snippet` holding a `<pre><code>` and two buttons carrying
  * `data-agentnb-action="copy" | "insert-below"`. The kernel cannot create a cell in the user's
  * notebook, so this plugin listens for clicks on those buttons (one listener on the document) and:
  *
@@ -20,10 +20,16 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 const VERSION = '0.1.0';
 const FEEDBACK_MS = 1600;
+const ACTIONS = ['copy', 'insert-below'];
+
+/** The button's action: its data attribute, or its class where a sanitizer dropped `data-*` (untrusted output). */
+function actionOf(button: HTMLElement): string | undefined {
+  return button.dataset.agentnbAction ?? ACTIONS.find(a => button.classList.contains(`agentnb-action-${a}`));
+}
 
 /** The code shown in the block that holds `button`, without the trailing newline of a `<pre>`. */
 function blockCode(button: HTMLElement): string | null {
-  const block = button.closest('.agentnb-codeblock');
+  const block = button.closest('.agentnb-snippet');
   const shown = block?.querySelector('pre code') ?? block?.querySelector('pre');
   if (!shown) {
     return null;
@@ -110,13 +116,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       'click',
       (event: MouseEvent) => {
         const target = event.target as HTMLElement | null;
-        const button = target?.closest?.('[data-agentnb-action]') as HTMLElement | null;
+        const button = target?.closest?.('[data-agentnb-action], .agentnb-snippet-action') as HTMLElement | null;
         if (!button) {
           return;
         }
-        const action = button.dataset.agentnbAction;
+        const action = actionOf(button);
         const code = blockCode(button);
-        if (code === null || (action !== 'copy' && action !== 'insert-below')) {
+        if (code === null || action === undefined) {
           return;
         }
         event.preventDefault();
