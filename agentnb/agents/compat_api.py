@@ -102,7 +102,6 @@ class CompatMethodsMixin:
 
     hook_lists: dict[str, list[Callable[..., Any]]]
     _oai_messages: dict[Any, list[dict[str, Any]]]
-    _code_execution_config: Any
     register_reply: Callable[..., None]
     client: Any
     """A :class:`agentnb.llm.client.ModelClient`, an ``oai`` ``WrapperClient`` after

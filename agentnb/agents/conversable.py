@@ -205,9 +205,15 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, ReplyFunctionsMixin, Tool
         """The executor (created on first use)."""
         return self.runtime.executor
 
-    def is_termination_msg(self, message: dict[str, Any]) -> bool:
-        """Whether ``message`` ends the chat for this agent (the ``is_termination_msg`` it was given)."""
-        return bool(self._is_termination_msg(message))
+    @property
+    def is_termination_msg(self) -> Callable[[dict[str, Any]], bool]:
+        """The check, given at construction, of whether a message ends the chat: ``agent.is_termination_msg(m)``."""
+        return self._is_termination_msg
+
+    @property
+    def default_auto_reply(self) -> str | dict[str, Any]:
+        """The reply when no reply function gives a final one."""
+        return self._default_auto_reply
 
     @property
     def use_docker(self) -> bool | str | None:
