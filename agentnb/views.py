@@ -9,6 +9,9 @@ is a context manager active for the whole chat. Choice, first match wins:
    widgets (started by jupyter_server — ``JPY_SESSION_NAME`` — or VS Code, or
    Colab) → widget; any other kernel (nbconvert, nbclient, nbval) → plain.
 
+An entry point that made its own panel (``%%agents``: Stop, Export, follow-ups wired to its
+handle) shows its chat there with :func:`shown_in`, through the same view factory.
+
 With ``sync=True`` the chat runs on the bridge thread while the caller's thread
 is blocked: events are posted to the caller's thread, and the panel shows
 approval requests read-only (the console hooks ask via ``input()``).
@@ -72,17 +75,33 @@ def _subscribed(handler: Callable[[Any], None], sync: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _panel_view(sync: bool) -> Iterator[Any]:
+def _new_panel_view(sync: bool) -> Iterator[Any]:
     from ._aio import post_to_caller
     from .notebook.panel import ChatPanel
 
     # No Stop callback here: the task running this chat may be the cell's own task, which must
-    # not be cancelled from a button. ``%%agents`` owns its task and wires Stop to it.
+    # not be cancelled from a button. ``%%agents`` owns its task and its panel (see :func:`shown_in`).
     panel = ChatPanel()
     if not (sync and post_to_caller(panel.show)):  # sync: show it from the caller's thread
         panel.show()
+    with panel_view(panel, sync):
+        yield panel
+
+
+@contextlib.contextmanager
+def panel_view(panel: Any, sync: bool) -> Iterator[Any]:
+    """Show a chat in ``panel`` (already displayed by its owner): its events, and the speaker choice when
+    someone can click (``sync``: the caller's thread is blocked, the hooks answer instead)."""
     with panel.attached(sync=sync), speaker_chooser(None if sync else panel.choose_speaker):
         yield panel
+
+
+def shown_in(panel: Any) -> contextlib.AbstractContextManager[None]:
+    """Show the non-silent chat started inside the block in ``panel``, whatever the view mode: an entry
+    point that owns its panel (``%%agents``, the Studio builder) wires Stop, Export, follow-ups to it."""
+    from .agents.scope import viewed_by
+
+    return viewed_by(lambda sync: panel_view(panel, sync))
 
 
 @contextlib.contextmanager
@@ -99,7 +118,7 @@ def default_view(sync: bool) -> contextlib.AbstractContextManager:
     """The context manager that shows a chat while it runs (see the module docstring)."""
     mode = view_mode()
     if mode == "widget":
-        return _panel_view(sync)
+        return _new_panel_view(sync)
     if mode == "plain":
         from .notebook.render import PlainRenderer
 

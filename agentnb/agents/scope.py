@@ -8,7 +8,8 @@
   runs; ``None`` leaves the current one in place).
 - **The view factory**: what a non-silent chat is shown in. The core never picks a view: the
   composition root (:mod:`agentnb._compose`) registers the default one, and callers who own their
-  view (``a_run_stream``) pass ``silent=True`` or install their own with :func:`set_view_factory`.
+  view (``a_run_stream``) pass ``silent=True`` or install their own with :func:`set_view_factory`
+  (for the process) or :func:`viewed_by` (for the chats they start, as ``%%agents`` does).
 - **The run recorder**: what every outermost chat, silent or not, is recorded by (the Studio run
   history, registered by the composition root; a no-op unless history is on).
 
@@ -170,11 +171,25 @@ def set_default_view_factory(factory: ViewFactory) -> None:
         _view_factory = factory
 
 
+_chat_view_factory: contextvars.ContextVar[ViewFactory | None] = contextvars.ContextVar(
+    "agentnb_chat_view_factory", default=None)
+
+
+@contextlib.contextmanager
+def viewed_by(factory: ViewFactory) -> Iterator[None]:
+    """Show the non-silent chats started inside the block with ``factory`` (it wins over the registered
+    one): an entry point that owns its view, e.g. ``%%agents`` and its panel, passes it this way."""
+    with _installed(_chat_view_factory, factory):
+        yield
+
+
 def view_for(silent: bool | None, sync: bool) -> contextlib.AbstractContextManager[Any]:
-    """The view an outermost chat runs inside: the registered factory's, unless ``silent``."""
-    if silent or _view_factory is None:
+    """The view an outermost chat runs inside: the entry point's (:func:`viewed_by`), else the registered
+    factory's; none when ``silent``."""
+    factory = _chat_view_factory.get() or _view_factory
+    if silent or factory is None:
         return contextlib.nullcontext()
-    return _view_factory(sync)
+    return factory(sync)
 
 
 # ------------------------------------------------------------------ the run recorder

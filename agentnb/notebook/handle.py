@@ -11,7 +11,7 @@ its state at that moment.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from ..messages import Event, MessageSent
 class ChatHandle:
     """A running (or finished) chat started by ``%%agents``."""
 
-    def __init__(self, task: asyncio.Task[Any] | None, *, name: str, panel: Any = None) -> None:
+    def __init__(self, task: asyncio.Task[Any] | None, *, name: str, panel: Any = None,
+                 follow_up: Callable[[str], asyncio.Task[Any]] | None = None, quiet: bool = False) -> None:
+        """``follow_up(message)`` starts the task that continues the chat (:meth:`send`); ``quiet``: the
+        first display shows nothing (the handle is the cell's result, the panel above is the chat)."""
         self._task = task
         self.name = name
         """A short id for ``%agents list`` / ``%agents stop``."""
@@ -34,9 +37,9 @@ class ChatHandle:
         """The agents' code executor when the chat keeps it (``--keep`` / ``--share``): ``pull`` and
         ``send`` use it; :meth:`close` shuts it down."""
         self.work_dir = "coding"
-        self._follow_up: Any = None
+        self._follow_up = follow_up
         self._messages: list[dict[str, Any]] = []
-        self._quiet = False
+        self._quiet = quiet
 
     @property
     def task(self) -> asyncio.Task[Any]:

@@ -136,6 +136,8 @@ class AgentMagics(Magics):
     def _start(self, loop: asyncio.AbstractEventLoop, sender: Any, recipient: Any, kwargs: dict[str, Any],
                args: Any) -> ChatHandle:
         from ..messages import subscribe
+        from ..studio._switch import record_history, run_context
+        from ..views import shown_in
 
         name = f"chat{next(self._ids)}"
         panel = None
@@ -143,7 +145,6 @@ class AgentMagics(Magics):
             from .panel import ChatPanel
 
             panel = ChatPanel(name)
-        handle = ChatHandle(None, name=name, panel=panel)
 
         async def run(kwargs: dict[str, Any]) -> Any:
             if args.shared and kwargs.get("clear_history") is not False:  # the first run, not a follow-up
@@ -153,20 +154,12 @@ class AgentMagics(Magics):
                 kwargs = {**kwargs, "message": f"{kwargs['message']}\n\nThese variables are already defined in "
                                                 f"the Python session where your code runs:\n{told}"}
             with contextlib.ExitStack() as stack:
-                from ..studio._switch import record_history, run_context
-
                 stack.enter_context(record_history())  # %%agents chats go to the run history (AGENTNB_HISTORY=off)
                 stack.enter_context(run_context(source="%%agents"))
                 stack.enter_context(subscribe(handle.record))
-                if panel is not None:
-                    from ..views import speaker_chooser
-
-                    stack.enter_context(panel.attached(sync=False))
-                    stack.enter_context(speaker_chooser(panel.choose_speaker))
-                return await sender.a_initiate_chat(recipient, silent=True, **kwargs)
-
-        if args.keep or args.shared:
-            handle.executor, handle.work_dir = args.executor, args.work_dir
+                if panel is not None:  # the panel this cell shows, with Stop/Export/follow-up wired to the handle
+                    stack.enter_context(shown_in(panel))
+                return await sender.a_initiate_chat(recipient, silent=args.silent, **kwargs)
 
         def start(run_kwargs: dict[str, Any]) -> asyncio.Task:
             task = asyncio.ensure_future(run(run_kwargs), loop=loop)
@@ -175,8 +168,11 @@ class AgentMagics(Magics):
                 task.add_done_callback(lambda done: _settle(panel, done))
             return task
 
+        handle = ChatHandle(None, name=name, panel=panel, quiet=True,  # the cell's Out: nothing, the panel is the chat
+                            follow_up=lambda message: start({**kwargs, "message": message, "clear_history": False}))
+        if args.keep or args.shared:
+            handle.executor, handle.work_dir = args.executor, args.work_dir
         handle.task = start(kwargs)
-        handle._follow_up = lambda message: start({**kwargs, "message": message, "clear_history": False})
         self.handles[name] = handle
         if panel is not None:
             panel.on_stop(handle.cancel)
@@ -187,7 +183,6 @@ class AgentMagics(Magics):
             panel.show()
         if args.out:
             self._shell.user_ns[args.out] = handle
-        handle._quiet = True  # the cell's Out: nothing (the panel is the chat), not a stale "running"
         return handle
 
     def _participants(self, args: Any) -> tuple[Any, Any]:

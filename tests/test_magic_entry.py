@@ -1,0 +1,151 @@
+"""``%%agents`` is an entry point like any other, in a REAL kernel: it shows its chat in its own panel
+through the scope's view factory, and its options apply to that chat only, never to the user's agents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+from typing import Any
+
+import pytest
+from jupyter_client import KernelManager
+
+from agentnb.testing import ScriptedModelServer, code
+
+pytestmark = pytest.mark.slow
+
+SETUP = """
+import copy
+import agentnb as autogen
+from agentnb.agents import scope
+from agentnb.messages import subscribe
+import contextlib
+
+shown = []
+
+@contextlib.contextmanager
+def my_view(sync):
+    with subscribe(lambda e: shown.append(type(e).__name__)):
+        yield
+
+scope.set_view_factory(my_view)  # the user's own process-wide view
+done = lambda m: (m.get('content') or '').rstrip().endswith('TERMINATE')
+user = autogen.UserProxyAgent('user_proxy', human_input_mode='NEVER', is_termination_msg=done,
+                              code_execution_config={{'work_dir': {work!r}, 'approval': 'never'}})
+bot = autogen.AssistantAgent('assistant')
+team = (user, bot)
+
+def snapshot(agent):
+    # the agent's configuration and its attribute names (a chat may change its history and counters only)
+    return repr([sorted(vars(agent)), agent._code_execution_config, agent.human_input_mode,
+                 getattr(agent, 'tool_approval', None), agent.max_consecutive_auto_reply(), agent._is_termination_msg,
+                 [f['reply_func'] for f in agent.reply_func_list], agent.hook_lists, agent.system_message,
+                 agent.llm_config, agent.function_map])
+
+before = [snapshot(a) for a in team]
+config_before = copy.deepcopy(user._code_execution_config)
+"""
+
+
+class Kernel:
+    """A real ipykernel; iopub messages pumped for widget state (as a front end would)."""
+
+    def __init__(self, cwd: str, env: dict[str, str]) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "VSCODE_"))}
+        full_env.update(env)
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full_env.get("PYTHONPATH")]))
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=full_env, cwd=cwd)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.widgets: dict[str, dict[str, Any]] = {}
+        self.messages: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def pump(self, timeout: float) -> None:
+        try:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return
+        self.messages.append(msg)
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "comm_open":
+            self.widgets[content["comm_id"]] = dict(content.get("data", {}).get("state", {}))
+        elif kind == "comm_msg" and content.get("data", {}).get("method") == "update":
+            self.widgets.setdefault(content["comm_id"], {}).update(content["data"].get("state", {}))
+
+    def wait_for(self, predicate, timeout: float = 90, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if value := predicate():
+                return value
+            self.pump(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def execute(self, source: str) -> str:
+        """Run a cell; return its stdout. Fails on an error."""
+        msg_id = self.kc.execute(source)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=120)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        start = len(self.messages)
+        self.wait_for(lambda: any(m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "status"
+                                  and m["content"]["execution_state"] == "idle" for m in self.messages[start:]),
+                      what=f"cell {source[:40]!r}")
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return "".join(m["content"].get("text", "") for m in self.messages
+                       if m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "stream")
+
+    def button(self, description: str) -> str | None:
+        return next((c for c, s in self.widgets.items() if s.get("_model_name") == "ButtonModel"
+                     and s.get("description") == description and not s.get("disabled")), None)
+
+    def click(self, comm_id: str) -> None:
+        data = {"method": "custom", "content": {"event": "click"}}
+        self.kc.shell_channel.send(self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    started: list[Kernel] = []
+
+    def start(config_list: list[dict]) -> Kernel:
+        k = Kernel(str(tmp_path), {"OAI_CONFIG_LIST": json.dumps(config_list)})
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        k.close()
+
+
+def test_approve_option_applies_to_the_chat_and_leaves_the_users_agents_unchanged(kernel, tmp_path):
+    work = tmp_path / "work"
+    with ScriptedModelServer([code("open('made.txt','w').write('x')"), "TERMINATE",
+                              code("open('again.txt','w').write('y')"), "TERMINATE"]) as srv:
+        nb = kernel(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        nb.execute(SETUP.format(work=str(work)))
+        nb.execute("%%agents --team team --approve always --out h\nCreate the file made.txt\n")
+        approve = nb.wait_for(lambda: nb.button("Approve"), what="the Approve button in the magic's panel")
+        assert not (work / "made.txt").exists(), "code ran before approval"
+        nb.click(approve)
+        out = nb.execute("r = await h\n"
+                         "print([snapshot(a) for a in team] == before, user._code_execution_config == config_before,"
+                         " shown)")
+        assert (work / "made.txt").read_text() == "x"
+        assert out.split() == ["True", "True", "[]"], out  # agents as they were; the user's view saw nothing
+
+        # the same agents, started from code afterwards: their own policy ('never') and the user's view again
+        out = nb.execute("r2 = user.initiate_chat(bot, message='again')\n"
+                         "print(r2.stop_reason, 'ChatStarted' in shown, 'ApprovalRequested' in shown)")
+        assert (work / "again.txt").read_text() == "y"
+        assert out.split() == ["terminated", "True", "False"], out
