@@ -431,3 +431,26 @@ def test_explicit_approve_covers_a_teams_tools_and_code():
     shell.user_ns["pair"] = (coder, assistant)
     magics._participants(args)  # no --approve: the team's own settings stay
     assert coder._code_execution_config["approval"] == "never"
+
+
+def test_an_approver_the_caller_installed_decides_and_the_panel_shows_it():
+    """The caller's policy (human_handlers) wins over the buttons: the card has none, shows the verdict."""
+    from agentnb.agents.human import human_handlers, request_approval
+
+    def policy(request):
+        return ApprovalDecision(approved=False, reason="no network here")
+
+    async def main():
+        panel = ChatPanel()
+        with human_handlers(approver=policy), panel.attached():
+            decision = await asyncio.wait_for(request_approval(code_request("import socket\n")), 5)
+        (card,) = panel._approvals.values()
+        assert decision == ApprovalDecision(approved=False, reason="no network here")
+        assert card.button_row not in card.children and "rejected: no network here" in card.status.value
+        with panel.attached():  # no approver of the caller's: the buttons answer again
+            task = await _pending(request_approval(code_request("1 + 1\n")))
+        card = list(panel._approvals.values())[-1]
+        card.approve_button.click()
+        assert (await asyncio.wait_for(task, 5)).approved
+
+    asyncio.run(main())

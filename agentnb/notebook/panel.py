@@ -92,6 +92,8 @@ class ChatPanel(PanelFrame, widgets.VBox):
         self.flush_interval = flush_interval
         self.interactive = interactive
         """Buttons are live (async chats). False for sync chats: the console hooks answer."""
+        self._answers_approvals = True
+        """False while an approver the caller installed decides (the cards then only show)."""
         self.updates = 0
         """How many times a streaming card was re-rendered (for tests and benchmarks)."""
         self.messages: deque[dict[str, Any]] = deque(maxlen=max_messages)
@@ -143,16 +145,21 @@ class ChatPanel(PanelFrame, widgets.VBox):
 
     @contextlib.contextmanager
     def attached(self, *, sync: bool = False) -> Iterator[ChatPanel]:
-        """Show chats run inside the block. ``sync``: events come from the bridge thread, no live buttons."""
-        from ..agents.human import human_handlers
+        """Show chats run inside the block; the buttons and reply box answer for the person unless the
+        caller installed its own approver / input provider (``human_handlers``): then that one decides
+        and the panel shows its decisions. ``sync``: events come from the bridge thread, no live buttons."""
+        from ..agents import scope
 
         self.interactive = not sync
         if sync:
             with subscribe(on_caller_thread(self.handle_event, sync)), stream_tokens():
                 yield self
             return
-        with subscribe(self.handle_event), stream_tokens(), human_handlers(input_provider=self.input_provider,
-                                                                           approver=self.approver):
+        self._answers_approvals = scope.approver() is None
+        asks = scope.input_provider() is None
+        with subscribe(self.handle_event), stream_tokens(), scope.human_handlers(
+                input_provider=self.input_provider if asks else None,
+                approver=self.approver if self._answers_approvals else None):
             yield self
 
     # ------------------------------------------------------------------ human hooks
@@ -392,7 +399,8 @@ class ChatPanel(PanelFrame, widgets.VBox):
         if card is None:
             last = content_str(self.messages[-1].get("content")) if self.messages else ""
             shown_above = request.kind == "code" and bool(request.code.strip()) and request.code.strip() in last
-            card = ApprovalCard(request, interactive=self.interactive, show_code=not shown_above)
+            card = ApprovalCard(request, interactive=self.interactive and self._answers_approvals,
+                                show_code=not shown_above)
             self._approvals[request.request_id] = card
             self._ran.setdefault(request.agent, []).append(card)
             self._add(card)
