@@ -21,6 +21,7 @@ from typing import Any
 
 from .._aio import call_in_caller, run_sync
 from .._validate import ConfigAssertionError, describe
+from ..coding.base import CodeBlock, CodeExecutor, normalize_language
 from ..coding.config_schema import check_code_execution_config
 from ..errors import ConfigError
 from ..llm.client import ModelClient
@@ -151,7 +152,7 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, ReplyFunctionsMixin, Tool
                 from ..coding import make_executor
 
                 make_executor(config)  # raises DockerUnavailableError now, never runs on the host
-        elif _is_executor(config):
+        elif isinstance(config, CodeExecutor):
             config = {"executor": config}
         self._code_execution_config: dict[str, Any] | bool = config
 
@@ -359,8 +360,6 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, ReplyFunctionsMixin, Tool
 
     async def a_execute_code_blocks(self, code_blocks: list[Any]) -> str:
         """Run ``(language, code)`` pairs or CodeBlocks as the code-execution reply would (approval included)."""
-        from ..coding.base import CodeBlock, normalize_language
-
         blocks = [b if isinstance(b, CodeBlock) else CodeBlock(code=b[1], language=normalize_language(b[0]))
                   for b in code_blocks]
         return await replies.run_code_blocks(self, blocks)
@@ -448,12 +447,6 @@ class ConversableAgent(CompatMethodsMixin, HooksMixin, ReplyFunctionsMixin, Tool
 
     def get_actual_usage(self) -> dict[str, Any] | None:
         return self.client.usage_summary(actual=True) if self.client else None
-
-
-def _is_executor(obj: Any) -> bool:
-    from ..coding.base import CodeExecutor
-
-    return isinstance(obj, CodeExecutor)
 
 
 __all__ = ["Agent", "ConversableAgent", "default_is_termination_msg"]
