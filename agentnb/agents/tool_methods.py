@@ -104,7 +104,8 @@ class ToolMethodsMixin:
         """Decorator: offer the function to this agent's model (see :func:`agentnb.agents.tools.register_for_llm`)."""
         from . import tools
 
-        return tools.register_for_llm(self, name=name, description=description, api_style=api_style)  # type: ignore
+        return tools.register_for_llm(self, name=name, description=description,  # type: ignore[arg-type]
+                                     api_style=api_style)
 
     def register_for_execution(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: let this agent run the function when a tool call names it."""
