@@ -54,20 +54,20 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
     sender_name = "the sender" if sender is None else sender.name
     reply = ""
     human_exit = False
-    auto_limit = agent._max_consecutive_auto_reply_dict[sender]
+    auto_limit = agent.max_consecutive_auto_reply(sender)
     if agent.human_input_mode == "ALWAYS":
         reply = await agent.a_get_human_input(
             f"Replying as {agent.name}. Provide feedback to {sender_name}. Press enter to skip and use "
             "auto-reply, or type 'exit' to end the conversation: ")
         human_exit = reply.strip().lower() == "exit"
-        reply = reply if reply or not agent._is_termination_msg(message) else "exit"
+        reply = reply if reply or not agent.is_termination_msg(message) else "exit"
         stop_reason = "terminated"
-    elif agent._consecutive_auto_reply_counter[sender] >= auto_limit:
+    elif agent.runtime.auto_replies[sender] >= auto_limit:
         stop_reason = "max_consecutive_auto_reply"
         if agent.human_input_mode == "NEVER":
             reply = "exit"
         else:
-            terminate = agent._is_termination_msg(message)
+            terminate = agent.is_termination_msg(message)
             reply = await agent.a_get_human_input(
                 f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: "
                 if terminate else
@@ -75,7 +75,7 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
                 "or type 'exit' to stop the conversation: ")
             human_exit = reply.strip().lower() == "exit"
             reply = reply if reply or not terminate else "exit"
-    elif agent._is_termination_msg(message):
+    elif agent.is_termination_msg(message):
         stop_reason = "terminated"
         if agent.human_input_mode == "NEVER":
             reply = "exit"
@@ -87,11 +87,11 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
     else:
         stop_reason = "terminated"
     if reply.strip().lower() == "exit":
-        agent._consecutive_auto_reply_counter[sender] = 0
+        agent.runtime.auto_replies[sender] = 0
         _scope.note_stop("human_exit" if human_exit else stop_reason)
         return True, None
     if reply or auto_limit == 0:
-        agent._consecutive_auto_reply_counter[sender] = 0
+        agent.runtime.auto_replies[sender] = 0
         if not reply and auto_limit == 0:
             _scope.note_stop("max_consecutive_auto_reply")
             return True, None
@@ -102,7 +102,7 @@ async def check_termination_and_human_reply(agent: ConversableAgent, messages: l
         if tool_returns:
             return True, {"role": "tool", "tool_responses": tool_returns, "content": reply}
         return True, {"role": "user", "content": reply}
-    agent._consecutive_auto_reply_counter[sender] += 1
+    agent.runtime.auto_replies[sender] += 1
     return False, None
 
 
@@ -175,7 +175,7 @@ def _messages_to_scan(agent: ConversableAgent, messages: list[dict], last_n: Any
 async def generate_code_execution_reply(agent: ConversableAgent, messages: list[dict] | None = None,
                                         sender: Any = None, config: Any = None) -> tuple[bool, Any]:
     """Run the code blocks of the newest message that has some; reply with the outputs."""
-    cfg = config if config is not None else agent._code_execution_config
+    cfg = config if config is not None else agent.code_execution_config
     if cfg is False:
         return False, None
     if messages is None:
@@ -197,7 +197,7 @@ async def generate_code_execution_reply(agent: ConversableAgent, messages: list[
 
 def _needs_approval(agent: ConversableAgent, cfg: Any = None) -> bool:
     """The agent's own policy, unless the chat imposes one (see :func:`human.chat_approval`)."""
-    cfg = agent._code_execution_config if cfg is None else cfg
+    cfg = agent.code_execution_config if cfg is None else cfg
     policy = cfg.get("approval", "never") if isinstance(cfg, dict) else "never"
     return approval_needed(agent, "code", policy)
 
@@ -275,7 +275,8 @@ def _join(logs: list[str]) -> list[str]:
 
 def oai_messages(agent: ConversableAgent, messages: list[dict]) -> list[dict[str, Any]]:
     """System message + history in the shape the OpenAI API accepts (tool responses expanded)."""
-    out: list[dict[str, Any]] = [dict(m) for m in agent._oai_system_message if m.get("content")]
+    system = agent.system_message
+    out: list[dict[str, Any]] = [{"content": system, "role": "system"}] if system else []
     for m in messages:
         if m.get("tool_responses"):
             for tr in m["tool_responses"]:
