@@ -25,8 +25,13 @@ print("plotted")"""
 FAIL = "def f():\n    return 1 / 0\nf()"
 
 
-def saved_outputs(nb, cell_msg_ids: list[str]) -> list[dict]:
-    """The outputs a front end holds for the cells ``cell_msg_ids`` after every iopub message so far."""
+def saved_outputs(nb, cell_msg_ids: list[str], *, front_end: str = "lab") -> list[dict]:
+    """The outputs a front end holds for the cells ``cell_msg_ids`` after every iopub message so far.
+
+    ``lab`` (JupyterLab, Notebook 7) applies a display update to a cell's outputs only when it is
+    addressed to that cell (its parent header); ``nbclient`` (nbconvert, nbval, papermill) applies
+    every update it reads, whichever cell it was addressed to, but reads only the messages of the
+    cell it is running (here: all of them, in order)."""
     outputs: list[dict] = []
     for msg in nb.messages:
         kind, content = msg["header"]["msg_type"], msg["content"]
@@ -37,7 +42,7 @@ def saved_outputs(nb, cell_msg_ids: list[str]) -> list[dict]:
             outputs.append(out)
         elif kind == "stream" and parent in cell_msg_ids:
             outputs.append({"output_type": "stream", "text": content["text"], "display_id": None})
-        elif kind == "update_display_data":
+        elif kind == "update_display_data" and (front_end == "nbclient" or parent in cell_msg_ids):
             for out in outputs:
                 if out["display_id"] and out["display_id"] == content.get("transient", {}).get("display_id"):
                     out["data"] = content["data"]

@@ -1,9 +1,11 @@
 """Two output slots of the cell that started a chat, updatable after that cell has finished.
 
-A chat started by ``%%agents`` outlives its cell. When it ends, the panel's slot is updated
-(``update_display_data`` for its display id) from the live widget to a static page, and a
-second slot holds the toolbar (Export) until the notebook runs another cell. Who applies an
-update decides where it must be addressed:
+A chat started by ``%%agents`` outlives its cell. The first slot holds the panel: the live
+widget, and when the chat ends the static page (``update_display_data`` for its display id).
+The second slot holds, while the chat runs, a static snapshot of the conversation so far (what
+a notebook saved mid-chat keeps, see :mod:`.frame`); when the chat ends, the toolbar (Export)
+until the notebook runs another cell, then nothing. Who applies an update decides where it
+must be addressed:
 
 - JupyterLab and Notebook 7 keep each cell's execute future open and look the display id up
   in *that cell's* outputs: the update must carry the starting cell's parent header;
@@ -22,6 +24,9 @@ from typing import Any
 
 from IPython.display import DisplayHandle, display
 
+EMPTY = {"text/plain": ""}
+"""What an emptied slot holds (an output with nothing to show, and no widget reference)."""
+
 
 def _publisher() -> Any:
     try:
@@ -37,51 +42,69 @@ def _header_id(header: Any) -> str | None:
 
 
 class CellSlots:
-    """The panel's slot and the toolbar's slot in the cell that was running at creation.
+    """The panel's slot and a second slot (snapshot, then toolbar) in the cell running at creation.
 
-    The toolbar's slot is added and cleared under the starting cell's header only: a front end
-    that reads only the running cell's messages (nbclient) never sees it, so it never lands
-    in a later cell."""
+    The toolbar is shown, and cleared, under the starting cell's header only: a front end that
+    reads only the running cell's messages (nbclient) gets an empty second slot instead, so no
+    widget reference ever lands in a notebook it saves."""
 
-    def __init__(self, panel_bundle: dict[str, Any]) -> None:
+    def __init__(self, panel_bundle: dict[str, Any], second_bundle: dict[str, Any] | None = None) -> None:
         pub = _publisher()
         self._parent = dict(getattr(pub, "parent_header", None) or {})
         self.main: DisplayHandle = display(panel_bundle, raw=True, display_id=True)
-        self.extra: DisplayHandle | None = None
+        self.second: DisplayHandle = display(second_bundle or EMPTY, raw=True, display_id=True)
+        self.extra: Any = None
+        """The object (the toolbar) shown in the second slot, or None."""
 
     def update_main(self, bundle: dict[str, Any]) -> None:
         """Replace the panel's output (the live widget, or the static page)."""
-        self._send(lambda: self.main.update(bundle, raw=True))
+        def send() -> None:
+            self.main.update(bundle, raw=True)
 
-    def show_extra(self, obj: Any) -> None:
-        """Add a second output (the toolbar) under the panel's, in the starting cell only."""
-        handle = DisplayHandle()
-        self._send(lambda: handle.display(obj), here_only=True)
-        self.extra = handle
+        self._send(send, send)
+
+    def update_second(self, bundle: dict[str, Any]) -> None:
+        """Replace the second output (the snapshot) with a static ``bundle``."""
+        def send() -> None:
+            self.second.update(bundle, raw=True)
+
+        self.extra = None
+        self._send(send, send)
+
+    def show_extra(self, widget: Any) -> None:
+        """Show ``widget`` (the toolbar) in the second output, in the starting cell only, without a
+        ``text/plain`` line (where the widget cannot render, nothing shows rather than its repr)."""
+        bundle = {**widget._repr_mimebundle_(), "text/plain": ""}
+        self.extra = widget
+        self._send(lambda: self.second.update(bundle, raw=True), self._empty_second)
 
     def clear_extra(self) -> None:
         """Empty the second output (a saved notebook then keeps no widget reference there)."""
         if self.extra is not None:
-            handle, self.extra = self.extra, None
-            self._send(lambda: handle.update({"text/plain": ""}, raw=True), here_only=True)
+            self.extra = None
+            self._send(self._empty_second, None)
 
-    def _send(self, send: Callable[[], None], *, here_only: bool = False) -> None:
+    def _empty_second(self) -> None:
+        self.second.update(EMPTY, raw=True)
+
+    def _send(self, here: Callable[[], None], elsewhere: Callable[[], None] | None) -> None:
+        """Run ``here`` under the starting cell's header and, when another cell runs now,
+        ``elsewhere`` (if any) under that cell's header."""
         pub = _publisher()
         setter = getattr(pub, "set_thread_parent", None)
         if pub is None or setter is None or not self._parent:
-            send()
+            here()
             return
         now = getattr(pub, "_parent_header_global", None) or pub.parent_header
-        token = setter(self._parent)
-        try:
-            send()
-        finally:
-            with contextlib.suppress(ValueError, LookupError):
-                pub.reset_thread_parent(token)
-        if not here_only and _header_id(now) and _header_id(now) != _header_id(self._parent):
-            token = setter(now)
-            try:
-                send()
-            finally:
-                with contextlib.suppress(ValueError, LookupError):
-                    pub.reset_thread_parent(token)
+        _under(pub, self._parent, here)
+        if elsewhere is not None and _header_id(now) and _header_id(now) != _header_id(self._parent):
+            _under(pub, now, elsewhere)
+
+
+def _under(pub: Any, header: dict[str, Any], send: Callable[[], None]) -> None:
+    token = pub.set_thread_parent(header)
+    try:
+        send()
+    finally:
+        with contextlib.suppress(ValueError, LookupError):
+            pub.reset_thread_parent(token)

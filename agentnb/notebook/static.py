@@ -20,6 +20,7 @@ from typing import Any
 
 from ..messages import (
     ApprovalDecided,
+    ApprovalRequested,
     ChatFinished,
     ChatStarted,
     CodeBlockProposed,
@@ -156,7 +157,8 @@ def model_saw_html(text: str) -> str:
 
 
 class _Block:
-    __slots__ = ("code", "edited", "executor", "finished", "language", "outputs", "saw", "streamed", "verdict")
+    __slots__ = ("code", "edited", "executor", "finished", "language", "outputs", "pending", "saw", "streamed",
+                 "verdict")
 
     def __init__(self, executor: str, language: str, code: str) -> None:
         self.executor, self.language, self.code = executor, language, code
@@ -165,6 +167,7 @@ class _Block:
         self.finished: ExecutionFinished | None = None
         self.verdict = ""
         self.edited = False
+        self.pending = False
         self.saw = ""
 
 
@@ -189,7 +192,7 @@ def block_html(block: _Block, *, interrupted: bool = False) -> str:
     if block.verdict:
         parts.append(f'<div class="agentnb-note">{escape(block.verdict)}</div>')
     if block.edited:
-        parts.append(highlight_code(block.code, block.language))
+        parts.append(highlight_code(block.code, block.language, actions=True))  # Copy / Insert below
     outputs = block.finished.outputs if block.finished and block.finished.outputs else (
         block.outputs or _streamed_outputs(block.streamed))
     parts.append(outputs_html(outputs))
@@ -197,6 +200,8 @@ def block_html(block: _Block, *, interrupted: bool = False) -> str:
         parts.append(f'<div class="agentnb-warning">✘ exit code {block.finished.exit_code}</div>')
     elif interrupted and block.finished is None and block.verdict != "✘ rejected":
         parts.append('<div class="agentnb-warning">■ interrupted</div>')
+    elif block.pending and not block.verdict:
+        parts.append('<div class="agentnb-note">● waiting for approval</div>')
     if block.saw:
         parts.append(model_saw_html(block.saw))
     return f'<div class="agentnb-block">{"".join(parts)}</div>'
@@ -242,6 +247,11 @@ def transcript_html(events: list[Event | Said], *, title: str = "", state: str =
             proposed = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
             items.append(proposed)
             open_blocks.setdefault(ev.executor, []).append(proposed)
+        elif isinstance(ev, ApprovalRequested):  # shown while undecided (a snapshot of a running chat)
+            pending = next((b for b in reversed(list(blocks.values()))
+                            if b.executor == ev.request.agent and not b.verdict), None)
+            if pending is not None:
+                pending.pending = True
         elif isinstance(ev, ApprovalDecided):
             block = next((b for b in reversed(list(blocks.values()))
                           if b.executor == ev.request.agent and not b.verdict), None)
