@@ -164,28 +164,28 @@ class _Dumper:
             self.skipped.append(f"{name}: class {type(agent).__qualname__} (recorded as its base, {kind})")
         system, description = _defaults_left_out(agent, kind)
         termination = None
-        check = agent._is_termination_msg
+        check = agent.is_termination_msg
         if isinstance(check, TextMention):
             mention = TextMentionConfig.model_validate({"text": check.text, "mode": check.mode})
             termination = TerminationComponent(config=mention)
         elif check is not default_is_termination_msg:
             self.skipped.append(f"{name}: is_termination_msg {_describe(check)} (the default check, a message "
                                 "ending in TERMINATE, is used instead; use agentnb.studio.TextMention to keep it)")
-        extra = [f["reply_func"] for f in agent._reply_func_list
+        extra = [f["reply_func"] for f in agent.reply_func_list
                  if getattr(f["reply_func"], "__name__", "") not in _BUILTIN_REPLIES]
         if extra:
             self.skipped.append(f"{name}: registered reply functions {', '.join(map(_describe, extra))}")
         hooks = [h for hs in agent.hook_lists.values() for h in hs]
         if hooks:
             self.skipped.append(f"{name}: hooks {', '.join(map(_describe, hooks))}")
-        auto_reply = agent._default_auto_reply
+        auto_reply = agent.default_auto_reply
         if not isinstance(auto_reply, str):
             self.skipped.append(f"{name}: a dict default_auto_reply (an empty one is used)")
             auto_reply = ""
         approval = getattr(agent, "tool_approval", None)
         tool_approval = "always" if approval is True else approval if approval in ("never", "first", "always") \
             else None
-        limit = agent._max_consecutive_auto_reply
+        limit = agent.max_consecutive_auto_reply()
         config = AgentConfig.model_validate(dict(  # validated: the agent's modes are plain strings
             name=name, system_message=system, description=description,
             model=self.model_ref(name, agent.llm_config), human_input_mode=agent.human_input_mode,
@@ -198,7 +198,7 @@ class _Dumper:
     def code_execution(self, agent: Any) -> CodeExecutionConfig | None:
         from ..coding.local import LocalCommandLineExecutor
 
-        cfg = agent._code_execution_config
+        cfg = agent.code_execution_config
         if cfg is False or cfg is None:
             return None
         name = agent.name
@@ -259,7 +259,7 @@ def _tools(dumper: _Dumper, config: dict[str, Any], roots: list[Any]) -> None:
     for component in config["agents"]:
         agent = live[component.config.name]
         refs = []
-        for schema in agent._tools_for_llm:
+        for schema in agent.tools:
             fn = schema.get("function", {})
             tool_name = fn.get("name")
             executors = [a for a in live.values() if tool_name in a.function_map]
