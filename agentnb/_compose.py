@@ -4,7 +4,9 @@ The core (:mod:`agentnb.agents`) never imports a view or the Studio. The public 
 (``ConversableAgent.initiate_chat`` / ``a_initiate_chat`` and the CLI) call
 :func:`install_defaults` before a chat starts; it registers :func:`default_view` as the
 scope's view factory unless the caller chose one (``agentnb.agents.scope.set_view_factory``),
-and :func:`history_view` as the run recorder. The view modules (:mod:`agentnb.views`, and
+and :func:`history_view` as the run recorder. An entry point that made its own view for the chat it
+starts (``%%agents`` and its panel) passes it with ``scope.viewed_by`` / :func:`agentnb.views.shown_in`,
+which wins for that chat only. The view modules (:mod:`agentnb.views`, and
 through it the notebook panel) are imported only when a non-silent chat actually starts.
 """
 
