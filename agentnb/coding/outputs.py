@@ -29,14 +29,15 @@ from ..messages import ExecutionOutput
 from .redaction import OutputRedactor, redact_output
 
 
-def output_event(executor: str, block_id: str, out: dict[str, Any]) -> ExecutionOutput:
-    """The event for one nbformat output dict of block ``block_id`` run by agent ``executor``."""
+def output_event(executor: str, block_id: str, out: dict[str, Any], *, chat_id: str | None = None) -> ExecutionOutput:
+    """The event for one nbformat output dict of block ``block_id`` run by agent ``executor`` (``chat_id``:
+    for a replayed chat; a live one gets it from :func:`agentnb.messages.emit`)."""
     text = out.get("text")
     if isinstance(text, list):
         text = "".join(text)
     transient = out.get("transient") or {}
     return ExecutionOutput(
-        executor=executor, block_id=block_id, kind=out.get("output_type", "stream"),
+        executor=executor, block_id=block_id, chat_id=chat_id, kind=out.get("output_type", "stream"),
         data=out.get("data") or {}, metadata=out.get("metadata") or {}, name=out.get("name"), text=text,
         ename=out.get("ename"), evalue=out.get("evalue"), traceback=list(out.get("traceback") or []),
         display_id=transient.get("display_id") or out.get("display_id"),

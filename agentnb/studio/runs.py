@@ -328,6 +328,7 @@ def _diff(x: Any, y: Any, where: str, out: list[str]) -> None:
 
 
 def replay(run: Run) -> list[Any]:
+    from ..coding.outputs import output_event
     from ..messages import (
         ApprovalDecided,
         ApprovalDecision,
@@ -336,7 +337,6 @@ def replay(run: Run) -> list[Any]:
         ChatFinished,
         ChatStarted,
         ExecutionFinished,
-        ExecutionOutput,
         MessageSent,
     )
 
@@ -350,11 +350,7 @@ def replay(run: Run) -> list[Any]:
         if e["kind"] == "ExecutionFinished":
             outputs = [_loaded(run, o) for o in e.get("outputs", [])]
             for o in outputs:
-                kind = o.get("output_type", "display_data")
-                out.append((e["seq"], ExecutionOutput(
-                    executor=e["executor"], block_id=f"{chat_id}-{e['seq']}", kind=kind, chat_id=chat_id,
-                    data=o.get("data") or {}, name=o.get("name"), text="".join(o.get("text", "")) or None,
-                    ename=o.get("ename"), evalue=o.get("evalue"), traceback=o.get("traceback") or [])))
+                out.append((e["seq"], output_event(e["executor"], f"{chat_id}-{e['seq']}", o, chat_id=chat_id)))
             out.append((e["seq"], ExecutionFinished(executor=e["executor"], block_id=f"{chat_id}-{e['seq']}",
                                                     language=e["language"], code=e["code"], chat_id=chat_id,
                                                     exit_code=e["exit_code"], summary=e["summary"],
