@@ -101,8 +101,8 @@ class Kernel:
                                   and m["content"]["execution_state"] == "idle" for m in self.messages[start:]),
                       what=f"cell {source[:40]!r}")
         assert reply["content"]["status"] == "ok", reply["content"]
-        return "".join(m["content"].get("text", "") for m in self.messages
-                       if m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "stream")
+        self.last = [m for m in self.messages if m["parent_header"].get("msg_id") == msg_id]
+        return "".join(m["content"].get("text", "") for m in self.last if m["header"]["msg_type"] == "stream")
 
     def button(self, description: str) -> str | None:
         return next((c for c, s in self.widgets.items() if s.get("_model_name") == "ButtonModel"
@@ -130,7 +130,8 @@ def kernel(tmp_path):
 def test_approve_option_applies_to_the_chat_and_leaves_the_users_agents_unchanged(kernel, tmp_path):
     work = tmp_path / "work"
     with ScriptedModelServer([code("open('made.txt','w').write('x')"), "TERMINATE",
-                              code("open('again.txt','w').write('y')"), "TERMINATE"]) as srv:
+                              code("open('again.txt','w').write('y')"), "TERMINATE",
+                              code("open('quiet.txt','w').write('z')"), "TERMINATE"]) as srv:
         nb = kernel(srv.config_list())
         nb.execute("%load_ext agentnb")
         nb.execute(SETUP.format(work=str(work)))
@@ -149,3 +150,11 @@ def test_approve_option_applies_to_the_chat_and_leaves_the_users_agents_unchange
                          "print(r2.stop_reason, 'ChatStarted' in shown, 'ApprovalRequested' in shown)")
         assert (work / "again.txt").read_text() == "y"
         assert out.split() == ["terminated", "True", "False"], out
+
+        # --silent: AutoGen's silent=True, nothing shown by anyone (no panel, not the user's view, no output)
+        seen = nb.execute("print(len(shown))")
+        nb.execute("%%agents --team team --silent --approve never --out h3\nCreate quiet.txt\n")
+        assert not [m for m in nb.last if m["header"]["msg_type"] in ("display_data", "stream")]
+        out = nb.execute("r3 = await h3\nprint(len(shown), r3.stop_reason)")
+        assert (work / "quiet.txt").read_text() == "z"
+        assert out.split() == [seen.strip(), "terminated"], out
