@@ -8,6 +8,8 @@ notebook moves on, no raw ``ChatHandle``/``ChatPanel`` repr.
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 from test_magic_kernel import WIDGET_VIEW, kernel_factory  # noqa: F401  (fixture)
@@ -152,3 +154,79 @@ def test_insert_puts_a_block_that_ran_into_a_new_cell(kernel_factory, tmp_path):
         msg_id = nb.kc.execute("%agents insert 3")
         reply = nb.reply_to(msg_id)["content"]
         assert reply["status"] == "error" and "ran 2 code block(s)" in reply["evalue"]
+
+
+def _snapshot_updates(nb, cell: str, display_id: str) -> list[dict]:
+    return [m for m in nb.messages if m["header"]["msg_type"] == "update_display_data"
+            and m["parent_header"].get("msg_id") == cell
+            and m["content"].get("transient", {}).get("display_id") == display_id]
+
+
+def _html_export(outputs: list[dict]) -> str:
+    """What nbviewer / ``jupyter nbconvert --to html`` shows for a notebook holding ``outputs``."""
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%agents\nPlot squares.")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("display_data", data=o["data"]) for o in outputs]
+    nbformat.validate(notebook)
+    return HTMLExporter().from_notebook_node(notebook)[0]
+
+
+def test_a_running_chat_is_saved_as_a_snapshot_that_leaves_when_it_ends(kernel_factory, tmp_path):  # noqa: F811
+    """Saved while waiting on the second approval: the plot and the talk so far, as static HTML next to the
+    live widget (which hides it while it renders); refreshed at boundaries at most once a second; gone at the end."""
+    second = "print('second step')"
+    with ScriptedModelServer([code(PLOT, before="I will plot the squares:"),
+                              code(second, before="Now the second step:"), "Both done. TERMINATE",
+                              "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        cell = run_cell(nb, f"%%agents --work-dir {tmp_path / 'w'} --max-turns 4 --out h\nPlot squares.\n")
+        live, snapshot = saved_outputs(nb, [cell])
+        assert WIDGET_VIEW in live["data"] and "live panel" in live["data"]["text/plain"]
+        assert "agentnb-snapshot" in snapshot["data"]["text/html"] and WIDGET_VIEW not in snapshot["data"]
+        first = nb.wait_for(lambda: nb.button("Approve"), what="first Approve")
+        nb.click(first)
+        nb.wait_for(lambda: next((c for c in [nb.button("Approve")] if c and c != first), None),
+                    what="second Approve")
+
+        def waiting_snapshot():
+            html = saved_outputs(nb, [cell])[1]["data"].get("text/html", "")
+            return html if "● waiting for approval" in html and "Now the second step" in html else None
+
+        html = nb.wait_for(waiting_snapshot, what="a snapshot of the chat waiting on the second block")
+        assert '<img src="data:image/png;base64,' in html and "plotted" in html
+        assert "I will plot the squares" in html and "● waiting for you" in html
+        assert "saved while the chat was running" in html and "TERMINATE" not in html
+        # the live widget carries the style that hides exactly this snapshot; the snapshot hides the dead widget
+        key = f"agentnb-snap-{live['data'][WIDGET_VIEW]['model_id']}"
+        assert f'class="agentnb-snapshot {key}"' in html
+        assert any(f".{key} {{ display: none; }}" in str(s.get("value", "")) for s in nb.widgets.values()
+                   if s.get("_model_name") == "HTMLModel")
+        assert f".jp-OutputArea-child:has(+ .jp-OutputArea-child .{key}):not(:has(.agentnb-panel))" in html
+        # nbviewer / nbconvert of the notebook saved now: the conversation and its plot, no raw repr
+        page = _html_export(saved_outputs(nb, [cell]))
+        assert "Now the second step" in page and re.search(r'<img [^>]*src="data:image/png;base64,', page)
+        assert "ChatPanel(" not in page and "Toolbar(" not in page and "model not found" not in page
+        # refreshed at message/execution boundaries, never closer than SNAPSHOT_EVERY (kernel clock)
+        sent = [m["header"]["date"] for m in _snapshot_updates(nb, cell, snapshot["display_id"])]
+        assert len(sent) >= 2
+        gaps = [(b - a).total_seconds() for a, b in zip(sent, sent[1:])]
+        assert min(gaps) >= 0.99, gaps
+        nb.click(nb.button("Approve"))
+        run_cell(nb, "r = await h")
+        page_out, toolbar = saved_outputs(nb, [cell])
+        final = page_out["data"]["text/html"]
+        assert "agentnb-page" in final and "✔ finished" in final and "second step" in final
+        assert "agentnb-snapshot" not in final and "saved while the chat was running" not in final
+        assert WIDGET_VIEW in toolbar["data"] and toolbar["data"]["text/plain"] == ""  # Export, no repr
+        assert not any("agentnb-snapshot" in str(o["data"]) for o in saved_outputs(nb, [cell]))
+        after = len(_snapshot_updates(nb, cell, snapshot["display_id"]))
+        run_cell(nb, "1 + 1")
+        assert saved_outputs(nb, [cell])[1]["data"] == {"text/plain": ""}
+        assert len(_snapshot_updates(nb, cell, snapshot["display_id"])) == after + 1  # only that clearing
+        # what nbclient (nbconvert --execute, nbval, papermill) saved: the page, and nothing under it
+        executed = saved_outputs(nb, [cell], front_end="nbclient")
+        assert "✔ finished" in executed[0]["data"]["text/html"] and executed[1]["data"] == {"text/plain": ""}
+        finished = _html_export(executed)
+        assert "Both done" in finished and "ChatPanel(" not in finished and "live panel" not in finished

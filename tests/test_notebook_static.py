@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 import ipywidgets as widgets
 import pytest
@@ -19,11 +21,15 @@ from agentnb.messages import (
     ExecutionFinished,
     ExecutionOutput,
     MessageSent,
+    StreamStarted,
+    TokenChunk,
 )
+from agentnb.notebook import frame
 from agentnb.notebook.controls import ApprovalCard
 from agentnb.notebook.html import PALETTE, Palette, for_people
 from agentnb.notebook.panel import ChatPanel
 from agentnb.notebook.risk import risk_cues
+from agentnb.notebook.slots import EMPTY
 from agentnb.notebook.static import FOLD_LINES, outputs_html, transcript_html, transcript_text
 from agentnb.textguard import has_hidden
 
@@ -228,3 +234,102 @@ def test_export_folds_the_models_copy_under_the_code(tmp_path):
     assert folded.startswith("<details><summary>what the model saw</summary>")
     assert "```\nexitcode: 0 (execution succeeded)\nCode output: plotted\n" in folded  # lines kept
     assert sum("exitcode" in s for s in sources) == 1
+
+
+class RecordedSlots:
+    """Stands in for the notebook's display channel (:class:`CellSlots`): keeps what the panel sends."""
+
+    def __init__(self) -> None:
+        self.main: list[dict] = []
+        self.second: list = []
+        self.extra = None
+
+    def update_main(self, bundle: dict) -> None:
+        self.main.append(bundle)
+
+    def update_second(self, bundle: dict) -> None:
+        self.second.append(bundle)
+
+    def show_extra(self, widget) -> None:
+        self.extra = widget
+        self.second.append(widget)
+
+    def clear_extra(self) -> None:
+        self.extra = None
+        self.second.append(EMPTY)
+
+
+def test_snapshot_refreshes_at_boundaries_never_per_token_and_leaves_at_the_end(monkeypatch):
+    monkeypatch.setattr(frame, "SNAPSHOT_EVERY", 0.05)
+
+    async def scenario() -> None:
+        panel, slots = ChatPanel("c1"), RecordedSlots()
+        panel.attach_slots(slots)
+        events = chat_events()
+        panel.handle_event(events[0])  # ChatStarted
+        panel.handle_event(events[1])  # the task: two boundaries in one turn of the loop, one snapshot
+        await asyncio.sleep(0.02)
+        assert len(slots.second) == 1 and "Plot it." in slots.second[0]["text/html"]
+        panel.handle_event(StreamStarted(sender="assistant", message_id="m1"))
+        for i in range(2_000):  # 0.2 s of tokens, four snapshot intervals: none of them is a boundary
+            panel.handle_event(TokenChunk(sender="assistant", message_id="m1", text="tok "))
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert len(slots.second) == 1 and panel.updates > 1
+        for event in events[2:5]:  # the message, its block, the approval request
+            panel.handle_event(event)
+        await asyncio.sleep(0.6)
+        assert len(slots.second) == 2
+        html = slots.second[-1]["text/html"]
+        assert "● waiting for approval" in html and "Here it is" in html and "saved while the chat was running" in html
+        for event in events[5:-1]:
+            panel.handle_event(event)
+        panel.handle_event(events[-1])  # ChatFinished right after a boundary: its pending snapshot is dropped
+        await asyncio.sleep(0.2)
+        assert slots.second[-1] == EMPTY and len(slots.main) == 1
+        page = slots.main[0]["text/html"]
+        assert "agentnb-page" in page and "✔ finished" in page and "agentnb-snapshot" not in page
+        assert '<img src="data:image/png;base64,' in page
+
+    asyncio.run(scenario())
+
+
+def test_snapshot_is_hidden_by_the_live_widget_and_hides_the_dead_one():
+    panel = ChatPanel("c2")
+    panel.attach_slots(RecordedSlots())
+    for event in chat_events()[:5]:
+        panel.handle_event(event)
+    key = f"agentnb-snap-{panel.model_id}"
+    html = panel.snapshot_bundle()["text/html"]
+    assert html.startswith(f'<div class="agentnb-snapshot {key}"><style>')
+    assert f".jp-OutputArea-child:has(+ .jp-OutputArea-child .{key}):not(:has(.agentnb-panel))" in html
+    live_styles = [w.value for w in panel.children if isinstance(w, widgets.HTML) and key in w.value]
+    assert live_styles == [f"<style>.{key} {{ display: none; }} .jp-OutputArea-child:has(.{key}), "
+                           f".output_area:has(.{key}) {{ display: none; }}</style>"]
+    assert "saved while the chat was running" in panel.snapshot_bundle()["text/plain"]
+    panel_text = panel._repr_mimebundle_()["text/plain"]
+    assert panel_text == "agentnb chat c2: live panel (needs the kernel that ran it)"
+
+
+def test_throttle_spaces_costly_snapshots_and_merges_requests():
+    async def scenario() -> None:
+        runs: list[float] = []
+
+        def render() -> None:
+            runs.append(time.monotonic())
+            time.sleep(0.06)
+
+        throttle = frame._Throttle(render)
+        throttle.request()
+        throttle.request()
+        await asyncio.sleep(0.01)
+        assert len(runs) == 1 and throttle.interval >= frame.SNAPSHOT_COST_RATIO * 0.06
+        throttle.request()
+        throttle.request()
+        await asyncio.sleep(0.05)
+        assert len(runs) == 1 and throttle.timer is not None  # one trailing run, not yet due
+        throttle.cancel()
+        assert throttle.timer is None
+
+    asyncio.run(scenario())

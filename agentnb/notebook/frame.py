@@ -101,11 +101,11 @@ class PanelFrame:
         """Display the panel in an output slot of the running cell, and the snapshot of the chat so
         far in a second one, so that a notebook saved at any moment keeps the conversation; when the
         chat ends the panel's output becomes the static page (:meth:`freeze`)."""
-        self._add_live_style()
         self.attach_slots(CellSlots(self._repr_mimebundle_(), self.snapshot_bundle()))
 
     def attach_slots(self, slots: CellSlots) -> None:
         """Show this panel through ``slots`` (see :meth:`show`) from now on."""
+        self._add_live_style()
         self._snapshots = _Throttle(self._snapshot_now)
         self._slots = slots
         self._frozen = False
