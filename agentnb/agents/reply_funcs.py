@@ -49,8 +49,8 @@ class ReplyFunctionsMixin:
     _default_auto_reply: str | dict[str, Any]
     a_run_reply_hooks: Callable[..., Any]
 
-    def register_reply(self, trigger: Any, reply_func: Callable, position: int = 0,
-                       config: Any = None, reset_config: Callable | None = None, *,
+    def register_reply(self, trigger: Any, reply_func: Callable[..., Any], position: int = 0,
+                       config: Any = None, reset_config: Callable[..., Any] | None = None, *,
                        ignore_async_in_sync_chat: bool = False, remove_other_reply_funcs: bool = False) -> None:
         """Register ``reply_func(recipient, messages, sender, config) -> (final, reply)``; sync or async.
 
@@ -65,7 +65,7 @@ class ReplyFunctionsMixin:
             "init_config": config, "reset_config": reset_config,
         })
 
-    def replace_reply_func(self, old_reply_func: Callable, new_reply_func: Callable) -> None:
+    def replace_reply_func(self, old_reply_func: Callable[..., Any], new_reply_func: Callable[..., Any]) -> None:
         for f in self._reply_func_list:
             if f["reply_func"] == old_reply_func:
                 f["reply_func"] = new_reply_func
@@ -75,13 +75,15 @@ class ReplyFunctionsMixin:
         return self._reply_func_list
 
     async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
-                               exclude: tuple | list = (), **kwargs: Any) -> str | dict[str, Any] | None:
+                               exclude: tuple[Any, ...] | list[Any] = (),
+                               **kwargs: Any) -> str | dict[str, Any] | None:
         """Run the reply functions (newest first) until one is final; else the default auto reply."""
         if messages is None and sender is None:
             raise ConfigAssertionError(f"Either messages={messages!r} or sender={sender!r} must be provided.")
         if messages is None:
             messages = self._oai_messages[sender]
         messages = await self.a_run_reply_hooks(messages)
+        reply: str | dict[str, Any] | None
         for entry in list(self._reply_func_list):
             func = entry["reply_func"]
             if func in exclude or not matches_trigger(entry["trigger"], sender):
