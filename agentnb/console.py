@@ -19,7 +19,9 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, assert_never
+from typing import IO
+
+from typing_extensions import assert_never  # typing has it from Python 3.11
 
 from .messages import (
     AnyEvent,

@@ -22,10 +22,11 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, assert_never
+from typing import Any
 
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
+from typing_extensions import assert_never  # typing has it from Python 3.11
 
 from .._aio import on_caller_thread
 from ..messages import (
@@ -69,18 +70,10 @@ from .static import (
     model_saw_html,
     state_of,
 )
+from .streams import TokenStream
 
 PAGE_SIZE = 50
 """Cards per page of the conversation column (see ``ChatPanel._add``)."""
-class _Stream:
-    __slots__ = ("last_flush", "parts", "sender", "timer", "widget")
-
-    def __init__(self, sender: str, widget: widgets.HTML) -> None:
-        self.sender = sender
-        self.widget = widget
-        self.parts: list[str] = []
-        self.last_flush = float("-inf")
-        self.timer: asyncio.TimerHandle | None = None
 
 
 class ChatPanel(PanelFrame, widgets.VBox):
@@ -104,7 +97,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
         self._pages: deque[tuple[widgets.VBox, list[widgets.Widget]]] = deque()
         self._kept = 0
         self._hidden = 0
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, TokenStream] = {}
         self._executions: dict[str, ExecutionCard] = {}
         self._approvals: dict[str, ApprovalCard] = {}
         self._languages: dict[str, str] = {}
@@ -299,11 +292,11 @@ class ChatPanel(PanelFrame, widgets.VBox):
         html = message_html(ev.sender, ev.recipient, ev.message, colour=self._palette(ev.sender))
         if is_protocol_only(ev.message):  # a bare TERMINATE: no card (a streamed one is removed)
             if stream is not None:
-                self._cancel_timer(stream)
+                stream.cancel_timer()
                 stream.widget.layout = widgets.Layout(display="none")
             return
         if stream is not None:
-            self._cancel_timer(stream)
+            stream.cancel_timer()
             stream.widget.value = html
             self.updates += 1
         else:
@@ -313,7 +306,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
         self._speaker = ev.sender
         widget = self._html(message_html(ev.sender, None, {"content": ""}, streaming=True,
                                          colour=self._palette(ev.sender)))
-        self._streams[ev.message_id] = _Stream(ev.sender, widget)
+        self._streams[ev.message_id] = TokenStream(ev.sender, widget)
         self._add(widget)
 
     def _token(self, ev: TokenChunk) -> None:
@@ -321,32 +314,13 @@ class ChatPanel(PanelFrame, widgets.VBox):
         if stream is None:
             self._stream_started(StreamStarted(sender=ev.sender, message_id=ev.message_id))
             stream = self._streams[ev.message_id]
-        stream.parts.append(ev.text)
-        wait = stream.last_flush + self.flush_interval - time.monotonic()
-        if wait <= 0:
-            self._flush(stream)
-        elif stream.timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return  # a blocked caller thread: flushed by a later token or the final message
-            stream.timer = loop.call_later(wait, self._flush, stream)
+        stream.add(ev.text, self.flush_interval, self._flush)
 
-    def _flush(self, stream: _Stream) -> None:
-        self._cancel_timer(stream)
-        if len(stream.parts) > 1:
-            stream.parts[:] = ["".join(stream.parts)]
-        text = "".join(stream.parts)
-        stream.widget.value = message_html(stream.sender, None, {"content": text}, streaming=True,
+    def _flush(self, stream: TokenStream) -> None:
+        stream.widget.value = message_html(stream.sender, None, {"content": stream.text()}, streaming=True,
                                            colour=self._palette(stream.sender))
-        stream.last_flush = time.monotonic()
+        stream.flushed()
         self.updates += 1
-
-    @staticmethod
-    def _cancel_timer(stream: _Stream) -> None:
-        if stream.timer is not None:
-            stream.timer.cancel()
-            stream.timer = None
 
     def _tool_finished(self, ev: ToolCallFinished) -> None:
         mark = "✘" if ev.is_error else "✔"
@@ -464,7 +438,7 @@ class ChatPanel(PanelFrame, widgets.VBox):
             for key in [k for k, w in table.items() if id(w) in gone]:
                 del table[key]
         for key in [k for k, s in self._streams.items() if id(s.widget) in gone]:
-            self._cancel_timer(self._streams.pop(key))
+            self._streams.pop(key).cancel_timer()
 
     def _set_state(self, state: str, reason: str = "") -> None:
         if self._state in ("finished", "stopped", "failed") and state in ("running", "waiting", "stopping"):

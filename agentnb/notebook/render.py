@@ -14,9 +14,9 @@ code hides characters carries a warning line. Execution outputs are shown as pro
 from __future__ import annotations
 
 import sys
-from typing import assert_never
 
 from IPython.display import display
+from typing_extensions import assert_never  # typing has it from Python 3.11
 
 from ..messages import (
     AnyEvent,
