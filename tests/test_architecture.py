@@ -7,7 +7,7 @@ Layers, lowest first; a module imports, at module level, only from its own layer
     agents      agents/
     groupchat   groupchat/
     faces       notebook/, views, _compose, export, cli, studio/, batch, console, the 0.2 module paths, ...
-    demo        demo/ (the demo notebooks' source and recorded replies; ``demos`` is its old name)
+    demo        demo/ (the demo notebooks' source and their recorded replies)
 
 Imports inside functions are deferred (they run on first use, not at import) and are allowed
 upward, except into the UI: nothing below the faces imports notebook/, views, studio/, IPython or
@@ -33,13 +33,12 @@ LAYERS: dict[str, int] = {
     "agents": 2,
     "groupchat": 3,
     "demo": 5,
-    "demos": 5,
 }
 """Layer of each top-level unit of ``agentnb``; every other unit is a face (layer 4)."""
 FACES = 4
-DEMO = ("agentnb.demo", "agentnb.demos")
+DEMO = "agentnb.demo"
 """The top layer: the demo notebooks' source. Nothing else in agentnb imports it, not even lazily."""
-UI = ("agentnb.notebook", "agentnb.views", "agentnb.studio", *DEMO, "IPython", "ipywidgets")
+UI = ("agentnb.notebook", "agentnb.views", "agentnb.studio", DEMO, "IPython", "ipywidgets")
 COMPOSITION_ROOT = "agentnb._compose"
 ENTRY_POINTS = {"agentnb.agents.conversable"}
 """Core modules that may call the composition root (lazily): the public ``a_initiate_chat``."""
@@ -148,7 +147,7 @@ def test_nothing_below_the_faces_reaches_the_ui_even_lazily():
 
 
 def test_the_runtime_never_looks_at_the_test_harness():
-    harness = ("testing", "demo", "demos")  # the test doubles, and the demos that replay through them
+    harness = ("testing", "demo")  # the test doubles, and the demos that replay through them
     runtime = [_where(e) for e in EDGES if _unit(e.importer) not in harness
                and e.imported.startswith("agentnb.testing")]
     assert runtime == []
@@ -158,7 +157,7 @@ def test_the_runtime_never_looks_at_the_test_harness():
 
 
 def test_nothing_imports_the_demos_even_lazily():
-    assert {"agentnb.demo", "agentnb.demo.replay", "agentnb.demos"} <= MODULES.keys()
+    assert {"agentnb.demo", "agentnb.demo.replay", "agentnb.demo.approval"} <= MODULES.keys()
     users = [_where(e) for e in EDGES if not e.importer.startswith(DEMO) and e.imported.startswith(DEMO)]
     assert users == []
     # the contract can fail: the demos draw on the faces below them

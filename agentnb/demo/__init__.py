@@ -10,7 +10,7 @@ answers with the recorded replies (:mod:`.replay`), so a notebook runs the same 
 tests, on Binder, with no key. Otherwise ``None``: the default model (``OPENAI_API_KEY`` /
 ``OAI_CONFIG_LIST``, else the embedded local model).
 
-This package sits above every other layer: nothing in agentnb imports it.
+This package sits above every other layer: nothing in agentnb imports it (tests/test_architecture.py).
 """
 
 from __future__ import annotations
