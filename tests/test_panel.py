@@ -443,8 +443,11 @@ def test_an_approver_the_caller_installed_decides_and_the_panel_shows_it():
     async def main():
         panel = ChatPanel()
         with human_handlers(approver=policy), panel.attached():
+            panel.handle_event(ApprovalRequested(request=code_request("x = 1\n")))
+            (card,) = panel._approvals.values()
+            assert card.button_row not in card.children and "approver installed for this chat" in card.status.value
             decision = await asyncio.wait_for(request_approval(code_request("import socket\n")), 5)
-        (card,) = panel._approvals.values()
+        card = list(panel._approvals.values())[-1]
         assert decision == ApprovalDecision(approved=False, reason="no network here")
         assert card.button_row not in card.children and "rejected: no network here" in card.status.value
         with panel.attached():  # no approver of the caller's: the buttons answer again

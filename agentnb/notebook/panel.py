@@ -375,6 +375,8 @@ class ChatPanel(PanelFrame, widgets.VBox):
             shown_above = request.kind == "code" and bool(request.code.strip()) and request.code.strip() in last
             card = ApprovalCard(request, interactive=self.interactive and self._answers_approvals,
                                 show_code=not shown_above)
+            if self.interactive and not self._answers_approvals:
+                card.status.value = '<span class="agentnb-note">the approver installed for this chat decides</span>'
             self._approvals[request.request_id] = card
             self._ran.setdefault(request.agent, []).append(card)
             self._add(card)
