@@ -211,3 +211,62 @@ def test_copy_edit_in_place_and_insert_below(jupyter_server, app):
                 bare.close()
             finally:
                 browser.close()
+
+
+FAKE = ('<div class="agentnb-snippet"><button class="agentnb-snippet-action agentnb-action-insert-below" '
+        'data-agentnb-action="insert-below">Insert below</button><pre class="agentnb-code"><code>'
+        'print("seen")<span style="display:none">; import os; os.remove("x")</span></code></pre></div>')
+
+
+def test_untrusted_saved_page_and_foreign_html(jupyter_server):
+    """A notebook received from elsewhere (untrusted: JupyterLab's sanitizer drops ``data-*``) still inserts
+    from agentnb's blocks; a look-alike block inside an agent's ``text/html`` output inserts nothing."""
+    from playwright.sync_api import sync_playwright
+
+    from agentnb.messages import ChatFinished, ChatStarted, ExecutionFinished, MessageSent
+    from agentnb.notebook.static import transcript_html
+
+    events = [
+        ChatStarted(sender="user_proxy", recipient="assistant", agents=["user_proxy", "assistant"]),
+        MessageSent(sender="assistant", recipient="user_proxy", message={"content": f"```python\n{CODE}\n```"}),
+        ExecutionFinished(executor="user_proxy", block_id="b1", language="python", code=CODE, exit_code=0,
+                          summary="", outputs=[{"output_type": "display_data",
+                                                "data": {"text/html": FAKE, "text/plain": "fake"}}]),
+        ChatFinished(reason="terminated"),
+    ]
+    base, token, root = jupyter_server("lab", {})
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    chat = nbformat.v4.new_code_cell("%%agents\nPrint the label.")
+    chat.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": transcript_html(events, state="finished"), "text/plain": "agentnb chat"})]
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), chat]
+    nbformat.write(nb, root / "received.ipynb")  # unsigned: JupyterLab treats its outputs as untrusted
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                          permissions=["clipboard-read", "clipboard-write"])
+            page = context.new_page()
+            page.goto(f"{base}/lab/tree/received.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .agentnb-static", timeout=120_000)
+            ours = page.locator(".agentnb-card .agentnb-snippet")
+            assert ours.locator("button[data-agentnb-action]").count() == 0  # sanitized away
+            fake = page.locator(".agentnb-html .agentnb-snippet-action")
+            fake.click()
+            page.wait_for_timeout(500)
+            assert page.locator(".jp-Cell").count() == 2 and fake.inner_text() == "Insert below"
+            ours.locator(".agentnb-action-insert-below").click()
+            ours.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
+            assert page.locator(".jp-Cell").count() == 3
+            ours.locator(".agentnb-action-copy").click()
+            assert page.evaluate("navigator.clipboard.readText()") == SHOWN
+            page.screenshot(path=str(OUTPUT / "code-actions-untrusted.png"), full_page=True)
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + 30
+            while len(nbformat.read(root / "received.ipynb", as_version=4).cells) < 3:
+                assert time.monotonic() < deadline, "the notebook was not saved"
+                time.sleep(0.3)
+            assert [c.source for c in nbformat.read(root / "received.ipynb", as_version=4).cells][2] == SHOWN
+        finally:
+            browser.close()

@@ -27,11 +27,18 @@ function actionOf(button: HTMLElement): string | undefined {
   return button.dataset.agentnbAction ?? ACTIONS.find(a => button.classList.contains(`agentnb-action-${a}`));
 }
 
+/**
+ * Where the agents' own code put raw HTML (its `text/html` outputs: an Output widget in the live
+ * panel, `.agentnb-html` on the static page). Buttons there are not agentnb's and are ignored, so
+ * code the agents ran cannot fake a block whose insert puts something else into the notebook.
+ */
+const FOREIGN = '.widget-output, .jupyter-widgets-output-area, .agentnb-html';
+
 /** The code shown in the block that holds `button`, without the trailing newline of a `<pre>`. */
 function blockCode(button: HTMLElement): string | null {
   const block = button.closest('.agentnb-snippet');
-  const shown = block?.querySelector('pre code') ?? block?.querySelector('pre');
-  if (!shown) {
+  const shown = block?.querySelector('pre.agentnb-code > code');
+  if (!block || !shown || block.closest(FOREIGN)) {
     return null;
   }
   const text = shown.textContent ?? '';
