@@ -12,6 +12,7 @@ import io
 import typing
 
 import pytest
+from IPython.utils.capture import capture_output
 
 import agentnb.messages as messages
 from agentnb.console import ConsoleView
@@ -86,7 +87,7 @@ def test_an_event_outside_the_union_is_ignored_not_an_error():
         view.handle_event(Custom())
 
 
-def test_usage_adds_up_the_same_in_the_panel_and_the_plain_output(capsys):
+def test_usage_adds_up_the_same_in_the_panel_and_the_plain_output():
     calls = [UsageUpdated(agent="assistant", model="m", prompt_tokens=100, completion_tokens=20, cost=0.5),
              UsageUpdated(agent="critic", model="m", prompt_tokens=1000, completion_tokens=3, cost=0.25)]
     panel, plain = ChatPanel(), PlainRenderer()
@@ -97,5 +98,7 @@ def test_usage_adds_up_the_same_in_the_panel_and_the_plain_output(capsys):
             view.handle_event(call)
     assert (panel.usage.tokens, panel.usage.cost) == (plain.usage.tokens, plain.usage.cost) == (1123, 0.75)
     assert "1,123 tokens" in panel.status.value and "$0.7500" in panel.status.value
-    plain.handle_event(ChatFinished(reason="terminated"))
-    assert "chat finished: terminated (1,123 tokens, $0.7500)" in capsys.readouterr().out
+    with capture_output() as shown:  # printed, or published when an IPython shell exists
+        plain.handle_event(ChatFinished(reason="terminated"))
+    text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
+    assert "chat finished: terminated (1,123 tokens, $0.7500)" in text

@@ -193,8 +193,9 @@ class ChatPanel(PanelFrame, widgets.VBox):
             return  # not a messages.AnyEvent: nothing to show
         self._remember(event)
         match event:
-            case TokenChunk():  # first: by far the most frequent
+            case TokenChunk():  # first: by far the most frequent; the status line follows the flushes
                 self._token(event)
+                return
             case MessageSent():
                 self._message(event)
             case StreamStarted():
@@ -321,6 +322,8 @@ class ChatPanel(PanelFrame, widgets.VBox):
                                            colour=self._palette(stream.sender))
         stream.flushed()
         self.updates += 1
+        if self._started is not None:
+            self._render_status()
 
     def _tool_finished(self, ev: ToolCallFinished) -> None:
         mark = "✘" if ev.is_error else "✔"
