@@ -330,6 +330,7 @@ class DroppingProxy:
             self.loop.stop()
         self.loop.call_soon_threadsafe(stop)
         self.thread.join(10)
+        self.loop.close()  # its self-pipe sockets too
 
 
 def test_websocket_dropped_mid_block_reconnects_without_losing_outputs(gateway, tmp_path):

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._aio import run_sync
 from ..errors import contains_secret
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+_T = TypeVar("_T")
 
 OutputCallback = Callable[[dict[str, Any]], None]
 """Receives each output as it arrives, as an nbformat-style dict.
@@ -231,3 +235,44 @@ def truncate(text: str, limit: int) -> str:
     tail = limit - head
     cut = len(text) - head - tail
     return f"{text[:head]}\n... [output truncated: {cut} characters omitted] ...\n{text[len(text) - tail:]}"
+
+
+class BoundedText:
+    """Accumulates text keeping only a head and a tail; renders like :func:`truncate`."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.head = ""
+        self.tail = ""
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self.total += len(text)
+        if len(self.head) < self.limit:
+            self.head += text[: self.limit - len(self.head)]
+        self.tail = (self.tail + text[-self.limit:])[-self.limit:]
+
+    def clear(self) -> None:
+        self.head, self.tail, self.total = "", "", 0
+
+    def render(self) -> str:
+        if self.limit <= 0 or self.total <= self.limit:
+            return self.head if self.total <= len(self.head) else self.head + self.tail
+        head = int(self.limit * 0.7)
+        tail = self.limit - head
+        cut = self.total - head - tail
+        return f"{self.head[:head]}\n... [output truncated: {cut} characters omitted] ...\n{self.tail[-tail:]}"
+
+
+async def shielded(coro: Awaitable[_T]) -> _T:
+    """Await ``coro`` to completion even if the caller is cancelled meanwhile, then re-raise: what an
+    executor's shutdown needs to finish (a kernel must not be left half-closed)."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise

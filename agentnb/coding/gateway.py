@@ -17,12 +17,12 @@ import contextlib
 import os
 import secrets
 import weakref
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_client.session import Session
 
-from ..errors import ConfigError, UnsafePathError, register_secret
-from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
+from ..errors import ConfigError, KernelDiedError, register_secret
+from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, shielded
 from .gateway_transport import (
     GatewayAuthError,
     GatewayError,
@@ -32,9 +32,8 @@ from .gateway_transport import (
     _KernelGone,
     _Signal,
 )
-from .kernel import EXIT_NOTE, _Run, _shielded, asked_to_exit, lost_kernel_result
-from .pool import HELPER_SOURCE
-from .safepath import resolve_root, write_file
+from .iopub import OutputCollector, OutputFiles, asked_to_exit
+from .kernel_helper import SH_RC_EXPRESSIONS, load_code, run_sh_code
 
 GATEWAY_URL_ENV = "AGENTNB_GATEWAY_URL"
 """Default gateway URL when none is configured."""
@@ -44,11 +43,6 @@ GATEWAY_TOKEN_ENV = "AGENTNB_GATEWAY_TOKEN"
 _INTERRUPT_GRACE = 10.0  # seconds a cell may take to stop after an interrupt
 _POLL = 2.0  # seconds of silence during a block before asking the gateway whether the kernel still exists
 _REPLY_GRACE = 2.0  # seconds to wait for the idle status once the reply is in (it may have been lost)
-_LOAD_HELPERS = (
-    "import os as _o, sys as _s, types as _t\n"
-    "_m = _t.ModuleType('__agentnb__'); exec({src!r}, _m.__dict__); _s.modules['__agentnb__'] = _m\n"
-    "_o.environ.update({env!r}); del _o, _s, _t, _m\n"
-)
 
 
 class GatewayExecutor(CodeExecutor):
@@ -96,7 +90,8 @@ class GatewayExecutor(CodeExecutor):
         self._abandoned: str | None = None
         self._missed: str | None = None
         """Kernel trouble seen outside a block (restarting | dead | gone), told with the next block."""
-        self._image_counter = 0
+        self._files = OutputFiles(self.work_dir)
+        """Saved image outputs, under the local work_dir."""
 
     @property
     def kernel_id(self) -> str | None:
@@ -137,7 +132,7 @@ class GatewayExecutor(CodeExecutor):
         except asyncio.CancelledError:  # the gateway may start it anyway: delete it once it has an id
             with contextlib.suppress(Exception):
                 model = await starting
-                await _shielded(self._gateway.call("DELETE", f"/api/kernels/{model['id']}"))
+                await shielded(self._gateway.call("DELETE", f"/api/kernels/{model['id']}"))
             raise
         self._kernel_id = model["id"]
         self._open = []  # the finalizer closes what is in it (it must not hold the executor itself)
@@ -147,7 +142,7 @@ class GatewayExecutor(CodeExecutor):
             await self._open_channels()
             await self._setup()
         except BaseException:
-            await _shielded(self._drop_kernel())
+            await shielded(self._drop_kernel())
             raise
 
     async def _open_channels(self) -> None:
@@ -163,7 +158,7 @@ class GatewayExecutor(CodeExecutor):
         self._language = str(info.get("language_info", {}).get("name", "")).lower()
         if self._language == "python":
             content = await self._request("execute_request", _execute_content(
-                _LOAD_HELPERS.format(src=HELPER_SOURCE, env=self.env), silent=True), self.startup_timeout)
+                load_code(harden=False, env=self.env), silent=True), self.startup_timeout)
             if content.get("status") != "ok":
                 raise GatewayError(f"the kernel on {self.gateway_url} could not load agentnb's helpers: "
                                    f"{content.get('ename')}: {content.get('evalue')}", url=self.gateway_url)
@@ -187,10 +182,10 @@ class GatewayExecutor(CodeExecutor):
                 self._finalizer.detach()
 
     async def a_close(self) -> None:
-        await _shielded(self._drop_kernel())
+        await shielded(self._drop_kernel())
 
     async def a_restart(self) -> None:
-        await _shielded(self._drop_kernel())
+        await shielded(self._drop_kernel())
         await self.a_start()
 
     async def _kernel_state(self) -> str | None:
@@ -206,17 +201,6 @@ class GatewayExecutor(CodeExecutor):
         if self._lock is None:
             self._lock = asyncio.Lock()
         return self._lock
-
-    def _save_output_file(self, ext: str, data: bytes) -> str:
-        """Write an image output as a new ``output_N.ext`` in the local work_dir (never through a link)."""
-        root = resolve_root(self.work_dir)
-        for _ in range(10_000):
-            self._image_counter += 1
-            try:
-                return write_file(root, f"output_{self._image_counter}.{ext}", data, exclusive=True)
-            except FileExistsError:
-                continue
-        raise UnsafePathError(f"no free output_N.{ext} name in {self.work_dir}")
 
     # -- messages --------------------------------------------------------------------------
     async def _send(self, msg_type: str, content: dict[str, Any]) -> str:
@@ -294,7 +278,7 @@ class GatewayExecutor(CodeExecutor):
             with contextlib.suppress(_KernelGone, GatewayError):
                 await self._setup()
                 return
-        await _shielded(self._drop_kernel())
+        await shielded(self._drop_kernel())
         await self._start_kernel()
 
     # -- execution ---------------------------------------------------------------------------
@@ -325,18 +309,36 @@ class GatewayExecutor(CodeExecutor):
         sh = block.language == "sh"
         if sh and self._language != "python":
             return self.unsupported(block)
-        code = f"__import__('__agentnb__').run_sh({block.code!r})" if sh else block.code
+        code = run_sh_code(block.code) if sh else block.code
         if self._abandoned is not None:
             abandoned, self._abandoned = self._abandoned, None
             with contextlib.suppress(GatewayError):
                 await self._wait_reply(abandoned, _INTERRUPT_GRACE)
-        run = _Run(self, on_output)  # type: ignore[arg-type]
-        loop = asyncio.get_running_loop()
+        collector = OutputCollector(on_output, max_output_chars=self.max_output_chars,
+                                    max_display_chars=self.max_display_chars, save_file=self._files.save)
         msg_id = await self._send("execute_request", _execute_content(
-            code, store_history=not sh,
-            user_expressions={"rc": "__import__('__agentnb__').last_rc"} if sh else None))
+            code, store_history=not sh, user_expressions=dict(SH_RC_EXPRESSIONS) if sh else None))
+        try:
+            reply, timed_out, dropped = await self._collect(collector, msg_id, timeout)
+        except (KernelDiedError, TimeoutError) as lost:  # died, or ignored the interrupt: it was replaced
+            return collector.lost(lost)
+        content = (reply.get("content") or {}) if reply is not None else {}
+        result = collector.result(content, sh=sh, timeout=timeout, timed_out=timed_out, notes=(
+            ["Note: the connection to the gateway dropped while this block ran; it finished, but some "
+             "of its output may be missing."] if dropped else []))
+        if asked_to_exit(content):  # exit()/quit(): the kernel is ending itself; never send it another block
+            await self.a_restart()
+        return result
+
+    async def _collect(self, collector: OutputCollector, msg_id: str,
+                       timeout: float) -> tuple[dict[str, Any] | None, bool, bool]:
+        """Feed the block's messages to ``collector`` until its reply and idle status are in: (reply,
+        timed out, connection dropped before the reply). Raises :class:`KernelDiedError` or
+        ``TimeoutError`` (stuck) once the kernel has been replaced, ``_KernelGone`` if it vanished
+        before the block started."""
+        loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        timed_out = idle = started = lost = False
+        timed_out = idle = started = dropped = False
         reply: dict[str, Any] | None = None
         reply_at = 0.0
         probe: str | None = None
@@ -351,15 +353,17 @@ class GatewayExecutor(CodeExecutor):
                         break  # the idle status was lost with a dropped connection
                     if now >= deadline:
                         if timed_out:  # the interrupt did not stop it: replace the kernel
-                            return await self._died(run, "stuck", stuck=timeout)
+                            await self._lose("stuck", stuck=timeout)
                         timed_out = True
                         await self.a_interrupt()
                         deadline = loop.time() + _INTERRUPT_GRACE
                     elif now >= heard + _POLL:  # silence: is the kernel still there?
                         heard = now
+                        dead = False
                         with contextlib.suppress(GatewayAuthError, GatewayError):  # down: the reader decides
-                            if await self._kernel_state() == "dead":
-                                return await self._died(run, "dead", started=started)
+                            dead = await self._kernel_state() == "dead"
+                        if dead:
+                            await self._lose("dead", started=started)
                     continue
                 heard = loop.time()
                 if isinstance(item, _Signal):
@@ -373,11 +377,11 @@ class GatewayExecutor(CodeExecutor):
                     continue
                 status = _kernel_status(item)
                 if status in ("restarting", "dead"):
-                    return await self._died(run, status, started=started)
+                    await self._lose(status, started=started)
                 parent = item.get("parent_header", {}).get("msg_id")
                 if probe is not None and parent == probe and item.get("msg_type") == "execute_reply":
                     if reply is None:
-                        lost = True
+                        dropped = True
                         break
                     continue
                 if parent != msg_id:
@@ -388,49 +392,17 @@ class GatewayExecutor(CodeExecutor):
                 elif item.get("msg_type") == "status":
                     idle = idle or item["content"].get("execution_state") == "idle"
                 else:
-                    run.handle(item)
+                    collector.handle(item)
         except _KernelGone:  # found out over REST (interrupt, liveness check)
             if not started:
                 raise  # a kernel unknown to the gateway never got the block: a_execute runs it on a new one
-            return await self._died(run, "gone")
+            await self._lose("gone")
         except asyncio.CancelledError:
             self._abandoned = msg_id  # the next block first waits for this cell to stop
             with contextlib.suppress(Exception):
-                await _shielded(self.a_interrupt())
+                await shielded(self.a_interrupt())
             raise
-        if reply is not None and asked_to_exit(reply.get("content") or {}):
-            # exit()/quit(): the kernel is ending itself; say so in THIS block and never send it another one
-            note = {"output_type": "stream", "name": "stderr", "text": EXIT_NOTE + "\n"}
-            run.keep(note)
-            run.emit(note)
-            result = self._result(run, reply, sh, timed_out, timeout, lost)
-            result.output = (result.output.rstrip("\n") + "\n" if result.output.strip() else "") + EXIT_NOTE
-            await self.a_restart()
-            return result
-        return self._result(run, reply, sh, timed_out, timeout, lost)
-
-    def _result(self, run: _Run, reply: dict[str, Any] | None, sh: bool, timed_out: bool, timeout: float,
-                lost: bool) -> CodeResult:
-        content = reply.get("content", {}) if reply else {}
-        run.execution_count = content.get("execution_count", run.execution_count)
-        exit_code = 1 if (run.error or content.get("status") == "error") else 0
-        if sh and not timed_out:
-            rc = content.get("user_expressions", {}).get("rc", {})
-            with contextlib.suppress(Exception):
-                exit_code = int(rc.get("data", {}).get("text/plain", "0")) or exit_code
-        text = run.summary.render()
-        if lost:
-            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
-                "Note: the connection to the gateway dropped while this block ran; it finished, but some "
-                "of its output may be missing.")
-        if timed_out:
-            exit_code = 124
-            text = (text.rstrip("\n") + "\n" if text.strip() else "") + (
-                f"TimeoutError: code execution exceeded {timeout:g} s (the cell was interrupted; "
-                "the kernel and its variables are kept)")
-        return CodeResult(exit_code=exit_code, output=text, outputs=run.outputs,
-                          execution_count=None if sh else run.execution_count, files=run.files,
-                          timed_out=timed_out)
+        return reply, timed_out, dropped
 
     async def _wait_reply(self, msg_id: str, wait: float) -> None:
         loop = asyncio.get_running_loop()
@@ -444,18 +416,17 @@ class GatewayExecutor(CodeExecutor):
                 self._channels.queue.put_nowait(item)  # type: ignore[union-attr]  # a_execute handles it next
                 return
 
-    async def _died(self, run: _Run, trouble: str, *, stuck: float | None = None, started: bool = True) -> CodeResult:
+    async def _lose(self, trouble: str, *, stuck: float | None = None, started: bool = True) -> NoReturn:
+        """Bring back a usable kernel after ``trouble``, then raise what the block's result reports."""
         await self._recover(trouble)
         if trouble == "stuck":
-            why = (f"TimeoutError: code execution exceeded {stuck:g} s and the cell ignored the interrupt; "
-                   "the kernel was replaced and all variables were lost.")
-        elif started:
-            why = f"KernelDiedError: {_trouble_text(trouble, self.gateway_url)} while running this code; " \
-                  "all variables were lost."
-        else:
-            why = f"KernelDiedError: {_trouble_text(trouble, self.gateway_url)} before this code could run; " \
-                  "it was not run and all variables were lost."
-        return lost_kernel_result(run, why, stuck)
+            raise TimeoutError(f"code execution exceeded {stuck:g} s and the cell ignored the interrupt; "
+                               "the kernel was replaced and all variables were lost.")
+        if started:
+            raise KernelDiedError(f"{_trouble_text(trouble, self.gateway_url)} while running this code; "
+                                  "all variables were lost.")
+        raise KernelDiedError(f"{_trouble_text(trouble, self.gateway_url)} before this code could run; "
+                              "it was not run and all variables were lost.")
 
 
 def _execute_content(code: str, *, silent: bool = False, store_history: bool = True,

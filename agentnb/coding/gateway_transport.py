@@ -170,9 +170,17 @@ class _Channels:
         self.reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
+        try:
+            await self._read_until_done()
+        finally:  # closed, gone, failed, or cancelled (its loop ending): the connection is done
+            with contextlib.suppress(Exception):
+                self.ws.close()
+
+    async def _read_until_done(self) -> None:
         while True:
             raw = await self.ws.read_message()
             if raw is None:
+                self.ws.close()  # dropped by the peer: closing it is a no-op on the wire, but frees it
                 if self.closing:
                     return
                 self.drops += 1
@@ -192,7 +200,6 @@ class _Channels:
                     self.queue.put_nowait(_Signal("failed", exc))
                     return
                 if self.closing:  # abandoned while reconnecting
-                    self.ws.close()
                     return
                 self.queue.put_nowait(_Signal("reconnected"))
                 continue

@@ -28,7 +28,8 @@ from .._aio import run_sync
 from ..code_utils import check_can_use_docker_or_throw
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback
 from .compat import CodeExtractor, IPythonCodeResult, MarkdownCodeExtractor, silence_pip
-from .kernel import KernelExecutor, strip_ansi
+from .iopub import strip_ansi
+from .kernel import KernelExecutor
 from .safepath import resolve_root, write_file
 
 JupyterCodeResult = IPythonCodeResult
@@ -77,6 +78,10 @@ class LocalJupyterServer:
     @property
     def connection_info(self) -> JupyterConnectionInfo:
         return JupyterConnectionInfo(host=self.ip, use_https=False, port=self.port, token=None)
+
+    def adopt(self, executor: _KernelCodeExecutor) -> None:
+        """Record ``executor`` as using this server: :meth:`stop` shuts its kernel down."""
+        self._executors.append(executor)
 
     def stop(self) -> None:
         """Shut down every kernel started through this server."""
@@ -242,7 +247,7 @@ class JupyterCodeExecutor(_KernelCodeExecutor):
                  timeout: int = 60, output_dir: Path | str = Path(".")):
         if isinstance(jupyter_server, LocalJupyterServer):
             super().__init__(kernel_name, timeout, output_dir)
-            jupyter_server._executors.append(self)
+            jupyter_server.adopt(self)
         elif isinstance(jupyter_server, JupyterConnectionInfo):
             super().__init__(kernel_name, timeout, output_dir, remote=jupyter_server)
         elif isinstance(jupyter_server, JupyterConnectable):

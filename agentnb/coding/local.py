@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UnsafePathError
 from . import proctree
-from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
+from .base import BoundedText, CodeBlock, CodeExecutor, CodeResult, OutputCallback, execution_env
 from .safepath import resolve_root, write_file
 
 _FILENAME = re.compile(r"^\s*(?:#|//)\s*filename:\s*(\S+)\s*$")
@@ -85,8 +85,6 @@ class LocalCommandLineExecutor(CodeExecutor):
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=self.work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=execution_env(self.env))
-        from .kernel import BoundedText  # lazily: the kernel module loads jupyter_client
-
         summary = BoundedText(self.max_output_chars)
         outputs: list[dict[str, Any]] = []
 

@@ -107,6 +107,7 @@ def test_no_process_survives_the_agentnb_process(tmp_path, sig, executor):
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait()
+            proc.stderr.close()
             _kill_all(recorded)
 
 
