@@ -150,10 +150,13 @@ class ChatPanel(PanelFrame, widgets.VBox):
             return
         self._answers_approvals = scope.approver() is None
         asks = scope.input_provider() is None
-        with subscribe(self.handle_event), stream_tokens(), scope.human_handlers(
-                input_provider=self.input_provider if asks else None,
-                approver=self.approver if self._answers_approvals else None):
-            yield self
+        try:
+            with subscribe(self.handle_event), stream_tokens(), scope.human_handlers(
+                    input_provider=self.input_provider if asks else None,
+                    approver=self.approver if self._answers_approvals else None):
+                yield self
+        finally:
+            self._answers_approvals = True
 
     # ------------------------------------------------------------------ human hooks
 
