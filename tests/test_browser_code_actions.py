@@ -175,12 +175,18 @@ def test_copy_edit_in_place_and_insert_below(jupyter_server, app):
                 # Edit in place: the editor takes the block's place; Cancel puts it back
                 chat.locator(".agentnb-approval button[title='Edit']").click()
                 chat.locator(".agentnb-approval textarea").wait_for(state="visible", timeout=10_000)
+                block.wait_for(state="hidden", timeout=10_000)  # class and layout are separate widget updates
                 assert _visible_copies(page) == 1 and not block.is_visible()
+                head = chat.locator(".agentnb-approval .agentnb-head").first.inner_text()
+                assert head.startswith("Edit the code") and "Approve?" not in head
                 assert chat.locator(".agentnb-approval textarea").input_value().rstrip("\n") == SHOWN
                 page.screenshot(path=str(OUTPUT / f"code-actions-{app}-editing.png"), full_page=True)
                 chat.locator(".agentnb-approval button:text-is('Cancel')").click()
                 block.wait_for(state="visible", timeout=10_000)
+                chat.locator(".agentnb-approval textarea").wait_for(state="hidden", timeout=10_000)
+                approve.wait_for(state="visible", timeout=10_000)
                 assert _visible_copies(page) == 1 and approve.is_visible()
+                assert chat.locator(".agentnb-approval .agentnb-head").first.inner_text().startswith("Approve?")
 
                 # Insert below from the live panel: a new cell right under the chat's cell
                 block.locator("button[data-agentnb-action='insert-below']").click()

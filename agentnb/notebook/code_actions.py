@@ -73,6 +73,8 @@ CSS = """
 .agentnb-snippet-action[data-agentnb-done="true"] { color: var(--jp-success-color1, #388e3c); }
 .agentnb-snippet-action[data-agentnb-done="false"] { color: var(--jp-error-color1, #d32f2f); }
 body:not([data-agentnb-frontend]) .agentnb-snippet-actions { display: none; }
+.agentnb-approval:not(.agentnb-editing) .agentnb-if-editing, .agentnb-editing .agentnb-unless-editing {
+  display: none; }
 .agentnb-editor textarea { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 """
 """Button styles (joined into :data:`agentnb.notebook.html.CSS`); hidden where the extension is absent."""

@@ -79,7 +79,9 @@ class ApprovalCard(widgets.VBox):
         shown = highlight_code(request.code, language, actions=request.kind == "code") if show_code else ""
         in_place = hide_while_editing(request.code) if request.kind == "code" else ""
         head = widgets.HTML(
-            f'<div class="agentnb-head">Approve? <b>{escape(request.agent)}</b> wants to run {what}</div>'
+            f'<div class="agentnb-head"><span class="agentnb-unless-editing">Approve? <b>{escape(request.agent)}'
+            f"</b> wants to run {what}</span><span class=\"agentnb-if-editing\">Edit the code "
+            f"<b>{escape(request.agent)}</b> will run, then run it (or Cancel)</span></div>"
             + hidden_warning(request.code) + cues + shown + in_place
         )
         self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
@@ -134,9 +136,9 @@ class ApprovalCard(widgets.VBox):
             self.button_row.layout.display = "none"
 
     def _close_editor(self, *, keep_edits: bool = False) -> None:
-        self.remove_class("agentnb-editing")
-        self.editor.layout.display = "none"
+        self.editor.layout.display = "none"  # first: the block never shows twice, even for a moment
         self.edit_row.layout.display = "none"
+        self.remove_class("agentnb-editing")
         if not keep_edits:
             self.editor.value = self._editable
         if self.decision is None:
