@@ -8,6 +8,7 @@ notebook moves on, no raw ``ChatHandle``/``ChatPanel`` repr.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import nbformat
@@ -183,7 +184,7 @@ def test_a_running_chat_is_saved_as_a_snapshot_that_leaves_when_it_ends(kernel_f
         nb.execute("%load_ext agentnb")
         cell = run_cell(nb, f"%%agents --work-dir {tmp_path / 'w'} --max-turns 4 --out h\nPlot squares.\n")
         live, snapshot = saved_outputs(nb, [cell])
-        assert WIDGET_VIEW in live["data"] and "live panel" in live["data"]["text/plain"]
+        assert WIDGET_VIEW in live["data"] and "live widget" in live["data"]["text/plain"]
         assert "agentnb-snapshot" in snapshot["data"]["text/html"] and WIDGET_VIEW not in snapshot["data"]
         first = nb.wait_for(lambda: nb.button("Approve"), what="first Approve")
         nb.click(first)
@@ -211,7 +212,7 @@ def test_a_running_chat_is_saved_as_a_snapshot_that_leaves_when_it_ends(kernel_f
         # refreshed at message/execution boundaries, never closer than SNAPSHOT_EVERY (kernel clock)
         sent = [m["header"]["date"] for m in _snapshot_updates(nb, cell, snapshot["display_id"])]
         assert len(sent) >= 2
-        gaps = [(b - a).total_seconds() for a, b in zip(sent, sent[1:])]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent)]
         assert min(gaps) >= 0.99, gaps
         nb.click(nb.button("Approve"))
         run_cell(nb, "r = await h")
@@ -229,4 +230,4 @@ def test_a_running_chat_is_saved_as_a_snapshot_that_leaves_when_it_ends(kernel_f
         executed = saved_outputs(nb, [cell], front_end="nbclient")
         assert "✔ finished" in executed[0]["data"]["text/html"] and executed[1]["data"] == {"text/plain": ""}
         finished = _html_export(executed)
-        assert "Both done" in finished and "ChatPanel(" not in finished and "live panel" not in finished
+        assert "Both done" in finished and "ChatPanel(" not in finished and "live widget" not in finished

@@ -309,7 +309,7 @@ def test_snapshot_is_hidden_by_the_live_widget_and_hides_the_dead_one():
                            f".output_area:has(.{key}) {{ display: none; }}</style>"]
     assert "saved while the chat was running" in panel.snapshot_bundle()["text/plain"]
     panel_text = panel._repr_mimebundle_()["text/plain"]
-    assert panel_text == "agentnb chat c2: live panel (needs the kernel that ran it)"
+    assert panel_text == "agentnb chat c2: a live widget, shown while the kernel that ran it runs"
 
 
 def test_throttle_spaces_costly_snapshots_and_merges_requests():

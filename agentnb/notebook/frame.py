@@ -91,7 +91,7 @@ class PanelFrame:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         data = super()._repr_mimebundle_(**kwargs) or {}  # type: ignore[misc]  # the widget after us in the MRO
         name = f" {self.name}" if self.name else ""
-        data["text/plain"] = f"agentnb chat{name}: live panel (needs the kernel that ran it)"
+        data["text/plain"] = f"agentnb chat{name}: a live widget, shown while the kernel that ran it runs"
         return data
 
     def _ipython_display_(self) -> None:

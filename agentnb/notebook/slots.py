@@ -13,7 +13,8 @@ must be addressed:
   notebook but only read messages of the cell running now: the update must carry *its* header.
 
 So each update is sent under the starting cell's header and, when another cell runs now, once
-more under that one's (the other front end ignores the copy it cannot place).
+more under that one's (the other front end ignores the copy it cannot place). A widget's comm
+message (a click) is not a cell: JupyterLab routes what is sent under it to the clicked view's cell.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def _publisher() -> Any:
     return getattr(shell, "display_pub", None) if shell is not None else None
 
 
-def _header_id(header: Any) -> str | None:
-    return header.get("msg_id") if isinstance(header, dict) else None
+def _cell_id(header: Any) -> str | None:
+    """The msg_id of ``header`` when it is a cell's (an ``execute_request``; not a widget's comm message)."""
+    if isinstance(header, dict) and header.get("msg_type") == "execute_request":
+        return header.get("msg_id")
+    return None
 
 
 class CellSlots:
@@ -97,7 +101,7 @@ class CellSlots:
             return
         now = getattr(pub, "_parent_header_global", None) or pub.parent_header
         _under(pub, self._parent, here)
-        if elsewhere is not None and _header_id(now) and _header_id(now) != _header_id(self._parent):
+        if elsewhere is not None and _cell_id(now) and _cell_id(now) != self._parent.get("msg_id"):
             _under(pub, now, elsewhere)
 
 
