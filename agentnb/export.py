@@ -240,9 +240,13 @@ def _summary(events: list[Event], metadata: dict[str, Any]) -> dict[str, Any]:
                                         *(e.model for e in events if isinstance(e, UsageUpdated))]) if m]
     usage: dict[str, Any] = {}
     for e in events:
-        if isinstance(e, UsageUpdated):  # cumulative per agent: the last one wins
-            usage[e.agent] = {"model": e.model, "prompt_tokens": e.prompt_tokens,
-                              "completion_tokens": e.completion_tokens, "cost": e.cost}
+        if isinstance(e, UsageUpdated):  # each event is one model call: add them up per agent
+            row = usage.setdefault(e.agent, {"model": e.model, "prompt_tokens": 0, "completion_tokens": 0,
+                                             "cost": 0.0})
+            row["model"] = e.model
+            row["prompt_tokens"] += e.prompt_tokens
+            row["completion_tokens"] += e.completion_tokens
+            row["cost"] += e.cost
     first_msg = next((e for e in events if isinstance(e, MessageSent)), None)
     chat_ids = list(dict.fromkeys(e.chat_id for e in events if e.chat_id))
     created = min((e.time for e in events), default=None)

@@ -276,3 +276,14 @@ def test_markdown_fences_survive(content):
     nb = events_to_notebook([MessageSent(sender="a", recipient="b", message={"content": content})])
     nbformat.validate(nb)
     assert nb.cells[1].source.endswith(content.replace("<x>", "&lt;x&gt;"))
+
+
+def test_usage_in_the_metadata_adds_up_every_model_call(tmp_path):
+    calls = [UsageUpdated(agent="assistant", model="gpt-4o-mini", prompt_tokens=p, completion_tokens=c, cost=x)
+             for p, c, x in [(120, 40, 0.25), (300, 10, 0.5), (7, 3, 0.0)]]
+    other = UsageUpdated(agent="critic", model="gpt-4o", prompt_tokens=50, completion_tokens=5, cost=1.0)
+    events = [*chat_events()[:-2], *calls, other, chat_events()[-1]]
+    nb = nbformat.read(write_notebook(events, tmp_path / "chat.ipynb"), as_version=4)
+    usage = nb.metadata.agentnb.usage
+    assert usage["assistant"] == {"model": "gpt-4o-mini", "prompt_tokens": 427, "completion_tokens": 53, "cost": 0.75}
+    assert usage["critic"]["prompt_tokens"] == 50
