@@ -166,11 +166,12 @@ class PanelFrame:
             return
         self._frozen = True
         self._snapshots.cancel()
-        self._slots.update_main(self.final_bundle())
-        self.status.layout.display = "none"  # the page above says it; the toolbar keeps Export only
-        if not (self._export_callbacks or self._follow_callbacks):
-            self._slots.update_second(EMPTY)  # no live widget stays in the output at all
+        self.status.layout.display = "none"  # the page says it; the toolbar keeps Export only
+        if not (self._export_callbacks or self._follow_callbacks):  # no live widget stays in the output at all
+            self._slots.update_second(EMPTY)
+            self._slots.update_main(self.final_bundle())
             return
+        self._slots.update_main(self.final_bundle())
         if self._slots.extra is None:
             self._slots.show_extra(self.toolbar)
         self._retire_toolbar_on_next_cell()
