@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -456,9 +457,8 @@ def test_no_remote_kernels_after_close_and_after_gc(gateway, tmp_path):
     ex = GatewayExecutor(gateway.url, auth_token=gateway.token, work_dir=tmp_path)
     ex.start()
     kernel_id = ex.kernel_id
-    finalizer = ex._finalizer
     del ex
-    finalizer()
+    gc.collect()
     assert kernel_id not in [k["id"] for k in gateway.kernels()]
 
 
