@@ -23,19 +23,31 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
+
+from typing_extensions import assert_never  # typing has it from Python 3.11
 
 from ..errors import redact
 from ..messages import (
+    AnyEvent,
     ApprovalDecided,
+    ApprovalRequested,
     ChatFinished,
     ChatStarted,
+    CodeBlockProposed,
     ErrorOccurred,
     Event,
     ExecutionFinished,
+    ExecutionOutput,
     HumanInputReceived,
+    HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
+    SpeakerSelected,
+    StreamStarted,
+    TokenChunk,
     ToolCallFinished,
+    ToolCallProposed,
     UsageUpdated,
 )
 from . import journal
@@ -58,9 +70,17 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 _STATUS = {"stopped": "stopped", "error": "error"}
-_RECORDED = frozenset({ChatStarted, MessageSent, UsageUpdated, ExecutionFinished, ApprovalDecided, ToolCallFinished,
-                       ErrorOccurred, HumanInputReceived, ChatFinished})
-"""The events a transcript needs (looked up by exact type: one set probe for the many that are skipped)."""
+_Journaled = (MessageSent | ExecutionFinished | ApprovalDecided | ToolCallFinished | ErrorOccurred | HumanInputReceived
+              | ChatFinished)
+"""The events a run's journal keeps (with :class:`ChatStarted`, which opens the run, and :class:`UsageUpdated`,
+added up and written with the next row)."""
+_Passed = (TokenChunk | StreamStarted | ExecutionOutput | ModelCallFinished | CodeBlockProposed | ToolCallProposed
+           | ApprovalRequested | HumanInputRequested | SpeakerSelected)
+"""The events a run does not keep: streamed pieces, progress, requests (the finished message, execution or
+decision is kept)."""
+_KEPT = frozenset(get_args(AnyEvent)) - frozenset(get_args(_Passed))
+"""The events a run keeps, looked up by exact type: one set probe for each of the many that are not (tokens
+stream by the hundred)."""
 
 
 class HistoryWarning(RuntimeWarning):
@@ -171,30 +191,41 @@ class Recorder:
         self.usage_changed = False
 
     def __call__(self, event: Event) -> None:
-        kind = type(event)
-        if kind not in _RECORDED:
-            return  # streamed pieces, progress: the finished message / execution is what is kept
-        if self.error is not None:
-            self._warn()
-            return
-        if kind is UsageUpdated:  # kept in memory, written with the next row
-            usage = self.usage
-            usage[0] += event.prompt_tokens  # type: ignore[attr-defined]
-            usage[1] += event.completion_tokens  # type: ignore[attr-defined]
-            usage[2] += event.cost  # type: ignore[attr-defined]
-            self.usage_changed = True
-            return
-        try:
-            with self.database.lock:
-                if kind is ChatStarted:
-                    if self.run_id is None:
-                        self._start(event)  # type: ignore[arg-type]
-                elif self.fd is not None:
-                    self._append(event)
-        except (sqlite3.Error, OSError) as exc:
-            self.error = exc
-            self._close()
-            self._warn()
+        if type(event) not in _KEPT:
+            return  # passed over, or not an agentnb event
+        if TYPE_CHECKING:  # what the set probe proved, for mypy (no cost at run time)
+            assert isinstance(event, AnyEvent) and not isinstance(event, _Passed)
+        match event:
+            case _ if self.error is not None:
+                self._warn()  # history is off for this chat
+            case UsageUpdated():  # kept in memory, written with the next row
+                usage = self.usage
+                usage[0] += event.prompt_tokens
+                usage[1] += event.completion_tokens
+                usage[2] += event.cost
+                self.usage_changed = True
+            case (MessageSent() | ExecutionFinished() | ApprovalDecided() | ToolCallFinished() | ErrorOccurred()
+                  | HumanInputReceived() | ChatFinished()):
+                try:
+                    with self.database.lock:
+                        self._append(event)
+                except (sqlite3.Error, OSError) as exc:
+                    self._fail(exc)
+                    self._warn()
+            case ChatStarted():
+                try:
+                    with self.database.lock:
+                        self._start(event)
+                except (sqlite3.Error, OSError) as exc:
+                    self._fail(exc)
+                    self._warn()
+            case _:
+                assert_never(event)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A write failed: history is off for this chat (the journal keeps what it has)."""
+        self.error = exc
+        self._close()
 
     @property
     def failed(self) -> bool:
@@ -211,6 +242,8 @@ class Recorder:
                       HistoryWarning, stacklevel=4)
 
     def _start(self, event: ChatStarted) -> None:
+        if self.run_id is not None:
+            return  # a nested chat: its messages belong to this run
         ctx = self.context
         database = self.database
         if database.conn is None:
@@ -230,14 +263,15 @@ class Recorder:
             database.journal_ready = True
         self.fd = journal.open_journal(self.path, self.run_id)
 
-    def _append(self, event: Event) -> None:
+    def _append(self, event: _Journaled) -> None:
+        if self.fd is None:
+            return  # the run is closed (finished, or history failed)
         rows = self._rows(event)
         if not rows:
             return
         if self.usage_changed:
             self.usage_changed = False
             rows.append(("u", *self.usage))
-        assert self.fd is not None
         os.write(self.fd, "".join(map(journal.line, rows)).encode())
         pending = self.pending
         pending.extend(rows)
@@ -264,39 +298,44 @@ class Recorder:
             if delete and self.run_id is not None:
                 journal.journal_path(self.path, self.run_id).unlink(missing_ok=True)
 
-    def _rows(self, event: Event) -> list[journal.Row]:
+    def _rows(self, event: _Journaled) -> list[journal.Row]:
         """The journal rows that record ``event``."""
-        if isinstance(event, MessageSent):
-            self.seq += 1
-            message = event.message
-            rows: list[journal.Row] = [("m", self.seq, event.time, event.sender, event.recipient, _json(message))]
-            if not self.has_task:  # the first message is the task
-                self.has_task = True
-                rows.append(("t", _task(message)))
-            return rows
-        if isinstance(event, ExecutionFinished):
-            return [self._event(event, {
-                "executor": event.executor, "block_id": event.block_id, "language": event.language,
-                "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
-                "outputs": [self._output(o) for o in event.outputs]})]
-        if isinstance(event, ApprovalDecided):
-            request, decision = event.request, event.decision
-            return [self._event(event, {
-                "request_kind": request.kind, "agent": request.agent, "code": request.code,
-                "tool_name": request.tool_name, "approved": decision.approved, "edited_code": decision.code,
-                "reason": decision.reason})]
-        if isinstance(event, ToolCallFinished):
-            return [self._event(event, {"executor": event.executor, "name": event.name, "content": event.content,
-                                        "is_error": event.is_error})]
-        if isinstance(event, ErrorOccurred):
-            return [self._event(event, {"source": event.source, "error_type": event.error_type,
-                                        "message": event.message, "fatal": event.fatal})]
-        if isinstance(event, HumanInputReceived):
-            return [self._event(event, {"agent": event.agent, "text": event.text})]
-        if isinstance(event, ChatFinished) and event.chat_id == self.chat_id:
-            return [("f", event.time, _STATUS.get(event.reason, "finished"), event.reason,
-                     redact(event.summary or ""), redact(event.error) if event.error else None)]
-        return []  # a nested chat's end: its messages are already written
+        match event:
+            case MessageSent():
+                self.seq += 1
+                message = event.message
+                rows: list[journal.Row] = [("m", self.seq, event.time, event.sender, event.recipient,
+                                            _json(message))]
+                if not self.has_task:  # the first message is the task
+                    self.has_task = True
+                    rows.append(("t", _task(message)))
+                return rows
+            case ExecutionFinished():
+                return [self._event(event, {
+                    "executor": event.executor, "block_id": event.block_id, "language": event.language,
+                    "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
+                    "outputs": [self._output(o) for o in event.outputs]})]
+            case ApprovalDecided():
+                request, decision = event.request, event.decision
+                return [self._event(event, {
+                    "request_kind": request.kind, "agent": request.agent, "code": request.code,
+                    "tool_name": request.tool_name, "approved": decision.approved, "edited_code": decision.code,
+                    "reason": decision.reason})]
+            case ToolCallFinished():
+                return [self._event(event, {"executor": event.executor, "name": event.name,
+                                            "content": event.content, "is_error": event.is_error})]
+            case ErrorOccurred():
+                return [self._event(event, {"source": event.source, "error_type": event.error_type,
+                                            "message": event.message, "fatal": event.fatal})]
+            case HumanInputReceived():
+                return [self._event(event, {"agent": event.agent, "text": event.text})]
+            case ChatFinished():
+                if event.chat_id != self.chat_id:
+                    return []  # a nested chat's end: its messages are already written
+                return [("f", event.time, _STATUS.get(event.reason, "finished"), event.reason,
+                         redact(event.summary or ""), redact(event.error) if event.error else None)]
+            case _:
+                assert_never(event)
 
     def _event(self, event: Event, data: dict[str, Any]) -> journal.Row:
         self.seq += 1
