@@ -22,12 +22,25 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from typing_extensions import assert_never  # typing has it from Python 3.11
+
 from .logger import BaseLogger, LoggerFactory
 from .messages import (
+    AnyEvent,
+    ApprovalDecided,
+    ApprovalRequested,
+    ChatFinished,
     ChatStarted,
+    CodeBlockProposed,
+    ErrorOccurred,
     Event,
+    ExecutionFinished,
+    ExecutionOutput,
+    HumanInputReceived,
+    HumanInputRequested,
     MessageSent,
     ModelCallFinished,
+    SpeakerSelected,
     StreamStarted,
     TokenChunk,
     ToolCallFinished,
@@ -45,7 +58,6 @@ is_logging = False
 _agents: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _tool_args: dict[str, str] = {}
 _lock = threading.Lock()
-_SKIPPED = (TokenChunk, StreamStarted, UsageUpdated)  # per-token noise; usage is in chat_completions
 
 
 def start(logger: BaseLogger | None = None, logger_type: str = "sqlite",
@@ -134,28 +146,46 @@ def _time(seconds: float) -> str:
 
 
 def _on_event(event: Event) -> None:
-    if not is_logging or isinstance(event, _SKIPPED):
+    if not is_logging:
         return
-    if isinstance(event, ModelCallFinished):
-        log_chat_completion(new_id("invocation"), event.client_id or 0, event.client_id or 0, _source(event.agent),
-                            event.request, event.response, int(event.cached), event.cost, _time(event.start_time))
-    elif isinstance(event, MessageSent):
-        log_event(_source(event.recipient), "received_message", message=event.message, sender=event.sender,
-                  valid=True)
-    elif isinstance(event, ToolCallProposed):
-        with _lock:
-            _tool_args[event.call_id] = event.arguments
-    elif isinstance(event, ToolCallFinished):
-        with _lock:
-            arguments = _tool_args.pop(event.call_id, None)
-        log_function_use(_source(event.executor), event.name, {"arguments": arguments},
-                         {"content": event.content, "is_error": event.is_error})
-    else:
-        state = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "time"}
+    if not isinstance(event, AnyEvent):
+        _log_fields(event)  # an event agentnb does not define: a row named after it
+        return
+    match event:
+        case TokenChunk() | StreamStarted() | UsageUpdated():
+            pass  # per-token noise; usage is in chat_completions
+        case ModelCallFinished():
+            log_chat_completion(new_id("invocation"), event.client_id or 0, event.client_id or 0,
+                                _source(event.agent), event.request, event.response, int(event.cached), event.cost,
+                                _time(event.start_time))
+        case MessageSent():
+            log_event(_source(event.recipient), "received_message", message=event.message, sender=event.sender,
+                      valid=True)
+        case ToolCallProposed():
+            with _lock:
+                _tool_args[event.call_id] = event.arguments
+        case ToolCallFinished():
+            with _lock:
+                arguments = _tool_args.pop(event.call_id, None)
+            log_function_use(_source(event.executor), event.name, {"arguments": arguments},
+                             {"content": event.content, "is_error": event.is_error})
+        case ChatStarted():
+            _log_fields(event, event.sender)
+        case (SpeakerSelected() | CodeBlockProposed() | ApprovalRequested() | ApprovalDecided()
+              | HumanInputRequested() | HumanInputReceived() | ExecutionOutput() | ExecutionFinished()
+              | ChatFinished() | ErrorOccurred()):
+            _log_fields(event)
+        case _:
+            assert_never(event)
+
+
+def _log_fields(event: Event, source: str | None = None) -> None:
+    """An ``events`` row named after the event (``speaker_selected``) with its fields; the source is the
+    event's sender, executor, agent or source unless given."""
+    state = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "time"}
+    if source is None:
         source = state.get("sender") or state.get("executor") or state.get("agent") or state.get("source") or ""
-        if isinstance(event, ChatStarted):
-            source = event.sender
-        log_event(_source(str(source)), _event_name(type(event).__name__), **state)
+    log_event(_source(str(source)), _event_name(type(event).__name__), **state)
 
 
 def _event_name(class_name: str) -> str:
