@@ -168,7 +168,7 @@ class TeamServer:
             await self.http_server.close_all_connections()
         from ..coding import pool
 
-        for warm in list(pool._default_pools.get(asyncio.get_running_loop(), {}).values()):
+        for warm in pool.default_pools():
             await warm.close()  # the warm kernels started for this loop: no orphans when the server stops
 
 
