@@ -26,9 +26,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import assert_never  # typing has it from Python 3.11
+
 from .errors import redact
 from .messages import (
+    AnyEvent,
     ApprovalDecided,
+    ApprovalRequested,
     ChatFinished,
     ChatStarted,
     CodeBlockProposed,
@@ -36,7 +40,12 @@ from .messages import (
     Event,
     ExecutionFinished,
     ExecutionOutput,
+    HumanInputReceived,
+    HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
+    SpeakerSelected,
+    StreamStarted,
     TokenChunk,
     ToolCallFinished,
     ToolCallProposed,
@@ -300,45 +309,56 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
     ran: set[str] = set()  # agents that ran (or were refused) a block since their last message
     cells = [_title_cell(title, info)]
     for ev in events:
-        if isinstance(ev, MessageSent):
-            reported, ran = ev.sender in ran, set()
-            if reported:  # the executor's report to the model, right after its blocks: folded under the code
-                told = redact(content_str(ev.message.get("content")))
+        if not isinstance(ev, AnyEvent):
+            continue  # not an agentnb event: nothing to export
+        match ev:
+            case MessageSent():
+                reported, ran = ev.sender in ran, set()
+                if reported:  # the executor's report to the model, right after its blocks: folded under the code
+                    told = redact(content_str(ev.message.get("content")))
+                    cells.append(v4.new_markdown_cell(
+                        f"<details><summary>what the model saw</summary>\n\n{_fenced(told)}\n\n</details>"))
+                else:
+                    cells.append(v4.new_markdown_cell(_message_markdown(ev)))
+            case CodeBlockProposed():
+                ran.add(ev.executor)
+            case ExecutionOutput():
+                streamed.setdefault(ev.block_id, []).append(ev)
+            case ExecutionFinished():
+                count = counts[id(ev)]
+                raw = ev.outputs or _streamed_outputs(streamed.pop(ev.block_id, []))
+                cells.append(v4.new_code_cell(
+                    source=redact(_cell_source(ev.language, ev.code)), execution_count=count,
+                    outputs=_convert_outputs(raw, count)))
+            case ToolCallProposed():
+                proposed[ev.call_id] = ev
+            case ToolCallFinished():
+                call = proposed.get(ev.call_id)
+                args = f"({redact(call.arguments)})" if call else "()"
+                status = "error" if ev.is_error else "result"
                 cells.append(v4.new_markdown_cell(
-                    f"<details><summary>what the model saw</summary>\n\n{_fenced(told)}\n\n</details>"))
-                continue
-            cells.append(v4.new_markdown_cell(_message_markdown(ev)))
-        elif isinstance(ev, CodeBlockProposed):
-            ran.add(ev.executor)
-        elif isinstance(ev, ExecutionOutput):
-            streamed.setdefault(ev.block_id, []).append(ev)
-        elif isinstance(ev, ExecutionFinished):
-            count = counts[id(ev)]
-            raw = ev.outputs or _streamed_outputs(streamed.pop(ev.block_id, []))
-            cells.append(v4.new_code_cell(
-                source=redact(_cell_source(ev.language, ev.code)), execution_count=count,
-                outputs=_convert_outputs(raw, count)))
-        elif isinstance(ev, ToolCallProposed):
-            proposed[ev.call_id] = ev
-        elif isinstance(ev, ToolCallFinished):
-            call = proposed.get(ev.call_id)
-            args = f"({redact(call.arguments)})" if call else "()"
-            status = "error" if ev.is_error else "result"
-            cells.append(v4.new_markdown_cell(
-                f"**Tool `{redact(ev.name)}` {status}** (run by {_escape_markdown(redact(ev.executor))})"
-                f"\n\n{_fenced(redact(ev.name) + args, 'python')}\n\n{_fenced(redact(ev.content))}"))
-        elif isinstance(ev, ApprovalDecided) and not ev.decision.approved:
-            reason = f": {_escape_markdown(redact(ev.decision.reason))}" if ev.decision.reason else ""
-            cells.append(v4.new_markdown_cell(f"*{ev.request.kind} rejected{reason}*"))
-        elif isinstance(ev, ErrorOccurred):
-            cells.append(v4.new_markdown_cell(
-                f"**Error in {_escape_markdown(redact(ev.source))}:** `{redact(ev.error_type)}`\n\n"
-                + _fenced(redact(ev.message))))
-        elif isinstance(ev, ChatFinished):
-            text = f"*Chat finished ({_escape_markdown(redact(ev.reason))}).*"
-            if ev.summary:
-                text += "\n\n**Summary:** " + _escape_markdown(redact(ev.summary))
-            cells.append(v4.new_markdown_cell(text))
+                    f"**Tool `{redact(ev.name)}` {status}** (run by {_escape_markdown(redact(ev.executor))})"
+                    f"\n\n{_fenced(redact(ev.name) + args, 'python')}\n\n{_fenced(redact(ev.content))}"))
+            case ApprovalDecided():
+                if not ev.decision.approved:  # an approved block shows as its code cell
+                    reason = f": {_escape_markdown(redact(ev.decision.reason))}" if ev.decision.reason else ""
+                    cells.append(v4.new_markdown_cell(f"*{ev.request.kind} rejected{reason}*"))
+            case ErrorOccurred():
+                cells.append(v4.new_markdown_cell(
+                    f"**Error in {_escape_markdown(redact(ev.source))}:** `{redact(ev.error_type)}`\n\n"
+                    + _fenced(redact(ev.message))))
+            case ChatFinished():
+                text = f"*Chat finished ({_escape_markdown(redact(ev.reason))}).*"
+                if ev.summary:
+                    text += "\n\n**Summary:** " + _escape_markdown(redact(ev.summary))
+                cells.append(v4.new_markdown_cell(text))
+            case ChatStarted() | UsageUpdated():
+                pass  # in the notebook's metadata and title cell (see _summary)
+            case (StreamStarted() | TokenChunk() | SpeakerSelected() | ApprovalRequested() | HumanInputRequested()
+                  | HumanInputReceived() | ModelCallFinished()):
+                pass  # progress and requests: the message, code cell or rejection that follows is exported
+            case _:
+                assert_never(ev)
     nb = v4.new_notebook(cells=cells)
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
