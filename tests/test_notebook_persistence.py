@@ -231,3 +231,28 @@ def test_a_running_chat_is_saved_as_a_snapshot_that_leaves_when_it_ends(kernel_f
         assert "✔ finished" in executed[0]["data"]["text/html"] and executed[1]["data"] == {"text/plain": ""}
         finished = _html_export(executed)
         assert "Both done" in finished and "ChatPanel(" not in finished and "live widget" not in finished
+
+
+def test_a_follow_up_brings_the_snapshot_back_and_it_leaves_again(kernel_factory, tmp_path):  # noqa: F811
+    with ScriptedModelServer(["Nothing to run. TERMINATE",
+                              code("print('follow-up ran')", before="Running the follow-up:"),
+                              "Done again. TERMINATE", "TERMINATE"]) as srv:
+        nb = kernel_factory(srv.config_list())
+        nb.execute("%load_ext agentnb")
+        cell = run_cell(nb, f"%%agents --keep --work-dir {tmp_path / 'w'} --max-turns 2 --out h\nSay hi.\n")
+        run_cell(nb, "r = await h")
+        assert "Nothing to run" in saved_outputs(nb, [cell])[0]["data"]["text/html"]
+        run_cell(nb, "h.send('Now run something.')")
+
+        def waiting() -> bool:
+            html = saved_outputs(nb, [cell])[1]["data"].get("text/html", "")
+            return "● waiting for approval" in html and "Running the follow-up" in html
+
+        nb.wait_for(waiting, what="the follow-up's snapshot")
+        main = saved_outputs(nb, [cell])[0]["data"]
+        assert WIDGET_VIEW in main, "the panel is live again"
+        nb.click(nb.wait_for(lambda: nb.button("Approve"), what="Approve"))
+        run_cell(nb, "r = await h\nawait h.close()")
+        page, under = saved_outputs(nb, [cell])
+        assert "follow-up ran" in page["data"]["text/html"] and "Done again" in page["data"]["text/html"]
+        assert "agentnb-snapshot" not in str(under["data"])
