@@ -447,19 +447,11 @@ class Studio(widgets.VBox):
             loop = None
 
         async def go() -> Any:
-            import contextlib
+            from ..views import shown_in
 
-            from ..views import speaker_chooser
-
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(record_history())
-                stack.enter_context(team.recording())
-                stack.enter_context(run_context(source="studio"))
-                stack.enter_context(panel.attached(sync=loop is None))  # no loop: nobody can click, hooks answer
-                if loop is not None:
-                    stack.enter_context(speaker_chooser(panel.choose_speaker))
-                result = await team.initiator.a_initiate_chat(team.recipient, silent=True,
-                                                              **team.chat_kwargs(task))
+            # the playground's panel shows the chat (no loop: nobody can click, the hooks answer)
+            with record_history(), team.recording(), run_context(source="studio"), shown_in(panel):
+                result = await team.initiator.a_initiate_chat(team.recipient, **team.chat_kwargs(task))
             self.last_result = result
             return result
 
