@@ -1,32 +1,9 @@
-"""Shared pieces of the adversarial suite: a hostile scripted model's code, approvers that record."""
+"""Shared fixtures of the adversarial suite: approvers that record, one real kernel per module."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-
-from agentnb.messages import ApprovalDecision, ApprovalRequest
-
-
-class RecordingApprover:
-    """A sync approver that answers ``answer`` and remembers every request (thread-safe)."""
-
-    def __init__(self, answer: object = False) -> None:
-        self.answer = answer
-        self.requests: list[ApprovalRequest] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, request: ApprovalRequest) -> object:
-        with self._lock:
-            self.requests.append(request)
-        if isinstance(self.answer, bool):
-            return ApprovalDecision(approved=self.answer, reason="" if self.answer else "not allowed")
-        return self.answer
-
-    @property
-    def kinds(self) -> list[str]:
-        return [r.kind for r in self.requests]
+from support.faults import RecordingApprover
 
 
 @pytest.fixture
@@ -39,3 +16,14 @@ def rejecting():
 def approving():
     """An approver that approves everything and records what it was asked."""
     return RecordingApprover(True)
+
+
+@pytest.fixture(scope="module")
+def kernel_executor(tmp_path_factory):
+    """One real Jupyter kernel for the whole module (the agents do not own it, so chats leave it running)."""
+    from agentnb.coding.kernel import KernelExecutor
+
+    executor = KernelExecutor(tmp_path_factory.mktemp("kernel"), timeout=30)
+    executor.start()
+    yield executor
+    executor.close()

@@ -13,11 +13,11 @@ import asyncio
 import threading
 
 import pytest
+from support.faults import Tools, code_chat, decisions, tool_team, touch_code
 
 import agentnb as autogen
 from agentnb.agents.human import human_handlers
-from agentnb.coding.kernel import KernelExecutor
-from agentnb.messages import ApprovalDecided, ApprovalDecision
+from agentnb.messages import ApprovalDecision
 from agentnb.testing import ScriptedModelServer, code, tool_calls
 
 
@@ -98,66 +98,29 @@ APPROVING = {
 }
 
 
-@pytest.fixture(scope="module")
-def kernel_executor(tmp_path_factory):
-    executor = KernelExecutor(tmp_path_factory.mktemp("approver-kernel"), timeout=30)
-    executor.start()
-    yield executor
-    executor.close()
-
-
-def _touch(marker) -> str:
-    return f"open({str(marker)!r}, 'a').write('ran')"
-
-
-def _code_chat(marker, approver, executor):
-    with ScriptedModelServer([code(_touch(marker)), "TERMINATE"]) as server:
-        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-        proxy = autogen.UserProxyAgent(
-            "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-            code_execution_config={"executor": executor, "approval": "always"})
-        with human_handlers(approver=approver):
-            result = proxy.initiate_chat(assistant, message="go", silent=True)
-    return result, server
-
-
 def _tool_chat(approver):
-    ran: list[str] = []
+    tools = Tools()
     with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
-        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-        proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-                                       code_execution_config=False)
-        proxy.tool_approval = "always"
-
-        @proxy.register_for_execution()
-        @assistant.register_for_llm(description="Wipe a folder.")
-        def wipe(path: str) -> str:
-            ran.append(path)
-            return "wiped"
-
+        assistant, proxy = tool_team(server, tools)
         with human_handlers(approver=approver):
             result = proxy.initiate_chat(assistant, message="go", silent=True)
-    return result, server, ran
-
-
-def _decisions(result) -> list[bool]:
-    return [e.decision.approved for e in result.events if isinstance(e, ApprovalDecided)]
+    return result, server, tools.calls
 
 
 @pytest.mark.parametrize("approver", REJECTING.values(), ids=REJECTING.keys())
 def test_odd_answers_reject_code(tmp_path, kernel_executor, approver):
     marker = tmp_path / "ran.txt"
-    result, server = _code_chat(marker, approver, kernel_executor)
+    result, server = code_chat(code(touch_code(marker)), approver, kernel_executor)
     assert not marker.exists(), "the block ran on an answer that is not an approval"
-    assert _decisions(result) == [False]  # what every view and the export see
+    assert decisions(result) == [False]  # what every view and the export see
     assert len(server.requests) == 2 and not server.requests[1]["messages"][-1]["content"].startswith("exitcode")
 
 
 @pytest.mark.parametrize("approver", REJECTING.values(), ids=REJECTING.keys())
 def test_odd_answers_reject_tool_calls(approver):
-    result, server, ran = _tool_chat(approver)
-    assert ran == []
-    assert _decisions(result) == [False]
+    result, server, calls = _tool_chat(approver)
+    assert calls == []
+    assert decisions(result) == [False]
     (answer,) = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
     assert answer["content"].startswith("Error:")
 
@@ -165,22 +128,22 @@ def test_odd_answers_reject_tool_calls(approver):
 @pytest.mark.parametrize("approver", APPROVING.values(), ids=APPROVING.keys())
 def test_real_approvals_run_code_once(tmp_path, kernel_executor, approver):
     marker = tmp_path / "ran.txt"
-    result, server = _code_chat(marker, approver, kernel_executor)
+    result, server = code_chat(code(touch_code(marker)), approver, kernel_executor)
     assert marker.read_text() == "ran"
-    assert _decisions(result) == [True]
+    assert decisions(result) == [True]
     assert server.requests[1]["messages"][-1]["content"].startswith("exitcode: 0")
 
 
 @pytest.mark.parametrize("approver", APPROVING.values(), ids=APPROVING.keys())
 def test_real_approvals_run_the_tool_once(approver):
-    result, _, ran = _tool_chat(approver)
-    assert ran == ["/data"]
-    assert _decisions(result) == [True]
+    result, _, calls = _tool_chat(approver)
+    assert calls == [("wipe", {"path": "/data"})]
+    assert decisions(result) == [True]
 
 
 async def _chat_until_cancelled(tmp_path, approver, deciding: threading.Event | asyncio.Event):
     """Start a chat whose approver hangs; cancel it once the approver is deciding."""
-    with ScriptedModelServer([code(_touch(tmp_path / "ran.txt")), "TERMINATE"]) as server:
+    with ScriptedModelServer([code(touch_code(tmp_path / "ran.txt")), "TERMINATE"]) as server:
         assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
         proxy = autogen.UserProxyAgent(
             "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
@@ -242,18 +205,15 @@ def test_a_hanging_sync_approver_that_says_yes_after_cancel_runs_nothing(tmp_pat
 def test_no_approver_and_no_person_rejects(tmp_path, kernel_executor):
     """Headless (pytest, nbconvert, a CI job): with no approver installed and nobody at a terminal, nothing runs."""
     marker = tmp_path / "ran.txt"
-    with ScriptedModelServer([code(_touch(marker)), tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
+    script = [code(touch_code(marker)), tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]
+    with ScriptedModelServer(script) as server:
         assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
         proxy = autogen.UserProxyAgent(
             "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=2,
             code_execution_config={"executor": kernel_executor, "approval": "always"})
-        wiped = []
-
-        def wipe(path: str) -> str:
-            wiped.append(path)
-            return "wiped"
-
-        autogen.register_function(wipe, caller=assistant, executor=proxy, description="Wipe a folder.")
+        tools = Tools()
+        autogen.register_function(tools.wipe, caller=assistant, executor=proxy, name="wipe",
+                                  description="Wipe a folder.")
         result = proxy.initiate_chat(assistant, message="go", silent=True)
-    assert not marker.exists() and wiped == []
-    assert _decisions(result) == [False, False]
+    assert not marker.exists() and tools.calls == []
+    assert decisions(result) == [False, False]

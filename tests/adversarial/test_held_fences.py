@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.faults import code_chat, touch_code
 
-import agentnb as autogen
-from agentnb.agents.human import human_handlers
-from agentnb.coding.kernel import KernelExecutor
 from agentnb.messages import ApprovalDecision
-from agentnb.testing import ScriptedModelServer
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ def _reply(variant: Variant, py: str, sh: str) -> str:
 
 
 def _touch_bodies(marker: Path) -> tuple[str, str]:
-    return f"open({str(marker)!r}, 'a').write('ran')", f"echo ran >> {shlex.quote(str(marker))}"
+    return touch_code(marker), f"echo ran >> {shlex.quote(str(marker))}"
 
 
 def _record_bodies(log: Path) -> tuple[str, str]:
@@ -99,31 +96,11 @@ def _record_bodies(log: Path) -> tuple[str, str]:
     return py, sh
 
 
-@pytest.fixture(scope="module")
-def kernel_executor(tmp_path_factory):
-    """One real Jupyter kernel for the whole module (the agents do not own it, so chats leave it running)."""
-    executor = KernelExecutor(tmp_path_factory.mktemp("fence-kernel"), timeout=30)
-    executor.start()
-    yield executor
-    executor.close()
-
-
-def _chat(reply: str, approver, executor: KernelExecutor):
-    with ScriptedModelServer([reply, "TERMINATE"]) as server:
-        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-        proxy = autogen.UserProxyAgent(
-            "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-            code_execution_config={"executor": executor, "approval": "always"})
-        with human_handlers(approver=approver):
-            result = proxy.initiate_chat(assistant, message="go", silent=True)
-    return result, server
-
-
 @pytest.mark.parametrize("name", VARIANTS)
 def test_rejected_fence_never_runs(tmp_path, kernel_executor, rejecting, name):
     marker = tmp_path / "ran.txt"
     variant = VARIANTS[name]
-    _, server = _chat(_reply(variant, *_touch_bodies(marker)), rejecting, kernel_executor)
+    _, server = code_chat(_reply(variant, *_touch_bodies(marker)), rejecting, kernel_executor)
     assert not marker.exists(), f"{name}: a block ran although the approver rejected it"
     assert len(server.requests) == 2, "the chat did not go on to the model after the rejection"
     if variant.runs:
@@ -139,7 +116,7 @@ def _is_subsequence(ran: list[str], shown: list[str]) -> bool:
 def test_approved_fence_runs_exactly_what_was_shown(tmp_path, kernel_executor, approving, name):
     log = tmp_path / "ran.log"
     variant = VARIANTS[name]
-    _chat(_reply(variant, *_record_bodies(log)), approving, kernel_executor)
+    code_chat(_reply(variant, *_record_bodies(log)), approving, kernel_executor)
     ran = log.read_text().split("\0")[:-1] if log.exists() else []
     shown = [r.code for r in approving.requests]
     assert all(r.kind == "code" for r in approving.requests)
@@ -160,6 +137,6 @@ def test_the_recorder_sees_the_kernel_side_source(tmp_path, kernel_executor, app
         shown.append(request.code)
         return ApprovalDecision(approved=True, code=edited)
 
-    _chat(f"```python\n{py}\n```", editing, kernel_executor)
+    code_chat(f"```python\n{py}\n```", editing, kernel_executor)
     assert log.read_text().split("\0")[:-1] == [edited]
     assert shown == [py + "\n"]

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import itertools
 import pickle
-import re
 import threading
-import time
 import traceback
 
-import psutil
 import pytest
+from support.faults import assert_gone, printed_pids
 
 import agentnb as autogen
 from agentnb.errors import ModelError, ModelResponseError, ModelUnavailableError
@@ -40,28 +38,8 @@ def _team(server, tmp_path, *, stream=False, **llm):
     return assistant, proxy
 
 
-def _kernel_pids(server) -> set[int]:
-    pids = {int(p) for r in server.requests for m in r["messages"]
-            for p in re.findall(r"PIDS (\d+) (\d+)", str(m.get("content"))) for p in p}
-    pids.discard(psutil.Process().pid)
-    assert pids, "step one never ran: the scenario is broken"
-    return pids
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _assert_no_orphans(pids: set[int]) -> None:
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if _running(p)}
-        time.sleep(0.05)
-    assert not alive, f"kernel processes outlived the chat: {alive}"
+    assert_gone(pids, "kernel processes")
     assert not [t for t in threading.enumerate() if t.name.startswith("agentnb-scripted-server")]
 
 
@@ -90,7 +68,7 @@ def test_transient_faults_are_retried_and_nothing_is_lost(tmp_path, stream):
         assistant, proxy = _team(server, tmp_path, stream=stream, timeout=1)
         proxy.update_max_consecutive_auto_reply(len(faults) + 2)
         result = proxy.initiate_chat(assistant, message="go", silent=True)
-        pids = _kernel_pids(server)
+        pids = printed_pids(server)
         sent = [r["messages"] for r in server.requests]
     contents = [m.get("content") or "" for m in result.chat_history]
     assert contents[-1] == "TERMINATE", contents[-3:]
@@ -129,7 +107,7 @@ def test_lasting_faults_raise_a_clear_model_error_and_keep_the_history(tmp_path,
         assistant, proxy = _team(server, tmp_path, stream=stream, **llm)
         with subscribe(events.append), pytest.raises(ModelError) as info:
             proxy.initiate_chat(assistant, message="go", silent=True)
-        pids = _kernel_pids(server)
+        pids = printed_pids(server)
         exc = info.value
         # the chat can be picked up again: nothing of it was lost
         server.reset()

@@ -11,39 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.faults import Tools, tool_team
 
 import agentnb as autogen
 from agentnb.agents.human import human_handlers
 from agentnb.messages import ApprovalDecision
 from agentnb.testing import ScriptedModelServer, raw_tool_calls, tool_calls
-
-
-class Tools:
-    """Two registered functions that record every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
-
-    def wipe(self, path: str) -> str:
-        self.calls.append(("wipe", {"path": path}))
-        return "wiped"
-
-    def backup(self, path: str, keep: int = 1) -> str:
-        self.calls.append(("backup", {"path": path, "keep": keep}))
-        return "saved"
-
-
-def _team(server, tools: Tools, *, stream=False, policy="tool_approval"):
-    assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config(stream=stream))
-    cfg = {"executor": "commandline-local", "approval": "always"} if policy == "code_execution_config" else False
-    proxy = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-                                   code_execution_config=cfg)
-    if policy == "tool_approval":
-        proxy.tool_approval = "always"
-    autogen.register_function(tools.wipe, caller=assistant, executor=proxy, name="wipe", description="Wipe a folder.")
-    autogen.register_function(tools.backup, caller=assistant, executor=proxy, name="backup",
-                              description="Back a folder up.")
-    return assistant, proxy
 
 
 def _tool_answers(server) -> list[str]:
@@ -53,16 +26,27 @@ def _tool_answers(server) -> list[str]:
 POLICIES = ["tool_approval", "code_execution_config", "chat"]
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
-@pytest.mark.parametrize("policy", POLICIES)
-def test_a_rejected_tool_call_never_runs(tmp_path, rejecting, policy, stream):
+def _wipe_chat(approver, policy: str, *, stream: bool = False, tool_approval: object = None):
+    """The model asks once to wipe /data; returns the tools and what the model was told.
+
+    ``policy`` says where approval "always" is set: see :func:`tool_team`; ``"chat"``: the chat's ``approval``
+    argument; ``"none"``: nowhere, the proxy's ``tool_approval`` is ``tool_approval``.
+    """
     tools = Tools()
     with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools, stream=stream, policy=policy)
+        assistant, proxy = tool_team(server, tools, stream=stream, policy=policy)
+        if policy == "none":
+            proxy.tool_approval = tool_approval
         extra = {"approval": "always"} if policy == "chat" else {}
-        with human_handlers(approver=rejecting):
+        with human_handlers(approver=approver):
             proxy.initiate_chat(assistant, message="go", silent=True, **extra)
-        answers = _tool_answers(server)
+        return tools, _tool_answers(server)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_rejected_tool_call_never_runs(rejecting, policy, stream):
+    tools, answers = _wipe_chat(rejecting, policy, stream=stream)
     assert tools.calls == []
     assert rejecting.kinds == ["tool"] and json.loads(rejecting.requests[0].arguments) == {"path": "/data"}
     assert len(answers) == 1 and answers[0].startswith("Error:")  # the model is told, the chat goes on
@@ -71,13 +55,7 @@ def test_a_rejected_tool_call_never_runs(tmp_path, rejecting, policy, stream):
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 @pytest.mark.parametrize("policy", POLICIES)
 def test_an_approved_tool_call_runs_once(approving, policy, stream):
-    tools = Tools()
-    with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools, stream=stream, policy=policy)
-        extra = {"approval": "always"} if policy == "chat" else {}
-        with human_handlers(approver=approving):
-            proxy.initiate_chat(assistant, message="go", silent=True, **extra)
-        answers = _tool_answers(server)
+    tools, answers = _wipe_chat(approving, policy, stream=stream)
     assert tools.calls == [("wipe", {"path": "/data"})]
     assert approving.kinds == ["tool"] and answers == ["wiped"]
 
@@ -92,7 +70,7 @@ def test_each_call_of_a_reply_is_asked_and_only_approved_ones_run():
 
     reply = tool_calls([("wipe", {"path": "/a"}), ("backup", {"path": "/b", "keep": 3}), ("wipe", {"path": "/c"})])
     with ScriptedModelServer([reply, "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools)
+        assistant, proxy = tool_team(server, tools)
         with human_handlers(approver=approve_backups_only):
             proxy.initiate_chat(assistant, message="go", silent=True)
         answers = _tool_answers(server)
@@ -104,7 +82,7 @@ def test_each_call_of_a_reply_is_asked_and_only_approved_ones_run():
 def test_an_approver_edit_runs_the_edited_arguments_once():
     tools = Tools()
     with ScriptedModelServer([tool_calls([("wipe", {"path": "/"})]), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools)
+        assistant, proxy = tool_team(server, tools)
         with human_handlers(approver=lambda r: ApprovalDecision(approved=True, code='{"path": "/tmp/scratch"}')):
             proxy.initiate_chat(assistant, message="go", silent=True)
     assert tools.calls == [("wipe", {"path": "/tmp/scratch"})]
@@ -153,7 +131,7 @@ def test_unknown_names_and_malformed_arguments_run_nothing(tmp_path, approving, 
     tools = Tools()
     calls = _raw(BAD_CALLS[case], _marker_name(tmp_path))
     with ScriptedModelServer([raw_tool_calls(calls), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools, stream=stream)
+        assistant, proxy = tool_team(server, tools, stream=stream)
         with human_handlers(approver=approving):  # even a person who approves everything
             proxy.initiate_chat(assistant, message="go", silent=True)
         answers = _tool_answers(server)
@@ -205,22 +183,12 @@ def test_malformed_legacy_function_calls_run_nothing(tmp_path, approving, case):
 @pytest.mark.parametrize("policy", ["Always", "ALWAYS", "yes", "ask", 1, "always "], ids=repr)
 def test_a_tool_approval_value_that_is_not_a_policy_asks(rejecting, policy):
     """Found by this suite: ``tool_approval="Always"`` (or any value not understood) ran tools unasked."""
-    tools = Tools()
-    with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools, policy="none")
-        proxy.tool_approval = policy
-        with human_handlers(approver=rejecting):
-            proxy.initiate_chat(assistant, message="go", silent=True)
+    tools, _ = _wipe_chat(rejecting, "none", tool_approval=policy)
     assert tools.calls == [] and rejecting.kinds == ["tool"]
 
 
 @pytest.mark.parametrize("policy", [None, False, "never"], ids=repr)
 def test_tool_approval_off_runs_unasked(rejecting, policy):
     """Control: the policies that mean "do not ask" still run the tool without a question."""
-    tools = Tools()
-    with ScriptedModelServer([tool_calls([("wipe", {"path": "/data"})]), "TERMINATE"]) as server:
-        assistant, proxy = _team(server, tools, policy="none")
-        proxy.tool_approval = policy
-        with human_handlers(approver=rejecting):
-            proxy.initiate_chat(assistant, message="go", silent=True)
+    tools, _ = _wipe_chat(rejecting, "none", tool_approval=policy)
     assert tools.calls == [("wipe", {"path": "/data"})] and rejecting.kinds == []

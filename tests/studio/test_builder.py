@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.kernel import NotebookKernel
 
 from agentnb import ApprovalDecision
 from agentnb.agents.human import human_handlers
@@ -12,8 +13,6 @@ from agentnb.studio import gallery_spec, history, parse_team, studio
 from agentnb.studio.builder import Studio
 from agentnb.studio.gallery_tools import calculate
 from agentnb.testing import ScriptedModelServer, code, tool_calls
-
-from .kernel_driver import NotebookKernel
 
 CALC = "agentnb.studio.gallery_tools:calculate"
 
@@ -183,8 +182,7 @@ def test_run_with_code_asks_for_approval(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_builder_in_a_real_kernel_run_approve_and_history(tmp_path):
     with ScriptedModelServer([code("print(6 * 7)"), "42. TERMINATE"]) as server:
-        nb = NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")})
-        try:
+        with NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")}) as nb:
             nb.execute("from agentnb.studio import studio\n"
                        f"s = studio('coder', models={{'default': {server.llm_config()!r}}})\ns")
             nb.wait_for(lambda: nb.button("Run"), what="the Run button")
@@ -205,15 +203,11 @@ def test_builder_in_a_real_kernel_run_approve_and_history(tmp_path):
             assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in listing)
             shown = nb.execute("%agents studio")
             assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in shown)
-        finally:
-            nb.close()
-    nb2 = NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")})
-    try:  # a new kernel (a restart) sees the run
+    # a new kernel (a restart) sees the run
+    with NotebookKernel(str(tmp_path), {"AGENTNB_HISTORY": str(tmp_path / "h.sqlite")}) as nb2:
         out = nb2.stdout(nb2.execute("from agentnb.studio import history\nr = history()[0]\n"
                                      "print(r.source, r.status, r.n_messages)"))
         assert out.split() == ["studio", "finished", "4"]
-    finally:
-        nb2.close()
 
 
 def test_a_team_that_runs_code_unasked_is_flagged():
