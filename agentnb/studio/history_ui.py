@@ -10,9 +10,11 @@ import mimetypes
 from typing import Any
 
 import ipywidgets as widgets
+from typing_extensions import assert_never  # typing has it from Python 3.11
 
 from ..notebook.cards import message_html
 from ..notebook.html import CSS, escape, highlight_code
+from .store import event_kind
 
 COLUMNS = [("id", "#"), ("started", "started"), ("label", "team"), ("task", "task"), ("status", "status"),
            ("n_messages", "msgs"), ("tokens", "tokens"), ("cost", "cost $")]
@@ -109,6 +111,7 @@ class RunTable(widgets.VBox):
         from IPython.display import display
 
         from ..notebook.panel import ChatPanel
+        from ..views import shown_in
         from .runs import a_resume_run
 
         panel = ChatPanel()
@@ -118,7 +121,7 @@ class RunTable(widgets.VBox):
             display(panel)
 
         async def go() -> Any:
-            with panel.attached():
+            with shown_in(panel):  # this panel is the resumed chat's view (not a second, default one)
                 return await a_resume_run(self.run_id.value, self.follow_up.value, path=self.path)
 
         self.resume_task = asyncio.ensure_future(go())
@@ -156,18 +159,22 @@ def transcript_html(run: Any) -> str:
     """Messages, executed code with outputs (images from their files) and approvals, in order."""
     items = [(m["seq"], message_html(m["sender"], m["recipient"], m["message"])) for m in run.messages]
     for event in run.events:
-        if event["kind"] == "ExecutionFinished":
-            html = (f'<div class="agentnb-card"><div class="agentnb-note">{escape(event["executor"])} ran '
+        kind = event_kind(event)
+        match kind:
+            case "ExecutionFinished":
+                items.append((event["seq"], (
+                    f'<div class="agentnb-card"><div class="agentnb-note">{escape(event["executor"])} ran '
                     f'(exit {event["exit_code"]})</div>{highlight_code(event["code"], event["language"])}'
-                    f"{_outputs_html(run, event)}</div>")
-        elif event["kind"] == "ApprovalDecided":
-            verdict = "approved" + (" (edited)" if event.get("edited_code") else "") if event["approved"] \
-                else "rejected"
-            html = f'<div class="agentnb-note">{escape(event["agent"])}: ' \
-                   f'{escape(event.get("tool_name") or "code")} {verdict}</div>'
-        else:
-            continue
-        items.append((event["seq"], html))
+                    f"{_outputs_html(run, event)}</div>")))
+            case "ApprovalDecided":
+                verdict = "approved" + (" (edited)" if event.get("edited_code") else "") if event["approved"] \
+                    else "rejected"
+                items.append((event["seq"], f'<div class="agentnb-note">{escape(event["agent"])}: '
+                                            f'{escape(event.get("tool_name") or "code")} {verdict}</div>'))
+            case "ToolCallFinished" | "ErrorOccurred" | "HumanInputReceived" | None:
+                pass  # not shown: the messages around them carry the conversation
+            case _:
+                assert_never(kind)
     info = run.info
     head = (f"<div><b>run {info.id}</b> {escape(info.label or '')} · {escape(info.status)} · {info.n_messages} "
             f"messages · {info.tokens} tokens · ${info.cost:.4f}</div>")

@@ -328,6 +328,8 @@ def _diff(x: Any, y: Any, where: str, out: list[str]) -> None:
 
 
 def replay(run: Run) -> list[Any]:
+    from typing_extensions import assert_never  # typing has it from Python 3.11
+
     from ..coding.outputs import output_event
     from ..messages import (
         ApprovalDecided,
@@ -339,6 +341,7 @@ def replay(run: Run) -> list[Any]:
         ExecutionFinished,
         MessageSent,
     )
+    from .store import event_kind
 
     chat_id = f"replay-{run.id}"
     out: list[tuple[int, Any]] = [(0, ChatStarted(sender=run.info.agents[0] if run.info.agents else "", chat_id=chat_id,
@@ -347,21 +350,28 @@ def replay(run: Run) -> list[Any]:
         out.append((m["seq"], MessageSent(sender=m["sender"], recipient=m["recipient"], message=m["message"],
                                           chat_id=chat_id, time=m["time"])))
     for e in run.events:
-        if e["kind"] == "ExecutionFinished":
-            outputs = [_loaded(run, o) for o in e.get("outputs", [])]
-            for o in outputs:
-                out.append((e["seq"], output_event(e["executor"], f"{chat_id}-{e['seq']}", o, chat_id=chat_id)))
-            out.append((e["seq"], ExecutionFinished(executor=e["executor"], block_id=f"{chat_id}-{e['seq']}",
-                                                    language=e["language"], code=e["code"], chat_id=chat_id,
-                                                    exit_code=e["exit_code"], summary=e["summary"],
-                                                    outputs=outputs)))
-        elif e["kind"] == "ApprovalDecided":
-            request = ApprovalRequest(kind=e["request_kind"], agent=e["agent"], code=e.get("code") or "",
-                                      tool_name=e.get("tool_name"), request_id=f"{chat_id}-approval-{e['seq']}")
-            decision = ApprovalDecision(approved=bool(e["approved"]), code=e.get("edited_code"),
-                                        reason=e.get("reason") or "")
-            out.append((e["seq"], ApprovalRequested(request=request, chat_id=chat_id)))
-            out.append((e["seq"], ApprovalDecided(request=request, decision=decision, chat_id=chat_id)))
+        kind = event_kind(e)
+        match kind:
+            case "ExecutionFinished":
+                outputs = [_loaded(run, o) for o in e.get("outputs", [])]
+                for o in outputs:
+                    out.append((e["seq"], output_event(e["executor"], f"{chat_id}-{e['seq']}", o,
+                                                       chat_id=chat_id)))
+                out.append((e["seq"], ExecutionFinished(executor=e["executor"], block_id=f"{chat_id}-{e['seq']}",
+                                                        language=e["language"], code=e["code"], chat_id=chat_id,
+                                                        exit_code=e["exit_code"], summary=e["summary"],
+                                                        outputs=outputs)))
+            case "ApprovalDecided":
+                request = ApprovalRequest(kind=e["request_kind"], agent=e["agent"], code=e.get("code") or "",
+                                          tool_name=e.get("tool_name"), request_id=f"{chat_id}-approval-{e['seq']}")
+                decision = ApprovalDecision(approved=bool(e["approved"]), code=e.get("edited_code"),
+                                            reason=e.get("reason") or "")
+                out.append((e["seq"], ApprovalRequested(request=request, chat_id=chat_id)))
+                out.append((e["seq"], ApprovalDecided(request=request, decision=decision, chat_id=chat_id)))
+            case "ToolCallFinished" | "ErrorOccurred" | "HumanInputReceived" | None:
+                pass  # not replayed: the messages around them carry the conversation
+            case _:
+                assert_never(kind)
     out.sort(key=lambda item: item[0])
     events = [event for _, event in out]
     if run.info.status != "running":

@@ -23,7 +23,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from typing_extensions import assert_never  # typing has it from Python 3.11
 
@@ -81,6 +81,18 @@ decision is kept)."""
 _KEPT = frozenset(get_args(AnyEvent)) - frozenset(get_args(_Passed))
 """The events a run keeps, looked up by exact type: one set probe for each of the many that are not (tokens
 stream by the hundred)."""
+
+EventKind = Literal["ExecutionFinished", "ApprovalDecided", "ToolCallFinished", "ErrorOccurred", "HumanInputReceived"]
+"""The ``kind`` of a row of ``events``: the event it records, by the name its class had when the row was written
+(a stored name, kept when a class is renamed, so that old files still read). Readers ``match`` on
+:func:`event_kind` with ``assert_never``, so a new kind is a type error until each reader decides what to show."""
+_EVENT_KINDS = frozenset(get_args(EventKind))
+
+
+def event_kind(row: dict[str, Any]) -> EventKind | None:
+    """The ``kind`` of an ``events`` row if this version knows it, else None (a newer agentnb wrote it)."""
+    kind = row.get("kind")
+    return kind if kind in _EVENT_KINDS else None
 
 
 class HistoryWarning(RuntimeWarning):
@@ -311,24 +323,26 @@ class Recorder:
                     rows.append(("t", _task(message)))
                 return rows
             case ExecutionFinished():
-                return [self._event(event, {
+                return [self._event("ExecutionFinished", event, {
                     "executor": event.executor, "block_id": event.block_id, "language": event.language,
                     "code": event.code, "exit_code": event.exit_code, "summary": event.summary,
                     "outputs": [self._output(o) for o in event.outputs]})]
             case ApprovalDecided():
                 request, decision = event.request, event.decision
-                return [self._event(event, {
+                return [self._event("ApprovalDecided", event, {
                     "request_kind": request.kind, "agent": request.agent, "code": request.code,
                     "tool_name": request.tool_name, "approved": decision.approved, "edited_code": decision.code,
                     "reason": decision.reason})]
             case ToolCallFinished():
-                return [self._event(event, {"executor": event.executor, "name": event.name,
-                                            "content": event.content, "is_error": event.is_error})]
+                return [self._event("ToolCallFinished", event, {
+                    "executor": event.executor, "name": event.name, "content": event.content,
+                    "is_error": event.is_error})]
             case ErrorOccurred():
-                return [self._event(event, {"source": event.source, "error_type": event.error_type,
-                                            "message": event.message, "fatal": event.fatal})]
+                return [self._event("ErrorOccurred", event, {
+                    "source": event.source, "error_type": event.error_type, "message": event.message,
+                    "fatal": event.fatal})]
             case HumanInputReceived():
-                return [self._event(event, {"agent": event.agent, "text": event.text})]
+                return [self._event("HumanInputReceived", event, {"agent": event.agent, "text": event.text})]
             case ChatFinished():
                 if event.chat_id != self.chat_id:
                     return []  # a nested chat's end: its messages are already written
@@ -337,9 +351,9 @@ class Recorder:
             case _:
                 assert_never(event)
 
-    def _event(self, event: Event, data: dict[str, Any]) -> journal.Row:
+    def _event(self, kind: EventKind, event: Event, data: dict[str, Any]) -> journal.Row:
         self.seq += 1
-        return ("e", self.seq, event.time, type(event).__name__, _json(data))
+        return ("e", self.seq, event.time, kind, _json(data))
 
     def _output(self, output: dict[str, Any]) -> dict[str, Any]:
         """An nbformat output with each image written to a file and replaced by ``{"$file": relative path}``."""
