@@ -256,3 +256,26 @@ def test_a_follow_up_brings_the_snapshot_back_and_it_leaves_again(kernel_factory
         page, under = saved_outputs(nb, [cell])
         assert "follow-up ran" in page["data"]["text/html"] and "Done again" in page["data"]["text/html"]
         assert "agentnb-snapshot" not in str(under["data"])
+
+
+def test_a_sync_chat_blocking_its_cell_still_refreshes_its_snapshot(kernel_factory, tmp_path):  # noqa: F811
+    """``initiate_chat`` blocks the cell (and the kernel's loop): due snapshots are made at the boundary itself."""
+    from agentnb.testing import Fault
+
+    sync_cell = ("import agentnb\n"
+                 "a = agentnb.AssistantAgent('assistant')\n"
+                 "u = agentnb.UserProxyAgent('user_proxy', human_input_mode='NEVER', llm_config=False, "
+                 f"code_execution_config={{'work_dir': {str(tmp_path / 'w')!r}, 'approval': 'never'}})\n"
+                 "r = u.initiate_chat(a, message='print one', max_turns=2)\n")
+    with ScriptedModelServer([Fault.hang(1.2, then=code("print('one')", before="Printing one:")),
+                              Fault.hang(1.2, then="Printed. TERMINATE")]) as srv:
+        nb = kernel_factory(srv.config_list(), JPY_SESSION_NAME="sync.ipynb")
+        cell = run_cell(nb, sync_cell)
+        shown = [m for m in nb.messages if m["header"]["msg_type"] == "display_data"
+                 and m["parent_header"].get("msg_id") == cell]
+        snapshot_id = shown[1]["content"]["transient"]["display_id"]
+        snapshots = [m["content"]["data"].get("text/html", "") for m in _snapshot_updates(nb, cell, snapshot_id)]
+        assert any("Printing one" in html and "agentnb-snapshot" in html for html in snapshots), \
+            "no snapshot while the cell was blocked"
+        page, under = saved_outputs(nb, [cell])
+        assert "✔ finished" in page["data"]["text/html"] and under["data"] == {"text/plain": ""}

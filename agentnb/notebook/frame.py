@@ -76,6 +76,7 @@ class PanelFrame:
     _follow_callbacks: list[Callable[[str], Any]]
     children: tuple[Any, ...]
     model_id: str
+    interactive: bool
     snapshots: int = 0
     """How many snapshots were sent (for tests and benchmarks)."""
     _snapshots: _Throttle
@@ -143,7 +144,7 @@ class PanelFrame:
     def snapshot_soon(self, event: Any) -> None:
         """After each event the panel has shown: at a boundary, refresh the snapshot (throttled)."""
         if type(event) in SNAPSHOT_AT and self._slots is not None and not self._frozen:
-            self._snapshots.request()
+            self._snapshots.request(at_once=not self.interactive)
 
     def _snapshot_now(self) -> None:
         if self._slots is not None and not self._frozen:
@@ -283,17 +284,20 @@ class _Throttle:
         self.last = float("-inf")
         self.timer: asyncio.TimerHandle | None = None
 
-    def request(self) -> None:
+    def request(self, *, at_once: bool = False) -> None:
+        """``at_once``: the loop is blocked (a sync chat runs in the cell), so a due run happens now and a
+        later one at a later boundary, never from a timer."""
         if self.timer is not None:
             return  # one run is due already: it will include this
         wait = max(0.0, self.last + self.interval - time.monotonic())
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a blocked caller thread (sync chats): now, or at a later boundary
-            if wait == 0.0:
-                self.run()
-            return
-        self.timer = loop.call_later(wait, self.run)
+            loop = None if at_once else asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self.timer = loop.call_later(wait, self.run)
+        elif wait == 0.0:
+            self.run()
 
     def run(self) -> None:
         self.timer = None
