@@ -14,12 +14,17 @@ cell holds two outputs (:class:`.slots.CellSlots`):
    :data:`SNAPSHOT_EVERY` seconds, less often when one costs more); when the chat ends, the
    toolbar, then nothing.
 
-Both are ordinary ``text/html``, so a notebook saved at any moment shows the conversation in every
-front end. The two never show together where CSS runs: the live widget carries a ``<style>`` that
-hides the snapshot (by a class unique to this panel), and the snapshot carries one that hides the
-dead widget's output just above it (JupyterLab, Notebook 7, nbconvert/nbviewer: by ``:has()``)
-unless the live panel is in it. Where styles are stripped (an untrusted notebook, GitHub) the
-widget's output shows its one ``text/plain`` line above the snapshot.
+The page and the snapshot are ordinary ``text/html``, so a notebook saved at any moment shows the
+conversation in every front end. Nothing shows twice where CSS runs: the live widget carries a
+``<style>`` that hides its snapshot (by a class unique to this panel: any front end that renders
+the widget); the snapshot carries one that hides the output just above it unless the live panel
+renders there, and the final page one that hides the output under it unless the live toolbar
+renders there (JupyterLab, Notebook 7, classic Notebook, nbconvert/nbviewer: ``:has()`` on their
+output classes) — so a reopened notebook shows neither "model not found" nor an empty toolbar.
+Where styles are stripped (an untrusted notebook, GitHub) or the classes differ (VS Code, whose
+widget renderer falls back to the next MIME type when the model is gone), the dead widget's
+output shows its one ``text/plain`` line ("a live widget, shown while the kernel that ran it
+runs") above the snapshot; the toolbar's is empty.
 """
 
 from __future__ import annotations
