@@ -113,7 +113,7 @@ def log_new_agent(agent: Any, init_args: dict[str, Any]) -> None:
         autogen_logger.log_new_agent(agent, init_args)
 
 
-def log_event(source: Any, name: str, **kwargs: Any) -> None:
+def log_event(source: Any, name: str, /, **kwargs: Any) -> None:
     if is_logging and autogen_logger is not None:
         autogen_logger.log_event(source, name, **kwargs)
 

@@ -63,7 +63,9 @@ class BaseLogger(ABC):
     def log_new_agent(self, agent: Any, init_args: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def log_event(self, source: Any, name: str, **kwargs: Any) -> None: ...
+    def log_event(self, source: Any, name: str, /, **kwargs: Any) -> None:
+        """``source`` and ``name`` are positional-only: an event's fields may be called so (``ErrorOccurred.source``,
+        ``ExecutionOutput.name``) and arrive in ``kwargs``."""
 
     @abstractmethod
     def log_new_wrapper(self, wrapper: Any, init_args: dict[str, Any]) -> None: ...

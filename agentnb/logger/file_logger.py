@@ -46,7 +46,7 @@ class FileLogger(BaseLogger):
         self._write({"id": id(agent), "agent_name": getattr(agent, "name", None), "session_id": self.session_id,
                      "agent_type": type(agent).__name__, "args": init_args})
 
-    def log_event(self, source: Any, name: str, **kwargs: Any) -> None:
+    def log_event(self, source: Any, name: str, /, **kwargs: Any) -> None:
         self._write({"source_id": None if isinstance(source, str) else id(source),
                      "source_name": source if isinstance(source, str) else getattr(source, "name", None),
                      "event_name": name, "json_state": kwargs})

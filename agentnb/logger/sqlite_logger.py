@@ -81,7 +81,7 @@ class SqliteLogger(BaseLogger):
                   (id(agent), id(client) if client is not None else "", self.session_id,
                    str(getattr(agent, "name", "")), type(agent).__name__, dumps(init_args), now()))
 
-    def log_event(self, source: Any, name: str, **kwargs: Any) -> None:
+    def log_event(self, source: Any, name: str, /, **kwargs: Any) -> None:
         source_id, source_name, module, cls = source_fields(source)
         self._run("INSERT INTO events (source_id, source_name, event_name, agent_module, agent_class_name, "
                   "json_state, timestamp) VALUES (?,?,?,?,?,?,?)",
