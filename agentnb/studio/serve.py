@@ -33,7 +33,7 @@ import tornado.netutil
 import tornado.web
 
 from ..errors import redact
-from ..messages import ApprovalDecision, ApprovalRequest, Event, subscribe
+from ..messages import ApprovalDecision, ApprovalRequest, Event, TokenChunk, subscribe
 from ..textguard import has_hidden, visible
 
 PAGE = Path(__file__).with_name("serve_page.html")
@@ -66,7 +66,7 @@ class Run:
         self.future: asyncio.Future | None = None
 
     def record(self, event: Event) -> None:
-        if type(event).__name__ == "TokenChunk":
+        if isinstance(event, TokenChunk):  # the page shows whole messages
             return
         self.events.append(event_json(event))
         self.changed.set()
