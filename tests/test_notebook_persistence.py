@@ -13,7 +13,8 @@ import re
 
 import nbformat
 import pytest
-from test_magic_kernel import WIDGET_VIEW, kernel_factory  # noqa: F401  (fixture)
+from support.kernel import WIDGET_VIEW
+from test_magic_kernel import kernel_factory  # noqa: F401  (fixture)
 
 from agentnb.testing import ScriptedModelServer, code
 
