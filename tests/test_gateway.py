@@ -302,8 +302,13 @@ class DroppingProxy:
         if time.monotonic() < self.refuse_until:
             writer.close()
             return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers.update((writer, up_writer))
+        self.writers.add(writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except BaseException:
+            writer.close()
+            raise
+        self.writers.add(up_writer)
 
         async def pipe(src, dst):
             with contextlib.suppress(Exception):
@@ -312,7 +317,11 @@ class DroppingProxy:
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            writer.close()
+            up_writer.close()
 
     def drop(self, refuse_for: float) -> None:
         """Cut every open connection and refuse new ones for ``refuse_for`` seconds."""
@@ -328,10 +337,16 @@ class DroppingProxy:
             self.server.close()
             for w in list(self.writers):
                 w.transport.abort()
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
             self.loop.stop()
         self.loop.call_soon_threadsafe(stop)
         self.thread.join(10)
-        self.loop.close()  # its self-pipe sockets too
+        # the cancelled connections finish here (their sockets close), then the loop and its self-pipe
+        pending = asyncio.all_tasks(self.loop)
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
 
 
 def test_websocket_dropped_mid_block_reconnects_without_losing_outputs(gateway, tmp_path):
