@@ -11,103 +11,29 @@ so the test checks the committed build, installed or not. Screenshots go to ``te
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from support.browser import (
+    OUTPUT,
+    JupyterServer,
+    chromium,
+    needs_browser,
+    needs_labextension,
+    open_notebook,
+    run_cells,
+    write_notebook,
+)
 
 from agentnb.testing import ScriptedModelServer, code
 from agentnb.textguard import visible
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "test-output"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_browser, needs_labextension]
 
 CODE = 'label = "total\u200b"\nprint(label, "\x1b[1m", sum(range(10)))'
 SHOWN = visible(CODE)
-APPS = {"lab": ("jupyterlab", "lab/tree"), "notebook": ("notebook", "notebooks")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def jupyter_server(tmp_path):
-    """Yield ``start(app, env) -> (base_url, token, root)``: JupyterLab or Notebook 7, killed by PID afterwards."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    if not (REPO / "agentnb" / "labextension" / "package.json").exists():
-        pytest.skip("agentnb/labextension is not built (scripts/build-labextension)")
-    procs: list[subprocess.Popen] = []
-
-    def start(app: str, extra_env: dict[str, str]) -> tuple[str, str, Path]:
-        root = tmp_path / "root"
-        root.mkdir()
-        settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
-        settings.mkdir(parents=True)
-        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-        extensions = tmp_path / "jpath" / "labextensions"
-        extensions.mkdir(parents=True)
-        (extensions / "agentnb-jupyterlab").symlink_to(REPO / "agentnb" / "labextension")
-        port, token = _free_port(), secrets.token_hex(16)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "VSCODE_"))}
-        env.update(extra_env)
-        env.update({
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
-            "JUPYTER_PATH": str(tmp_path / "jpath"),
-            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-ws"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        })
-        cmd = [sys.executable, "-m", APPS[app][0], "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-               "--ServerApp.open_browser=False"]
-        log_path = tmp_path / f"{app}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text()[-3000:]) from None
-                time.sleep(0.3)
-        return base, token, root
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _write_notebook(path: Path, cells: list[str]) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
 
 
 def _visible_copies(page) -> int:
@@ -130,93 +56,80 @@ def _saved_sources(page, root: Path, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
-def test_copy_edit_in_place_and_insert_below(jupyter_server, app):
-    from playwright.sync_api import sync_playwright
-
+def test_copy_edit_in_place_and_insert_below(tmp_path, app):
     replies = [code(CODE, before="This prints the label and the sum:"), "Done. TERMINATE", "TERMINATE"]
-    with ScriptedModelServer(replies) as srv:
-        base, token, root = jupyter_server(app, {"OAI_CONFIG_LIST": json.dumps(srv.config_list())})
-        _write_notebook(root / "bridge.ipynb", [
+    with (ScriptedModelServer(replies) as srv,
+          JupyterServer(tmp_path, app, env={"OAI_CONFIG_LIST": json.dumps(srv.config_list())},
+                        labextension=True) as server):
+        root = server.root
+        write_notebook(root / "bridge.ipynb", [
             "%load_ext agentnb",
             "%%agents --max-turns 2\nPrint the label and the sum of 0..9.",
             "print('after the chat')",
         ])
         OUTPUT.mkdir(exist_ok=True)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                              permissions=["clipboard-read", "clipboard-write"])
-                page = context.new_page()
-                page.goto(f"{base}/{APPS[app][1]}/bridge.ipynb?token={token}")
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-                dialog = page.locator(".jp-Dialog .jp-mod-accept")
-                try:
-                    dialog.wait_for(timeout=5_000)
-                    dialog.click()
-                except Exception:
-                    pass  # the kernel from the notebook metadata started without asking
-                assert page.evaluate("document.body.dataset.agentnbFrontend") == "0.1.0"
-                page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")
-                page.keyboard.press("Shift+Enter")
-                chat = page.locator(".jp-Cell").nth(1)
-                approve = chat.locator(".agentnb-panel button:has-text('Approve')")
-                approve.wait_for(timeout=120_000)
-                block = chat.locator(".agentnb-card .agentnb-snippet").first
-                assert block.locator("button[data-agentnb-action='copy']").is_visible()
-                assert _visible_copies(page) == 1
+        with chromium() as browser:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                          permissions=["clipboard-read", "clipboard-write"])
+            page = context.new_page()
+            open_notebook(page, server.url("bridge.ipynb"), ready=".jp-Notebook .jp-Cell", idle=False)
+            assert page.evaluate("document.body.dataset.agentnbFrontend") == "0.1.0"
+            run_cells(page, 2)
+            chat = page.locator(".jp-Cell").nth(1)
+            approve = chat.locator(".agentnb-panel button:has-text('Approve')")
+            approve.wait_for(timeout=120_000)
+            block = chat.locator(".agentnb-card .agentnb-snippet").first
+            assert block.locator("button[data-agentnb-action='copy']").is_visible()
+            assert _visible_copies(page) == 1
 
-                # Copy: the clipboard holds the code as shown (the marks, not the raw characters)
-                block.locator("button[data-agentnb-action='copy']").click()
-                block.locator("button:has-text('Copied')").wait_for(timeout=10_000)
-                assert page.evaluate("navigator.clipboard.readText()") == SHOWN
+            # Copy: the clipboard holds the code as shown (the marks, not the raw characters)
+            block.locator("button[data-agentnb-action='copy']").click()
+            block.locator("button:has-text('Copied')").wait_for(timeout=10_000)
+            assert page.evaluate("navigator.clipboard.readText()") == SHOWN
 
-                # Edit in place: the editor takes the block's place; Cancel puts it back
-                chat.locator(".agentnb-approval button[title='Edit']").click()
-                chat.locator(".agentnb-approval textarea").wait_for(state="visible", timeout=10_000)
-                block.wait_for(state="hidden", timeout=10_000)  # class and layout are separate widget updates
-                assert _visible_copies(page) == 1 and not block.is_visible()
-                head = chat.locator(".agentnb-approval .agentnb-head").first.inner_text()
-                assert head.startswith("Edit the code") and "Approve?" not in head
-                assert chat.locator(".agentnb-approval textarea").input_value().rstrip("\n") == SHOWN
-                page.screenshot(path=str(OUTPUT / f"code-actions-{app}-editing.png"), full_page=True)
-                chat.locator(".agentnb-approval button:text-is('Cancel')").click()
-                block.wait_for(state="visible", timeout=10_000)
-                chat.locator(".agentnb-approval textarea").wait_for(state="hidden", timeout=10_000)
-                approve.wait_for(state="visible", timeout=10_000)
-                assert _visible_copies(page) == 1 and approve.is_visible()
-                assert chat.locator(".agentnb-approval .agentnb-head").first.inner_text().startswith("Approve?")
+            # Edit in place: the editor takes the block's place; Cancel puts it back
+            chat.locator(".agentnb-approval button[title='Edit']").click()
+            chat.locator(".agentnb-approval textarea").wait_for(state="visible", timeout=10_000)
+            block.wait_for(state="hidden", timeout=10_000)  # class and layout are separate widget updates
+            assert _visible_copies(page) == 1 and not block.is_visible()
+            head = chat.locator(".agentnb-approval .agentnb-head").first.inner_text()
+            assert head.startswith("Edit the code") and "Approve?" not in head
+            assert chat.locator(".agentnb-approval textarea").input_value().rstrip("\n") == SHOWN
+            page.screenshot(path=str(OUTPUT / f"code-actions-{app}-editing.png"), full_page=True)
+            chat.locator(".agentnb-approval button:text-is('Cancel')").click()
+            block.wait_for(state="visible", timeout=10_000)
+            chat.locator(".agentnb-approval textarea").wait_for(state="hidden", timeout=10_000)
+            approve.wait_for(state="visible", timeout=10_000)
+            assert _visible_copies(page) == 1 and approve.is_visible()
+            assert chat.locator(".agentnb-approval .agentnb-head").first.inner_text().startswith("Approve?")
 
-                # Insert below from the live panel: a new cell right under the chat's cell
-                block.locator("button[data-agentnb-action='insert-below']").click()
-                block.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
-                assert page.locator(".jp-Cell").count() == 4
-                page.screenshot(path=str(OUTPUT / f"code-actions-{app}-inserted.png"), full_page=True)
+            # Insert below from the live panel: a new cell right under the chat's cell
+            block.locator("button[data-agentnb-action='insert-below']").click()
+            block.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
+            assert page.locator(".jp-Cell").count() == 4
+            page.screenshot(path=str(OUTPUT / f"code-actions-{app}-inserted.png"), full_page=True)
 
-                # Approve; the finished chat's static page keeps the buttons, and they still work
-                approve.click()
-                static = chat.locator(".agentnb-static")
-                static.wait_for(timeout=120_000)
-                static.locator(".agentnb-snippet").first.hover()
-                static.locator("button[data-agentnb-action='insert-below']").first.click()
-                static.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
-                assert page.locator(".jp-Cell").count() == 5
-                sources = _saved_sources(page, root, "bridge.ipynb")
-                assert sources[1].startswith("%%agents") and sources[2] == SHOWN and sources[3] == SHOWN
-                assert sources[4] == "print('after the chat')"
-                raw = (root / "bridge.ipynb").read_text(encoding="utf-8")
-                assert "\u200b" not in raw and "\\u200b" not in raw and "\\u001b" not in raw
-                page.screenshot(path=str(OUTPUT / f"code-actions-{app}-static.png"), full_page=True)
+            # Approve; the finished chat's static page keeps the buttons, and they still work
+            approve.click()
+            static = chat.locator(".agentnb-static")
+            static.wait_for(timeout=120_000)
+            static.locator(".agentnb-snippet").first.hover()
+            static.locator("button[data-agentnb-action='insert-below']").first.click()
+            static.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
+            assert page.locator(".jp-Cell").count() == 5
+            sources = _saved_sources(page, root, "bridge.ipynb")
+            assert sources[1].startswith("%%agents") and sources[2] == SHOWN and sources[3] == SHOWN
+            assert sources[4] == "print('after the chat')"
+            raw = (root / "bridge.ipynb").read_text(encoding="utf-8")
+            assert "\u200b" not in raw and "\\u200b" not in raw and "\\u001b" not in raw
+            page.screenshot(path=str(OUTPUT / f"code-actions-{app}-static.png"), full_page=True)
 
-                # Without the extension (a bare page: VS Code, nbviewer) the buttons are not shown
-                bare = context.new_page()
-                bare.set_content(static.evaluate("e => e.parentElement.innerHTML"))
-                assert bare.locator(".agentnb-snippet pre").first.is_visible()
-                assert not bare.locator(".agentnb-snippet-action").first.is_visible()
-                bare.close()
-            finally:
-                browser.close()
+            # Without the extension (a bare page: VS Code, nbviewer) the buttons are not shown
+            bare = context.new_page()
+            bare.set_content(static.evaluate("e => e.parentElement.innerHTML"))
+            assert bare.locator(".agentnb-snippet pre").first.is_visible()
+            assert not bare.locator(".agentnb-snippet-action").first.is_visible()
+            bare.close()
 
 
 FAKE = ('<div class="agentnb-snippet"><button class="agentnb-snippet-action agentnb-action-insert-below" '
@@ -224,11 +137,9 @@ FAKE = ('<div class="agentnb-snippet"><button class="agentnb-snippet-action agen
         'print("seen")<span style="display:none">; import os; os.remove("x")</span></code></pre></div>')
 
 
-def test_untrusted_saved_page_and_foreign_html(jupyter_server):
+def test_untrusted_saved_page_and_foreign_html(tmp_path):
     """A notebook received from elsewhere (untrusted: JupyterLab's sanitizer drops ``data-*``) still inserts
     from agentnb's blocks; a look-alike block inside an agent's ``text/html`` output inserts nothing."""
-    from playwright.sync_api import sync_playwright
-
     from agentnb.messages import ChatFinished, ChatStarted, ExecutionFinished, MessageSent
     from agentnb.notebook.static import transcript_html
 
@@ -240,39 +151,32 @@ def test_untrusted_saved_page_and_foreign_html(jupyter_server):
                                                 "data": {"text/html": FAKE, "text/plain": "fake"}}]),
         ChatFinished(reason="terminated"),
     ]
-    base, token, root = jupyter_server("lab", {})
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     chat = nbformat.v4.new_code_cell("%%agents\nPrint the label.")
     chat.outputs = [nbformat.v4.new_output("display_data", data={
         "text/html": transcript_html(events, state="finished"), "text/plain": "agentnb chat"})]
-    nb.cells = [nbformat.v4.new_code_cell("x = 1"), chat]
-    nbformat.write(nb, root / "received.ipynb")  # unsigned: JupyterLab treats its outputs as untrusted
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                          permissions=["clipboard-read", "clipboard-write"])
-            page = context.new_page()
-            page.goto(f"{base}/lab/tree/received.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .agentnb-static", timeout=120_000)
-            ours = page.locator(".agentnb-card .agentnb-snippet")
-            assert ours.locator("button[data-agentnb-action]").count() == 0  # sanitized away
-            fake = page.locator(".agentnb-html .agentnb-snippet-action")
-            fake.click()
-            page.wait_for_timeout(500)
-            assert page.locator(".jp-Cell").count() == 2 and fake.inner_text() == "Insert below"
-            ours.locator(".agentnb-action-insert-below").click()
-            ours.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
-            assert page.locator(".jp-Cell").count() == 3
-            ours.locator(".agentnb-action-copy").click()
-            assert page.evaluate("navigator.clipboard.readText()") == SHOWN
-            page.screenshot(path=str(OUTPUT / "code-actions-untrusted.png"), full_page=True)
-            page.keyboard.press("Control+s")
-            deadline = time.monotonic() + 30
-            while len(nbformat.read(root / "received.ipynb", as_version=4).cells) < 3:
-                assert time.monotonic() < deadline, "the notebook was not saved"
-                time.sleep(0.3)
-            assert [c.source for c in nbformat.read(root / "received.ipynb", as_version=4).cells][2] == SHOWN
-        finally:
-            browser.close()
+    with JupyterServer(tmp_path, labextension=True) as server, chromium() as browser:
+        root = server.root
+        write_notebook(root / "received.ipynb", ["x = 1", chat])  # unsigned: its outputs are untrusted
+        context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        page.goto(server.url("received.ipynb"))
+        page.wait_for_selector(".jp-Notebook .agentnb-static", timeout=120_000)
+        ours = page.locator(".agentnb-card .agentnb-snippet")
+        assert ours.locator("button[data-agentnb-action]").count() == 0  # sanitized away
+        fake = page.locator(".agentnb-html .agentnb-snippet-action")
+        fake.click()
+        page.wait_for_timeout(500)
+        assert page.locator(".jp-Cell").count() == 2 and fake.inner_text() == "Insert below"
+        ours.locator(".agentnb-action-insert-below").click()
+        ours.locator("button:has-text('Inserted')").wait_for(timeout=10_000)
+        assert page.locator(".jp-Cell").count() == 3
+        ours.locator(".agentnb-action-copy").click()
+        assert page.evaluate("navigator.clipboard.readText()") == SHOWN
+        page.screenshot(path=str(OUTPUT / "code-actions-untrusted.png"), full_page=True)
+        page.keyboard.press("Control+s")
+        deadline = time.monotonic() + 30
+        while len(nbformat.read(root / "received.ipynb", as_version=4).cells) < 3:
+            assert time.monotonic() < deadline, "the notebook was not saved"
+            time.sleep(0.3)
+        assert [c.source for c in nbformat.read(root / "received.ipynb", as_version=4).cells][2] == SHOWN
