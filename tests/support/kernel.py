@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jupyter_client import KernelManager
+from jupyter_client.manager import KernelManager
 
 from .browser import REPO
 
