@@ -243,7 +243,8 @@ def test_a_follow_up_brings_the_snapshot_back_and_it_leaves_again(kernel_factory
         cell = run_cell(nb, f"%%agents --keep --work-dir {tmp_path / 'w'} --max-turns 2 --out h\nSay hi.\n")
         run_cell(nb, "r = await h")
         assert "Nothing to run" in saved_outputs(nb, [cell])[0]["data"]["text/html"]
-        run_cell(nb, "h.send('Now run something.')")
+        sent = run_cell(nb, "h.send('Now run something.')")  # the cell shows the handle: running
+        assert "running" in saved_outputs(nb, [sent])[0]["data"]["text/plain"]
 
         def waiting() -> bool:
             html = saved_outputs(nb, [cell])[1]["data"].get("text/html", "")
@@ -257,6 +258,8 @@ def test_a_follow_up_brings_the_snapshot_back_and_it_leaves_again(kernel_factory
         page, under = saved_outputs(nb, [cell])
         assert "follow-up ran" in page["data"]["text/html"] and "Done again" in page["data"]["text/html"]
         assert "agentnb-snapshot" not in str(under["data"])
+        state = saved_outputs(nb, [sent])[0]["data"]["text/plain"]  # what a notebook saved now keeps there
+        assert state.startswith("<ChatHandle chat1 finished") and "running" not in state
 
 
 def test_a_sync_chat_blocking_its_cell_still_refreshes_its_snapshot(kernel_factory, tmp_path):  # noqa: F811

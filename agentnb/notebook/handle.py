@@ -144,10 +144,13 @@ class ChatHandle:
         return f"<ChatHandle {self.name} {self.status}, {len(self.chat_history)} messages>"
 
     def _ipython_display_(self) -> None:
-        """Nothing as the ``%%agents`` cell's own result (the panel is the chat); its state when shown later."""
+        """Nothing as the ``%%agents`` cell's own result (the panel is the chat); its state when shown later,
+        brought up to date when the chat ends (a saved notebook never keeps a stale "running")."""
         if self._quiet:
             self._quiet = False
             return
-        from IPython.display import display
+        from .slots import CellSlot
 
-        display({"text/plain": repr(self)}, raw=True)
+        slot = CellSlot({"text/plain": repr(self)})
+        if self._task is not None and not self._task.done():
+            self._task.add_done_callback(lambda _task: slot.update({"text/plain": repr(self)}))

@@ -92,17 +92,36 @@ class CellSlots:
         self.second.update(EMPTY, raw=True)
 
     def _send(self, here: Callable[[], None], elsewhere: Callable[[], None] | None) -> None:
-        """Run ``here`` under the starting cell's header and, when another cell runs now,
-        ``elsewhere`` (if any) under that cell's header."""
+        _route(self._parent, here, elsewhere)
+
+
+class CellSlot:
+    """One output of the cell running at creation, updatable later (a chat handle's state line)."""
+
+    def __init__(self, bundle: dict[str, Any]) -> None:
         pub = _publisher()
-        setter = getattr(pub, "set_thread_parent", None)
-        if pub is None or setter is None or not self._parent:
-            here()
-            return
-        now = getattr(pub, "_parent_header_global", None) or pub.parent_header
-        _under(pub, self._parent, here)
-        if elsewhere is not None and _cell_id(now) and _cell_id(now) != self._parent.get("msg_id"):
-            _under(pub, now, elsewhere)
+        self._parent = dict(getattr(pub, "parent_header", None) or {})
+        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)
+
+    def update(self, bundle: dict[str, Any]) -> None:
+        def send() -> None:
+            self.handle.update(bundle, raw=True)
+
+        _route(self._parent, send, send)
+
+
+def _route(parent: dict[str, Any], here: Callable[[], None], elsewhere: Callable[[], None] | None) -> None:
+    """Run ``here`` under the starting cell's header ``parent`` and, when another cell runs now,
+    ``elsewhere`` (if any) under that cell's header."""
+    pub = _publisher()
+    setter = getattr(pub, "set_thread_parent", None)
+    if pub is None or setter is None or not parent:
+        here()
+        return
+    now = getattr(pub, "_parent_header_global", None) or pub.parent_header
+    _under(pub, parent, here)
+    if elsewhere is not None and _cell_id(now) and _cell_id(now) != parent.get("msg_id"):
+        _under(pub, now, elsewhere)
 
 
 def _under(pub: Any, header: dict[str, Any], send: Callable[[], None]) -> None:
