@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_panel import TEXT, _plot_png  # noqa: E402  (the same text and plot as the panel benchmark)
+from bench_panel import TEXT, _plot_png  # the same text and plot as the panel benchmark
 
-from agentnb.messages import (  # noqa: E402
+from agentnb.messages import (
     ChatStarted,
     CodeBlockProposed,
     ExecutionFinished,
@@ -40,8 +40,8 @@ from agentnb.messages import (  # noqa: E402
     StreamStarted,
     TokenChunk,
 )
-from agentnb.notebook import frame  # noqa: E402
-from agentnb.notebook.panel import ChatPanel  # noqa: E402
+from agentnb.notebook import frame
+from agentnb.notebook.panel import ChatPanel
 
 
 class SizeSink:
