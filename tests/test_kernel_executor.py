@@ -11,7 +11,7 @@ import pytest
 from agentnb._aio import run_sync
 from agentnb.coding.base import CodeBlock
 from agentnb.coding.kernel import BoundedText, KernelExecutor, png_size
-from agentnb.coding.pool import KernelPool, live_kernel_count
+from agentnb.coding.pool import KernelPool, live_kernel_count, start_kernel
 
 
 def kernel_children() -> list[psutil.Process]:
@@ -179,9 +179,26 @@ def test_kernel_death_restarts(tmp_path, pool, crash):
         assert result.exit_code == 1 and result.kernel_died
         assert "KernelDiedError: the kernel died while running this code" in result.output
         assert "all variables were lost" in result.output
+        shown = result.outputs[-1]  # people see it as the block's error output
+        assert shown["output_type"] == "error" and shown["ename"] == "KernelDiedError"
         assert ex.kernel.pid != old_pid
         assert ex.execute(py("print(1 + 1)")).output == "2\n"
         assert "NameError" in ex.execute(py("lost")).output
+
+
+@pytest.mark.parametrize("end", ["shutdown", "kill"])
+def test_an_ended_kernel_releases_its_sockets(end):
+    async def go():
+        kernel = await start_kernel()
+        if end == "kill":
+            kernel.kill()  # the synchronous last resort (atexit, finalizers) frees them too
+        else:
+            await kernel.shutdown()
+        return kernel
+
+    kernel = run_sync(go())
+    assert not psutil.pid_exists(kernel.pid) or psutil.Process(kernel.pid).status() == psutil.STATUS_ZOMBIE
+    assert kernel.kc.context.closed and kernel.km.context.closed  # every zmq socket of both closed with them
 
 
 @pytest.mark.slow
