@@ -200,7 +200,7 @@ async def raw_chat(base_url: str, kc) -> float:
 async def pool_settled() -> None:
     """Between chats, as between notebook cells: the refill is warm and the last kernel is reaped."""
     pool = default_pool()
-    while not pool._ready or pool._starting or pending_reaps():
+    while not pool.ready or pool.starting or pending_reaps():
         await drain_reaps()
         await asyncio.sleep(0.05)
 
@@ -244,7 +244,7 @@ async def memory_and_per_block(blocks: int, work: str) -> dict:
     out: dict = {"raw_kernel_mib": round(raw_rss / 2**20, 1)}
     for label, preload in (("pool_kernel_matplotlib_mib", ("matplotlib",)), ("pool_kernel_no_preimports_mib", ())):
         async with KernelPool(1, preload=preload) as pool:
-            while not pool._ready:
+            while not pool.ready:
                 await asyncio.sleep(0.05)
             kernel = await pool.acquire()
             pool.size = 0

@@ -68,7 +68,7 @@ async def per_block(reps: int, work: str) -> None:
     km_t, kc_t = await raw_kernel("tcp")
     km_i, kc_i = await raw_kernel("ipc")
     async with KernelPool(1) as pool:
-        while not pool._ready:  # a warm pool: its kernel has pre-imported matplotlib
+        while not pool.ready:  # a warm pool: its kernel has pre-imported matplotlib
             await asyncio.sleep(0.05)
         async with KernelExecutor(work, pool=pool) as ex:
             pool.size = 0  # no refill competing for the CPU with the first plot
@@ -104,7 +104,7 @@ async def first_block(reps: int, work: str) -> None:
         async with KernelPool(size) as pool:
             for _ in range(reps):
                 if size:
-                    while not pool._ready:  # the pool refills between chats
+                    while not pool.ready:  # the pool refills between chats
                         await asyncio.sleep(0.05)
                 t = time.perf_counter()
                 async with KernelExecutor(work, pool=pool) as ex:

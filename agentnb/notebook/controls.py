@@ -40,6 +40,11 @@ class _Waiter:
     def waiting(self) -> bool:
         return self._future is not None and not self._future.done()
 
+    @property
+    def holds_answer(self) -> bool:
+        """An answer arrived before anyone waited for it (the next :meth:`wait` returns it at once)."""
+        return bool(self._early)
+
     def answer(self, value: Any) -> None:
         fut = self._future
         if fut is None or fut.done():
@@ -152,7 +157,7 @@ class ApprovalCard(widgets.VBox):
 
     async def wait(self) -> ApprovalDecision:
         """The decision, once a button is clicked."""
-        if self.decision is not None and not self._waiter.waiting and not self._waiter._early:
+        if self.decision is not None and not self._waiter.waiting and not self._waiter.holds_answer:
             return self.decision
         return await self._waiter.wait()
 
