@@ -19,7 +19,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from support.browser import OUTPUT, JupyterServer, chromium, needs_browser, open_notebook, run_cells
+from support.browser import (
+    OUTPUT,
+    JupyterServer,
+    chromium,
+    needs_browser,
+    open_notebook,
+    run_cells,
+    write_notebook,
+)
 
 from agentnb.testing import ScriptedModelServer, code
 
@@ -91,12 +99,9 @@ def test_saved_mid_chat_and_at_the_end_reopens_everywhere(tmp_path):
         notebook7 = JupyterServer(tmp_path, "notebook", env)  # same root, same notary
         root = lab.root
         root.mkdir(parents=True)
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_code_cell("%load_ext agentnb"),
-                    nbformat.v4.new_code_cell("%%agents --work-dir coding --max-turns 4\nPlot the squares, "
-                                              "then do a second step.")]
-        nbformat.write(nb, root / "demo.ipynb")
+        write_notebook(root / "demo.ipynb", ["%load_ext agentnb",
+                                             "%%agents --work-dir coding --max-turns 4\nPlot the squares, "
+                                             "then do a second step."])
         OUTPUT.mkdir(exist_ok=True)
         with lab, notebook7, chromium() as browser:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})

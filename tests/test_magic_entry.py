@@ -5,13 +5,9 @@ through the scope's view factory, and its options apply to that chat only, never
 from __future__ import annotations
 
 import json
-import os
-import queue
-import time
-from typing import Any
 
 import pytest
-from jupyter_client import KernelManager
+from support.kernel import NotebookKernel
 
 from agentnb.testing import ScriptedModelServer, code
 
@@ -50,75 +46,12 @@ config_before = copy.deepcopy(user._code_execution_config)
 """
 
 
-class Kernel:
-    """A real ipykernel; iopub messages pumped for widget state (as a front end would)."""
-
-    def __init__(self, cwd: str, env: dict[str, str]) -> None:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "VSCODE_"))}
-        full_env.update(env)
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full_env.get("PYTHONPATH")]))
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=full_env, cwd=cwd)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.widgets: dict[str, dict[str, Any]] = {}
-        self.messages: list[dict[str, Any]] = []
-
-    def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-    def pump(self, timeout: float) -> None:
-        try:
-            msg = self.kc.get_iopub_msg(timeout=timeout)
-        except queue.Empty:
-            return
-        self.messages.append(msg)
-        kind, content = msg["header"]["msg_type"], msg["content"]
-        if kind == "comm_open":
-            self.widgets[content["comm_id"]] = dict(content.get("data", {}).get("state", {}))
-        elif kind == "comm_msg" and content.get("data", {}).get("method") == "update":
-            self.widgets.setdefault(content["comm_id"], {}).update(content["data"].get("state", {}))
-
-    def wait_for(self, predicate, timeout: float = 90, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if value := predicate():
-                return value
-            self.pump(0.2)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def execute(self, source: str) -> str:
-        """Run a cell; return its stdout. Fails on an error."""
-        msg_id = self.kc.execute(source)
-        while True:
-            reply = self.kc.get_shell_msg(timeout=120)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        start = len(self.messages)
-        self.wait_for(lambda: any(m["parent_header"].get("msg_id") == msg_id and m["header"]["msg_type"] == "status"
-                                  and m["content"]["execution_state"] == "idle" for m in self.messages[start:]),
-                      what=f"cell {source[:40]!r}")
-        assert reply["content"]["status"] == "ok", reply["content"]
-        self.last = [m for m in self.messages if m["parent_header"].get("msg_id") == msg_id]
-        return "".join(m["content"].get("text", "") for m in self.last if m["header"]["msg_type"] == "stream")
-
-    def button(self, description: str) -> str | None:
-        return next((c for c, s in self.widgets.items() if s.get("_model_name") == "ButtonModel"
-                     and s.get("description") == description and not s.get("disabled")), None)
-
-    def click(self, comm_id: str) -> None:
-        data = {"method": "custom", "content": {"event": "click"}}
-        self.kc.shell_channel.send(self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
-
-
 @pytest.fixture
 def kernel(tmp_path):
-    started: list[Kernel] = []
+    started: list[NotebookKernel] = []
 
-    def start(config_list: list[dict]) -> Kernel:
-        k = Kernel(str(tmp_path), {"OAI_CONFIG_LIST": json.dumps(config_list)})
+    def start(config_list: list[dict]) -> NotebookKernel:
+        k = NotebookKernel(str(tmp_path), {"OAI_CONFIG_LIST": json.dumps(config_list)})
         started.append(k)
         return k
 
@@ -139,22 +72,22 @@ def test_approve_option_applies_to_the_chat_and_leaves_the_users_agents_unchange
         approve = nb.wait_for(lambda: nb.button("Approve"), what="the Approve button in the magic's panel")
         assert not (work / "made.txt").exists(), "code ran before approval"
         nb.click(approve)
-        out = nb.execute("r = await h\n"
-                         "print([snapshot(a) for a in team] == before, user._code_execution_config == config_before,"
-                         " shown)")
+        out = nb.stdout(nb.execute("r = await h\n"
+                                   "print([snapshot(a) for a in team] == before,"
+                                   " user._code_execution_config == config_before, shown)"))
         assert (work / "made.txt").read_text() == "x"
         assert out.split() == ["True", "True", "[]"], out  # agents as they were; the user's view saw nothing
 
         # the same agents, started from code afterwards: their own policy ('never') and the user's view again
-        out = nb.execute("r2 = user.initiate_chat(bot, message='again')\n"
-                         "print(r2.stop_reason, 'ChatStarted' in shown, 'ApprovalRequested' in shown)")
+        out = nb.stdout(nb.execute("r2 = user.initiate_chat(bot, message='again')\n"
+                                   "print(r2.stop_reason, 'ChatStarted' in shown, 'ApprovalRequested' in shown)"))
         assert (work / "again.txt").read_text() == "y"
         assert out.split() == ["terminated", "True", "False"], out
 
         # --silent: AutoGen's silent=True, nothing shown by anyone (no panel, not the user's view, no output)
-        seen = nb.execute("print(len(shown))")
-        nb.execute("%%agents --team team --silent --approve never --out h3\nCreate quiet.txt\n")
-        assert not [m for m in nb.last if m["header"]["msg_type"] in ("display_data", "stream")]
-        out = nb.execute("r3 = await h3\nprint(len(shown), r3.stop_reason)")
+        seen = nb.stdout(nb.execute("print(len(shown))"))
+        quiet = nb.execute("%%agents --team team --silent --approve never --out h3\nCreate quiet.txt\n")
+        assert not [m for m in quiet if m["header"]["msg_type"] in ("display_data", "stream")]
+        out = nb.stdout(nb.execute("r3 = await h3\nprint(len(shown), r3.stop_reason)"))
         assert (work / "quiet.txt").read_text() == "z"
         assert out.split() == [seen.strip(), "terminated"], out

@@ -14,69 +14,20 @@ Real Jupyter kernels (the agent's own ``jupyter`` executor), the scripted server
 from __future__ import annotations
 
 import re
-import time
 
-import psutil
 import pytest
+from support.faults import PIDS, assert_gone, exit_code, jupyter_chat, printed_pids, running, told
 
-import agentnb as autogen
 from agentnb.coding import CodeBlock, KernelExecutor
 from agentnb.export import events_to_notebook
 from agentnb.messages import ExecutionFinished, ExecutionOutput, subscribe
 from agentnb.testing import ScriptedModelServer, code
-
-PIDS = "import os\nprint('PIDS', os.getpid(), os.getppid(), flush=True)\n"
-
-
-def _chat(server, tmp_path, *, timeout=30, turns=3):
-    assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-    proxy = autogen.UserProxyAgent(
-        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=turns,
-        code_execution_config={"work_dir": str(tmp_path / "work"), "executor": "jupyter", "timeout": timeout})
-    return proxy.initiate_chat(assistant, message="go", silent=True)
-
-
-def _told(server, n: int) -> str:
-    return server.requests[n]["messages"][-1]["content"]
-
-
-def _exit_code(told: str) -> int:
-    found = re.match(r"exitcode: (\d+)", told)
-    assert found, f"the model was not given an execution result: {told[:300]!r}"
-    return int(found.group(1))
 
 
 def _kernel_pid(text: str) -> int:
     found = re.search(r"PIDS (\d+) \d+", text)
     assert found, f"no pid printed: {text[:300]!r}"
     return int(found.group(1))
-
-
-def _all_pids(server) -> set[int]:
-    pids: set[int] = set()
-    for request in server.requests:
-        for message in request["messages"]:
-            for found in re.findall(r"PIDS (\d+) (\d+)", str(message.get("content"))):
-                pids.update(int(p) for p in found)
-    pids.discard(psutil.Process().pid)
-    assert pids, "no block ran: the scenario is broken"
-    return pids
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _assert_gone(pids: set[int]) -> None:
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if _running(p)}
-        time.sleep(0.05)
-    assert not alive, f"processes outlived their chat: {alive}"
 
 
 # -- exit() / quit() ----------------------------------------------------------------------------------
@@ -86,16 +37,16 @@ def test_exit_restarts_the_kernel_and_says_so_in_that_block(tmp_path, call):
     script = [code(PIDS + f"x = 41\nprint('before the exit')\n{call}"),
               code(PIDS + "print('x kept:', 'x' in globals())"), "TERMINATE"]
     with ScriptedModelServer(script) as server:
-        result = _chat(server, tmp_path)
-        pids = _all_pids(server)
-        exited, after = _told(server, 1), _told(server, 2)
+        result = jupyter_chat(server, tmp_path)
+        pids = printed_pids(server)
+        exited, after = told(server, 1), told(server, 2)
     assert "before the exit" in exited  # the block's own output is kept
     assert "called exit()" in exited and "restarted" in exited, f"the model was not told: {exited!r}"
-    assert _exit_code(after) == 0 and "x kept: False" in after, after  # runs normally, in a fresh kernel
+    assert exit_code(after) == 0 and "x kept: False" in after, after  # runs normally, in a fresh kernel
     assert "died" not in after, "the next block was blamed for the exit"
     assert _kernel_pid(after) != _kernel_pid(exited)
     assert result.chat_history[-1]["content"] == "TERMINATE"
-    _assert_gone(pids)
+    assert_gone(pids)
 
 
 def test_the_block_right_after_exit_is_not_blamed(tmp_path):
@@ -124,13 +75,13 @@ def test_a_shell_background_job_does_not_hold_the_block(tmp_path):
     background = code('sleep 8 &\necho "PIDS $! $$"\necho $! > bg.pid\nseq 1 100000\necho started', lang="sh")
     check = code(PIDS + "os.kill(int(open('bg.pid').read()), 0)\nprint('job alive')")
     with ScriptedModelServer([background, check, "TERMINATE"]) as server:
-        _chat(server, tmp_path, timeout=5)
-        pids = _all_pids(server)
-        started, after = _told(server, 1), _told(server, 2)
-    assert _exit_code(started) == 0, f"the block waited for its background job: {started[-300:]!r}"
+        jupyter_chat(server, tmp_path, timeout=5)
+        pids = printed_pids(server)
+        started, after = told(server, 1), told(server, 2)
+    assert exit_code(started) == 0, f"the block waited for its background job: {started[-300:]!r}"
     assert "\n100000\nstarted" in started  # the foreground output is complete
-    assert _exit_code(after) == 0 and "job alive" in after
-    _assert_gone(pids)
+    assert exit_code(after) == 0 and "job alive" in after
+    assert_gone(pids)
 
 
 def test_a_background_job_that_writes_later_is_not_killed(tmp_path):
@@ -142,8 +93,8 @@ def test_a_background_job_that_writes_later_is_not_killed(tmp_path):
         assert first.exit_code == 0 and first.output.startswith("now")
         waited = ex.execute(CodeBlock("sleep 1.5; echo waited", language="sh"))
         assert waited.output == "waited\n" and "late" not in waited.output
-        assert _running(job), "the background job died once its block had returned"
-    _assert_gone({job})
+        assert running(job), "the background job died once its block had returned"
+    assert_gone({job})
 
 
 # -- display outputs are capped for views ----------------------------------------------------------------
@@ -176,10 +127,10 @@ def test_display_outputs_are_capped_for_views(tmp_path):
     script = [code(DISPLAYS), code(f"raise ValueError('v' * {BIG})"), "TERMINATE"]
     with ScriptedModelServer(script) as server:
         with subscribe(events.append):
-            result = _chat(server, tmp_path)
-        shown, failed = _told(server, 1), _told(server, 2)
-    assert _exit_code(shown) == 0 and shown.rstrip().endswith("rrrr'") and len(shown) < 100_000  # as before
-    assert _exit_code(failed) == 1 and "ValueError" in failed and len(failed) < 100_000
+            result = jupyter_chat(server, tmp_path)
+        shown, failed = told(server, 1), told(server, 2)
+    assert exit_code(shown) == 0 and shown.rstrip().endswith("rrrr'") and len(shown) < 100_000  # as before
+    assert exit_code(failed) == 1 and "ValueError" in failed and len(failed) < 100_000
     streamed = [ev for ev in events if isinstance(ev, ExecutionOutput)]
     finished = [out for ev in events if isinstance(ev, ExecutionFinished) for out in ev.outputs]
     kinds = {ev.kind for ev in streamed}

@@ -9,10 +9,10 @@ that chat ends.
 from __future__ import annotations
 
 import re
-import time
 
 import psutil
 import pytest
+from support.faults import assert_gone, printed_pids
 
 import agentnb as autogen
 from agentnb.testing import ScriptedModelServer, code
@@ -24,27 +24,6 @@ SPARE = ["Done. TERMINATE"] * 6
 def _runner(name, work):
     return autogen.UserProxyAgent(name, human_input_mode="NEVER", max_consecutive_auto_reply=2,
                                   code_execution_config={"work_dir": str(work), "executor": "jupyter"})
-
-
-def _kernel_pids(server) -> set[int]:
-    """The kernel (and supervisor) pids the model's code printed, from what the model was told."""
-    pids: set[int] = set()
-    for request in server.requests:
-        for message in request["messages"]:
-            for found in re.findall(r"PIDS (\d+) (\d+)", str(message.get("content"))):
-                pids.update(int(p) for p in found)
-    pids.discard(psutil.Process().pid)  # without a supervisor the kernel's parent is this process
-    assert pids, "the code never ran: the scenario is broken"
-    return pids
-
-
-def _assert_gone(pids: set[int]) -> None:
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
-        time.sleep(0.05)
-    assert not alive, f"kernel processes survived their chat: {alive}"
 
 
 def _nested_chat_team(server, work):
@@ -75,8 +54,8 @@ def test_nested_kernels_are_shut_down_when_the_chat_ends(tmp_path, team):
     with ScriptedModelServer([code(SHOW_PIDS), *SPARE]) as server:
         boss, other, runner = team(server, tmp_path)
         boss.initiate_chat(other, message="go", max_turns=1, silent=True)
-        pids = _kernel_pids(server)
-    _assert_gone(pids)
+        pids = printed_pids(server)
+    assert_gone(pids, "kernel processes")
     assert runner.code_executor is None
 
 
@@ -93,7 +72,7 @@ def test_an_agent_created_during_the_chat_has_its_kernel_shut_down(tmp_path):
     lead.register_reply([autogen.Agent, None], spawn_and_run)
     boss.initiate_chat(lead, message="go", max_turns=1, silent=True)
     pids = {int(p) for p in re.findall(r"PIDS (\d+) (\d+)", told[0])[0]} - {psutil.Process().pid}
-    _assert_gone(pids)
+    assert_gone(pids, "kernel processes")
 
 
 def test_an_outer_agent_keeps_its_kernel_through_a_nested_chat(tmp_path):
@@ -116,7 +95,7 @@ def test_an_outer_agent_keeps_its_kernel_through_a_nested_chat(tmp_path):
                                        "silent": True}], trigger=once)
         runner.initiate_chat(helper, message="go", max_turns=3, silent=True)
         contents = [str(m.get("content")) for r in server.requests for m in r["messages"]]
-        pids = _kernel_pids(server)
+        pids = printed_pids(server)
     # the variable set inside the nested chat was still there for the outer chat's next block
     assert any(c.startswith("exitcode: 0") and "43" in c for c in contents), contents
-    _assert_gone(pids)
+    assert_gone(pids, "kernel processes")

@@ -15,65 +15,15 @@ Real Jupyter kernels (the agent's own ``jupyter`` executor), the scripted server
 from __future__ import annotations
 
 import re
-import time
 
-import psutil
 import pytest
+from support.faults import PIDS, assert_gone, exit_code, jupyter_chat, printed_pids, told
 
-import agentnb as autogen
 from agentnb.testing import ScriptedModelServer, code
-
-PIDS = "import os\nprint('PIDS', os.getpid(), os.getppid(), flush=True)\n"
-
-
-def _chat(server, tmp_path, *, timeout=30, turns=3):
-    assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-    proxy = autogen.UserProxyAgent(
-        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=turns,
-        code_execution_config={"work_dir": str(tmp_path / "work"), "executor": "jupyter", "timeout": timeout})
-    return proxy.initiate_chat(assistant, message="go", silent=True)
-
-
-def _told(server, n: int) -> str:
-    """What the model was told after the ``n``-th block (the last message of request ``n``)."""
-    return server.requests[n]["messages"][-1]["content"]
-
-
-def _exit_code(told: str) -> int:
-    found = re.match(r"exitcode: (\d+)", told)
-    assert found, f"the model was not given an execution result: {told[:300]!r}"
-    return int(found.group(1))
 
 
 def _kernel_pids(text: str) -> list[int]:
     return [int(p) for p in re.findall(r"PIDS (\d+) \d+", text)]
-
-
-def _all_pids(server) -> set[int]:
-    pids: set[int] = set()
-    for request in server.requests:
-        for message in request["messages"]:
-            for found in re.findall(r"PIDS (\d+) (\d+)", str(message.get("content"))):
-                pids.update(int(p) for p in found)
-    pids.discard(psutil.Process().pid)
-    assert pids, "no block ran: the scenario is broken"
-    return pids
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _assert_gone(pids: set[int]) -> None:
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if _running(p)}
-        time.sleep(0.05)
-    assert not alive, f"kernel processes outlived their chat: {alive}"
 
 
 CRASHES = {
@@ -99,22 +49,22 @@ def _crash_chat(tmp_path, crashes: list[str]) -> None:
     for crash in (CRASHES[name] for name in crashes):
         script += [code(PIDS + crash), code(PIDS + "print('x kept:', 'x' in globals())\nx = 41")]
     with ScriptedModelServer([*script, "TERMINATE"]) as server:
-        result = _chat(server, tmp_path, turns=len(script))
-        pids = _all_pids(server)
-        told = [_told(server, n) for n in range(1, len(script) + 1)]
-    assert _exit_code(told[0]) == 0
-    previous = _kernel_pids(told[0])
+        result = jupyter_chat(server, tmp_path, turns=len(script))
+        pids = printed_pids(server)
+        answers = [told(server, n) for n in range(1, len(script) + 1)]
+    assert exit_code(answers[0]) == 0
+    previous = _kernel_pids(answers[0])
     for n, name in enumerate(crashes):
-        after_crash, fresh = told[1 + 2 * n], told[2 + 2 * n]
+        after_crash, fresh = answers[1 + 2 * n], answers[2 + 2 * n]
         if name in DIES_AFTER_THE_BLOCK:  # the block itself finished; the next result carries the news
             assert "died" in fresh, f"{name}: the model was never told its kernel died"
         else:
-            assert _exit_code(after_crash) != 0, f"{name}: a dead kernel was reported as a success"
-        assert _exit_code(fresh) == 0 and "x kept: False" in fresh, f"{name}: the next block found no fresh kernel"
+            assert exit_code(after_crash) != 0, f"{name}: a dead kernel was reported as a success"
+        assert exit_code(fresh) == 0 and "x kept: False" in fresh, f"{name}: the next block found no fresh kernel"
         assert _kernel_pids(fresh) != previous, f"{name}: the kernel was not replaced"
         previous = _kernel_pids(fresh)
     assert result.chat_history[-1]["content"] == "TERMINATE"  # the chat went on to its normal end
-    _assert_gone(pids)
+    assert_gone(pids)
 
 
 def test_a_crashed_kernel_is_restarted_and_the_chat_goes_on(tmp_path):
@@ -133,26 +83,26 @@ def test_a_timeout_interrupts_the_cell_and_keeps_the_kernel(tmp_path):
               code(PIDS + "print('x =', x)"),
               "TERMINATE"]
     with ScriptedModelServer(script) as server:
-        _chat(server, tmp_path, timeout=2, turns=4)
-        pids = _all_pids(server)
-        slow, after, slow_sh, after_sh = (_told(server, n) for n in range(1, 5))
-    assert _exit_code(slow) != 0 and _exit_code(slow_sh) != 0 and "42done" not in slow_sh
-    assert _exit_code(after) == 0 and "x = 42" in after, "the interrupt lost the kernel's state"
-    assert _exit_code(after_sh) == 0 and "x = 42" in after_sh, "the shell's interrupt lost the kernel's state"
+        jupyter_chat(server, tmp_path, timeout=2, turns=4)
+        pids = printed_pids(server)
+        slow, after, slow_sh, after_sh = (told(server, n) for n in range(1, 5))
+    assert exit_code(slow) != 0 and exit_code(slow_sh) != 0 and "42done" not in slow_sh
+    assert exit_code(after) == 0 and "x = 42" in after, "the interrupt lost the kernel's state"
+    assert exit_code(after_sh) == 0 and "x = 42" in after_sh, "the shell's interrupt lost the kernel's state"
     assert _kernel_pids(after) == _kernel_pids(slow) == _kernel_pids(after_sh)
-    _assert_gone(pids)
+    assert_gone(pids)
 
 
 @pytest.mark.slow
 def test_a_cell_that_ignores_the_interrupt_gets_a_new_kernel(tmp_path):
     stubborn = PIDS + "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(300)"
     with ScriptedModelServer([code(stubborn), code(PIDS + "print('fresh')"), "TERMINATE"]) as server:
-        _chat(server, tmp_path, timeout=1)
-        pids = _all_pids(server)
-        stuck, after = _told(server, 1), _told(server, 2)
-    assert _exit_code(stuck) != 0
-    assert _exit_code(after) == 0 and "fresh" in after and _kernel_pids(after) != _kernel_pids(stuck)
-    _assert_gone(pids)
+        jupyter_chat(server, tmp_path, timeout=1)
+        pids = printed_pids(server)
+        stuck, after = told(server, 1), told(server, 2)
+    assert exit_code(stuck) != 0
+    assert exit_code(after) == 0 and "fresh" in after and _kernel_pids(after) != _kernel_pids(stuck)
+    assert_gone(pids)
 
 
 MEMORY_HOG = PIDS + """
@@ -167,12 +117,12 @@ while True:
 
 def test_a_memory_hog_gets_a_clear_failure_and_the_chat_goes_on(tmp_path):
     with ScriptedModelServer([code(MEMORY_HOG), code(PIDS + "print('still here')"), "TERMINATE"]) as server:
-        _chat(server, tmp_path)
-        pids = _all_pids(server)
-        hog, after = _told(server, 1), _told(server, 2)
-    assert _exit_code(hog) != 0 and ("MemoryError" in hog or "died" in hog)
-    assert _exit_code(after) == 0 and "still here" in after
-    _assert_gone(pids)
+        jupyter_chat(server, tmp_path)
+        pids = printed_pids(server)
+        hog, after = told(server, 1), told(server, 2)
+    assert exit_code(hog) != 0 and ("MemoryError" in hog or "died" in hog)
+    assert exit_code(after) == 0 and "still here" in after
+    assert_gone(pids)
 
 
 STDIN = {
@@ -188,16 +138,16 @@ def test_reading_stdin_never_hangs(tmp_path):
     """Each way of reading stdin, one block each in one chat: an error or EOF at once, never a timeout."""
     script = [code(PIDS + snippet) for snippet in STDIN.values()] + [code("read line; echo rc=$?", lang="sh")]
     with ScriptedModelServer([*script, code(PIDS + "print('next')"), "TERMINATE"]) as server:
-        result = _chat(server, tmp_path, timeout=60, turns=len(script) + 1)
-        pids = _all_pids(server)
-        told = [_told(server, n) for n in range(1, len(script) + 2)]
-    for name, text in zip([*STDIN, "sh read"], told, strict=False):
-        assert _exit_code(text) in (0, 1) and "Timeout" not in text, f"{name}: stdin blocked: {text[-300:]!r}"
-    assert "rc=1" in told[-2]  # bash's read got EOF
-    assert _exit_code(told[-1]) == 0 and "next" in told[-1]
-    assert _kernel_pids(told[0]) == _kernel_pids(told[-1])  # nothing had to be restarted
+        result = jupyter_chat(server, tmp_path, timeout=60, turns=len(script) + 1)
+        pids = printed_pids(server)
+        answers = [told(server, n) for n in range(1, len(script) + 2)]
+    for name, text in zip([*STDIN, "sh read"], answers, strict=False):
+        assert exit_code(text) in (0, 1) and "Timeout" not in text, f"{name}: stdin blocked: {text[-300:]!r}"
+    assert "rc=1" in answers[-2]  # bash's read got EOF
+    assert exit_code(answers[-1]) == 0 and "next" in answers[-1]
+    assert _kernel_pids(answers[0]) == _kernel_pids(answers[-1])  # nothing had to be restarted
     assert result.chat_history[-1]["content"] == "TERMINATE"
-    _assert_gone(pids)
+    assert_gone(pids)
 
 
 MB50 = 50 * 2**20
@@ -211,16 +161,16 @@ FLOODS = {
 def _flood_chat(tmp_path, floods: list[str]):
     script = [code(PIDS + flood) for flood in floods] + [code(PIDS + "print('next')")]
     with ScriptedModelServer([*script, "TERMINATE"]) as server:
-        result = _chat(server, tmp_path, turns=len(script))
-        pids = _all_pids(server)
-        told = [_told(server, n) for n in range(1, len(script) + 1)]
+        result = jupyter_chat(server, tmp_path, turns=len(script))
+        pids = printed_pids(server)
+        answers = [told(server, n) for n in range(1, len(script) + 1)]
         biggest = max(len(str(m.get("content"))) for r in server.requests for m in r["messages"])
-    for text in told:
-        assert _exit_code(text) == 0
+    for text in answers:
+        assert exit_code(text) == 0
     assert biggest < 100_000, f"the model was sent {biggest} characters of output"
-    assert "next" in told[-1]
+    assert "next" in answers[-1]
     assert len(result.chat_history) == 2 * len(script) + 2  # every block and result kept, then TERMINATE
-    _assert_gone(pids)
+    assert_gone(pids)
 
 
 def test_50_mb_of_output_is_truncated_for_the_model(tmp_path):

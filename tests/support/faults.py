@@ -102,6 +102,31 @@ def decisions(result: Any) -> list[bool]:
     return [e.decision.approved for e in result.events if isinstance(e, ApprovalDecided)]
 
 
+PIDS = "import os\nprint('PIDS', os.getpid(), os.getppid(), flush=True)\n"
+"""A block's first lines: print its kernel's pid and its parent's (the supervisor's), for ``printed_pids``."""
+
+
+def jupyter_chat(server: ScriptedModelServer, tmp_path: Path, *, timeout: float = 30, turns: int = 3) -> Any:
+    """A chat of ``turns`` replies from ``server`` to a user proxy running code in its own ``jupyter`` executor."""
+    assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
+    proxy = autogen.UserProxyAgent(
+        "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=turns,
+        code_execution_config={"work_dir": str(tmp_path / "work"), "executor": "jupyter", "timeout": timeout})
+    return proxy.initiate_chat(assistant, message="go", silent=True)
+
+
+def told(server: ScriptedModelServer, n: int) -> str:
+    """What the model was told after the ``n``-th block (the last message of request ``n``)."""
+    return server.requests[n]["messages"][-1]["content"]
+
+
+def exit_code(text: str) -> int:
+    """The exit code of an execution result as the model reads it (``exitcode: N ...``)."""
+    found = re.match(r"exitcode: (\d+)", text)
+    assert found, f"the model was not given an execution result: {text[:300]!r}"
+    return int(found.group(1))
+
+
 def printed_pids(server: ScriptedModelServer) -> set[int]:
     """The process ids blocks printed as ``PIDS <pid> <ppid>`` into what the model was sent (not this process)."""
     pids: set[int] = set()
