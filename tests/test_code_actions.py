@@ -1,4 +1,8 @@
-"""Copy / Insert below markup on code blocks, and Edit in place on the approval card (no browser)."""
+"""The code-block markup the extension gives Copy / Insert below, and Edit in place on the approval card (no browser).
+
+The kernel sends each block as ``<div class="agentnb-snippet" data-agentnb-key=…>`` around its ``<pre>``, and no
+buttons: the extension adds them in the browser (tests/test_browser_code_actions.py).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from agentnb.messages import (
     MessageSent,
 )
 from agentnb.notebook.cards import message_html
-from agentnb.notebook.code_actions import ACTIONS, block_key, hide_while_editing
+from agentnb.notebook.code_actions import block_key, hide_while_editing, with_actions
 from agentnb.notebook.controls import ApprovalCard
 from agentnb.notebook.html import CSS, highlight_code
 from agentnb.notebook.static import transcript_html
@@ -25,39 +29,53 @@ from agentnb.textguard import has_hidden, visible
 
 
 class _Snippets(HTMLParser):
-    """Every element's tag, and per ``.agentnb-snippet``: its key, its buttons' actions and its ``<pre>`` text."""
+    """Every element's tag, and per ``.agentnb-snippet``: its key, its direct children, buttons and ``<pre>`` text.
+
+    The extension finds a block by its class and reads ``.agentnb-snippet > pre.agentnb-code > code``.
+    """
+
+    VOID = {"br", "img", "input", "hr", "meta", "link", "wbr"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
         self.snippets: list[dict] = []
-        self._depth = 0  # inside a snippet's <pre> while > 0
-        self._divs = 0
-        self._open: int | None = None  # the div depth of the open snippet
+        self._stack: list[str] = []
+        self._open: int | None = None  # stack depth of the open snippet
+        self._pre = 0  # inside the open snippet's <pre> while > 0
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         a = dict(attrs)
-        if tag == "div":
-            self._divs += 1
-        if "agentnb-snippet" in (a.get("class") or "").split():
-            self.snippets.append({"key": a.get("data-agentnb-key"), "actions": [], "text": ""})
-            self._open = self._divs
-        elif tag == "button" and self._open is not None:
-            self.snippets[-1]["actions"].append(a.get("data-agentnb-action"))
-        elif tag == "pre" and self._open is not None:
-            self._depth += 1
+        if self._open is not None:
+            snippet = self.snippets[-1]
+            if len(self._stack) == self._open:
+                snippet["children"].append(f"{tag}.{a.get('class') or ''}")
+            if len(self._stack) == self._open + 1 and tag == "code" and self._stack[-1] == "pre":
+                snippet["children"][-1] += " > code"
+            if tag == "button":
+                snippet["buttons"] += 1
+            if tag == "pre":
+                self._pre += 1
+        elif "agentnb-snippet" in (a.get("class") or "").split():
+            self.snippets.append({"key": a.get("data-agentnb-key"), "attrs": a, "children": [], "buttons": 0,
+                                  "text": ""})
+            self._open = len(self._stack) + 1
+        if tag not in self.VOID:
+            self._stack.append(tag)
 
     def handle_endtag(self, tag):
-        if tag == "pre" and self._depth:
-            self._depth -= 1
-        elif tag == "div":
-            if self._open == self._divs:
-                self._open = None
-            self._divs -= 1
+        if tag in self.VOID or tag not in self._stack:
+            return
+        while self._stack and self._stack.pop() != tag:
+            pass
+        if tag == "pre" and self._pre:
+            self._pre -= 1
+        if self._open is not None and len(self._stack) < self._open:
+            self._open = None
 
     def handle_data(self, data):
-        if self._depth:
+        if self._pre and self._open is not None:
             self.snippets[-1]["text"] += data
 
 
@@ -71,10 +89,11 @@ def test_code_that_closes_the_pre_stays_inert_text():
     code = 'x = "</code></pre><script>alert(1)</script><img src=x onerror=alert(2)>"\nprint(x)'
     html = highlight_code(code, "python", actions=True)
     parsed = snippets(html)
-    assert "script" not in parsed.tags and "img" not in parsed.tags
-    assert [s["actions"] for s in parsed.snippets] == [[a for a, _label, _tip in ACTIONS]]
-    assert parsed.snippets[0]["text"].rstrip("\n") == code  # the buttons act on exactly this text
-    assert parsed.snippets[0]["key"] == block_key(code)
+    assert "script" not in parsed.tags and "img" not in parsed.tags and "button" not in parsed.tags
+    (snippet,) = parsed.snippets
+    assert snippet["children"] == ["pre.agentnb-code > code"]  # what the extension reads, and nothing else
+    assert snippet["text"].rstrip("\n") == code  # the buttons act on exactly this text
+    assert snippet["key"] == block_key(code)
 
 
 def test_what_the_buttons_take_is_what_the_person_sees():
@@ -94,8 +113,16 @@ def test_every_fenced_block_gets_buttons_but_tool_arguments_do_not():
     assert [s["text"].rstrip("\n") for s in parsed.snippets] == ["a = 1", "ls"]
 
 
-def test_buttons_are_hidden_without_the_frontend_extension():
-    assert "body:not([data-agentnb-frontend]) .agentnb-snippet-actions { display: none; }" in CSS
+def test_the_kernel_sends_only_a_small_wrapper_and_no_buttons():
+    """500 messages stay small, and a front end without the extension has no button to show (nothing to hide)."""
+    code = "import numpy as np\nprint(np.arange(3))"
+    pre = highlight_code(code, "python")
+    block = with_actions(pre, code)
+    assert block.endswith(pre + "</div>") and len(block) - len(pre) <= 80  # the buttons were ~470
+    assert snippets(block).snippets[0]["attrs"] == {"class": "agentnb-snippet", "data-agentnb-key": block_key(code)}
+    page = message_html("assistant", "user_proxy", {"content": f"```python\n{code}\n```"})
+    assert "button" not in snippets(page).tags and "agentnb-snippet-action" not in page
+    assert "data-agentnb-frontend" not in CSS  # no rule hides buttons that no longer exist
 
 
 def test_edit_hides_the_message_block_it_edits_and_cancel_restores():
@@ -123,7 +150,7 @@ def test_edit_hides_the_message_block_it_edits_and_cancel_restores():
     assert card.decision is not None and card.decision.code == "print('edited')"
     assert "agentnb-editing" not in card._dom_classes
     (ran,) = snippets(card.status.value).snippets
-    assert ran["text"].rstrip("\n") == "print('edited')" and ran["actions"] == ["copy", "insert-below"]
+    assert ran["text"].rstrip("\n") == "print('edited')" and ran["key"] == block_key("print('edited')")
 
 
 def test_a_card_showing_its_own_code_hides_it_while_editing():
@@ -133,7 +160,7 @@ def test_a_card_showing_its_own_code_hides_it_while_editing():
     assert f'.agentnb-editing .agentnb-snippet[data-agentnb-key="{own["key"]}"]' in head
 
 
-def test_the_static_page_keeps_the_buttons_on_proposed_and_edited_code():
+def test_the_static_page_keeps_proposed_and_edited_code_as_blocks():
     code, edited = "print(1)", "print(2)"
     request = ApprovalRequest(kind="code", agent="user_proxy", code=code)
     events = [
@@ -148,4 +175,5 @@ def test_the_static_page_keeps_the_buttons_on_proposed_and_edited_code():
     ]
     page = snippets(transcript_html(events, state="finished"))
     assert [s["text"].rstrip("\n") for s in page.snippets] == [code, edited]
-    assert all(s["actions"] == ["copy", "insert-below"] for s in page.snippets)
+    assert [s["key"] for s in page.snippets] == [block_key(code), block_key(edited)]
+    assert all(s["children"] == ["pre.agentnb-code > code"] and not s["buttons"] for s in page.snippets)

@@ -1,16 +1,17 @@
 """Copy and Insert below on every code block the panel (and its static page) shows.
 
-The kernel cannot create a cell in the user's notebook from a widget click, so the buttons are
-plain HTML that agentnb's JupyterLab 4 / Notebook 7 extension (``agentnb/labextension``, source in
-``extensions/agentnb-jupyterlab``) acts on: one document-level click listener reads the block's
-``<pre>`` text — exactly what the person sees, hidden characters already shown as visible marks by
-:func:`agentnb.textguard.visible` — and copies it or inserts it as a new cell under the cell whose
-output holds the button. The extension marks ``<body data-agentnb-frontend>``; where it is absent
-(VS Code, Voilà, nbviewer, an old JupyterLab) :data:`CSS` hides the buttons.
+The kernel cannot create a cell in the user's notebook from a widget click, so the buttons belong to
+agentnb's JupyterLab 4 / Notebook 7 extension (``agentnb/labextension``, source in
+``extensions/agentnb-jupyterlab``). The kernel only wraps each block in ``<div class="agentnb-snippet">``
+(under 70 bytes, so 500 messages stay small); the extension adds the two buttons to a block when the
+pointer enters it, a finger touches it or the keyboard focuses it, and acts on their clicks: it reads
+the block's ``<pre>`` text — exactly what the person sees, hidden characters already shown as visible
+marks by :func:`agentnb.textguard.visible` — and copies it or inserts it as a new cell under the cell
+whose output holds the block. Where the extension is absent (VS Code, Voilà, nbviewer, an old
+JupyterLab) no button exists, so none shows.
 
->>> html = with_actions('<pre class="agentnb-code"><code>print(1)</code></pre>', "print(1)")
->>> 'data-agentnb-action="insert-below"' in html
-True
+>>> with_actions('<pre class="agentnb-code"><code>print(1)</code></pre>', "print(1)")[:54]
+'<div class="agentnb-snippet" data-agentnb-key="f36c289'
 """
 
 from __future__ import annotations
@@ -19,19 +20,7 @@ import hashlib
 
 from ..textguard import visible
 
-__all__ = ["ACTIONS", "CSS", "block_key", "hide_while_editing", "with_actions"]
-
-ACTIONS = (
-    ("copy", "Copy", "copy this code to the clipboard"),
-    ("insert-below", "Insert below", "insert this code as a new cell below this one in your notebook"),
-)
-"""``(action, label, tooltip)`` of each button; the extension knows the actions by these names."""
-
-_BUTTONS = "".join(
-    f'<button type="button" class="agentnb-snippet-action agentnb-action-{action}" '
-    f'data-agentnb-action="{action}" title="{tip}">{label}</button>'
-    for action, label, tip in ACTIONS
-)
+__all__ = ["CSS", "block_key", "hide_while_editing", "with_actions"]
 
 
 def block_key(code: str) -> str:
@@ -40,12 +29,11 @@ def block_key(code: str) -> str:
 
 
 def with_actions(pre_html: str, code: str) -> str:
-    """``pre_html`` (the highlighted ``<pre>`` of ``code``) wrapped with the Copy / Insert below buttons.
+    """``pre_html`` (the highlighted ``<pre>`` of ``code``) as a block the extension gives Copy / Insert below.
 
     ``code`` only names the block (:func:`block_key`); the buttons act on the text shown in ``pre_html``.
     """
-    return (f'<div class="agentnb-snippet" data-agentnb-key="{block_key(code)}">'
-            f'<div class="agentnb-snippet-actions">{_BUTTONS}</div>{pre_html}</div>')
+    return f'<div class="agentnb-snippet" data-agentnb-key="{block_key(code)}">{pre_html}</div>'
 
 
 def hide_while_editing(code: str) -> str:
@@ -63,18 +51,19 @@ def hide_while_editing(code: str) -> str:
 
 CSS = """
 .agentnb-snippet { position: relative; }
+.agentnb-snippet:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
 .agentnb-snippet-actions { position: absolute; top: 2px; right: 4px; z-index: 2; display: flex; gap: 4px;
   opacity: 0.45; transition: opacity 0.12s; }
-.agentnb-snippet:hover .agentnb-snippet-actions, .agentnb-snippet-actions:focus-within { opacity: 1; }
+.agentnb-snippet:hover .agentnb-snippet-actions, .agentnb-snippet:focus-within .agentnb-snippet-actions {
+  opacity: 1; }
 .agentnb-snippet-action { font: 11px var(--jp-ui-font-family, sans-serif); line-height: 1.4; padding: 0 6px;
   cursor: pointer; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 3px;
   color: var(--jp-ui-font-color1, #333); background: var(--jp-layout-color1, #fff); }
 .agentnb-snippet-action:hover { background: var(--jp-layout-color2, #eee); }
 .agentnb-snippet-action[data-agentnb-done="true"] { color: var(--jp-success-color1, #388e3c); }
 .agentnb-snippet-action[data-agentnb-done="false"] { color: var(--jp-error-color1, #d32f2f); }
-body:not([data-agentnb-frontend]) .agentnb-snippet-actions { display: none; }
 .agentnb-approval:not(.agentnb-editing) .agentnb-if-editing, .agentnb-editing .agentnb-unless-editing {
   display: none; }
 .agentnb-editor textarea { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 """
-"""Button styles (joined into :data:`agentnb.notebook.html.CSS`); hidden where the extension is absent."""
+"""Styles of the blocks and of the buttons the extension adds (joined into :data:`agentnb.notebook.html.CSS`)."""

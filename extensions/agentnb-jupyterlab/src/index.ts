@@ -2,25 +2,35 @@
  * agentnb-jupyterlab: the browser half of agentnb's per-block "Copy" and "Insert below" buttons.
  *
  * The chat panel (an ipywidgets view, or the static page a finished chat becomes) renders every
- * code block as `.agentnb-snippet` holding a `<pre><code>` and two buttons carrying
- * `data-agentnb-action="copy" | "insert-below"`. The kernel cannot create a cell in the user's
- * notebook, so this plugin listens for clicks on those buttons (one listener on the document) and:
+ * code block as `<div class="agentnb-snippet">` holding a `<pre class="agentnb-code"><code>`, and
+ * nothing more: 500 messages must stay small in the kernel. This plugin adds the two buttons to a
+ * block only when a person comes to it — the pointer enters it, a finger touches it, or the keyboard
+ * focuses it (Tab near a chat makes its blocks focusable) — with delegated listeners on the
+ * document: no observer, no work while tokens stream. It then acts on their clicks:
  *
  * - copy: writes the block's text to the clipboard;
  * - insert-below: inserts a new code cell with the block's text right under the notebook cell
  *   whose output holds the button, makes it the active cell and scrolls to it.
  *
- * The code is the text the person sees (`textContent` of the block), so characters agentnb shows
- * as visible marks (control, bidi, zero-width) reach the notebook as those marks, never raw.
- * `document.body.dataset.agentnbFrontend` tells agentnb's CSS that the buttons work here
- * (elsewhere — VS Code, Voilà, nbviewer — they are hidden).
+ * Blocks are found by class (an untrusted notebook's sanitizer keeps classes, drops `data-*` and
+ * `tabindex`). The code is the text the person sees (`textContent` of the block), so characters
+ * agentnb shows as visible marks (control, bidi, zero-width) reach the notebook as those marks,
+ * never raw. Blocks inside the agents' own HTML output get no buttons and are never acted on.
+ * Without this extension (VS Code, Voilà, nbviewer) blocks simply have no buttons.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
-const VERSION = '0.1.0';
+const VERSION = '0.2.0';
 const FEEDBACK_MS = 1600;
-const ACTIONS = ['copy', 'insert-below'];
+const SNIPPET = '.agentnb-snippet';
+const BOX = 'agentnb-snippet-actions';
+/** `[action, label, tooltip]` of each button, in tab order. */
+const BUTTONS: ReadonlyArray<readonly [string, string, string]> = [
+  ['copy', 'Copy', 'copy this code to the clipboard'],
+  ['insert-below', 'Insert below', 'insert this code as a new cell below this one in your notebook']
+];
+const ACTIONS = BUTTONS.map(([action]) => action);
 
 /** The button's action: its data attribute, or its class where a sanitizer dropped `data-*` (untrusted output). */
 function actionOf(button: HTMLElement): string | undefined {
@@ -34,11 +44,53 @@ function actionOf(button: HTMLElement): string | undefined {
  */
 const FOREIGN = '.widget-output, .jupyter-widgets-output-area, .agentnb-html';
 
+/** agentnb's block holding `node` (its `<pre class="agentnb-code">` a direct child), unless it sits in FOREIGN. */
+function snippetOf(node: EventTarget | null): HTMLElement | null {
+  const block = node instanceof Element ? node.closest<HTMLElement>(SNIPPET) : null;
+  if (!block || !block.querySelector(':scope > pre.agentnb-code > code') || block.closest(FOREIGN)) {
+    return null;
+  }
+  return block;
+}
+
+/** Give `block` its Copy / Insert below buttons (once: a re-rendered block is new and gets them again). */
+function addButtons(block: HTMLElement): void {
+  if (block.querySelector(`:scope > .${BOX}`)) {
+    return;
+  }
+  const box = document.createElement('div');
+  box.className = BOX;
+  for (const [action, label, tip] of BUTTONS) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = `agentnb-snippet-action agentnb-action-${action}`;
+    button.dataset.agentnbAction = action;
+    button.title = tip;
+    button.textContent = label;
+    box.appendChild(button);
+  }
+  block.prepend(box); // before the code: Tab goes block, Copy, Insert below
+}
+
+/**
+ * Make the blocks in the notebook cell around `node` reachable by Tab. Called as focus moves
+ * within a cell and on each Tab key (before the browser moves focus), so blocks a stream just
+ * re-rendered are reachable too; blocks in FOREIGN stay out of the tab order.
+ */
+function makeFocusable(node: EventTarget | null): void {
+  const cell = node instanceof Element ? node.closest('.jp-Cell') : null;
+  for (const block of cell?.querySelectorAll<HTMLElement>(`${SNIPPET}:not([tabindex])`) ?? []) {
+    if (!block.closest(FOREIGN)) {
+      block.tabIndex = 0;
+    }
+  }
+}
+
 /** The code shown in the block that holds `button`, without the trailing newline of a `<pre>`. */
 function blockCode(button: HTMLElement): string | null {
-  const block = button.closest('.agentnb-snippet');
-  const shown = block?.querySelector('pre.agentnb-code > code');
-  if (!block || !shown || block.closest(FOREIGN)) {
+  const block = snippetOf(button);
+  const shown = block?.querySelector(':scope > pre.agentnb-code > code');
+  if (!block || !shown) {
     return null;
   }
   const text = shown.textContent ?? '';
@@ -119,6 +171,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
   requires: [INotebookTracker],
   activate: (_app: JupyterFrontEnd, tracker: INotebookTracker): void => {
     document.body.dataset.agentnbFrontend = VERSION;
+    const arrive = (event: Event): void => {
+      const block = snippetOf(event.target);
+      if (block) {
+        addButtons(block);
+      }
+    };
+    document.addEventListener('mouseover', arrive, { passive: true });
+    document.addEventListener('pointerdown', arrive, { capture: true, passive: true });
+    document.addEventListener('focusin', (event: FocusEvent) => {
+      arrive(event);
+      makeFocusable(event.target);
+    });
+    window.addEventListener(
+      'keydown',
+      (event: KeyboardEvent) => {
+        if (event.key === 'Tab') {
+          makeFocusable(document.activeElement);
+        }
+      },
+      true
+    );
     document.addEventListener(
       'click',
       (event: MouseEvent) => {
