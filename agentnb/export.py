@@ -28,6 +28,7 @@ from typing import Any
 
 from typing_extensions import assert_never  # typing has it from Python 3.11
 
+from .coding.outputs import fold_outputs, output_dict
 from .errors import redact
 from .messages import (
     AnyEvent,
@@ -148,57 +149,22 @@ def _fenced(text: str, lang: str = "") -> str:
 # ------------------------------------------------------------------------- outputs
 
 
-def _display_id(out: dict[str, Any]) -> str | None:
-    return out.get("display_id") or (out.get("transient") or {}).get("display_id")
-
-
-def _convert_outputs(raw: Iterable[dict[str, Any]], execution_count: int | None) -> list[Any]:
-    """Apply clear_output/update_display_data, merge streams, build nbformat outputs."""
-    outputs: list[tuple[str | None, Any]] = []  # (display_id, output node)
-    pending_clear = False
-    for out in raw:
-        kind = out.get("output_type") or out.get("kind")
-        if kind == "clear_output":
-            if out.get("wait"):
-                pending_clear = True
-            else:
-                outputs = []
-            continue
-        if kind == "update_display_data":
-            did = _display_id(out)
-            for d, node in outputs:
-                if d is not None and d == did:
-                    node["data"] = _clean_bundle(out.get("data", {}))
-                    node["metadata"] = _clean(out.get("metadata", {}))
-            continue
-        if pending_clear:
-            outputs, pending_clear = [], False
+def _notebook_outputs(outputs: Iterable[dict[str, Any]], execution_count: int | None) -> list[Any]:
+    """A block's outputs folded (:func:`~agentnb.coding.outputs.fold_outputs`) as redacted nbformat nodes."""
+    nodes = []
+    for out in fold_outputs(outputs):
+        kind = out["output_type"]
         if kind == "stream":
-            name, text = out.get("name", "stdout"), redact(str(out.get("text", "")))
-            last = outputs[-1][1] if outputs else None
-            if last is not None and last["output_type"] == "stream" and last["name"] == name:
-                last["text"] += text
-            else:
-                outputs.append((None, v4.new_output("stream", name=name, text=text)))
-        elif kind in ("display_data", "execute_result"):
-            kw: dict[str, Any] = {"data": _clean_bundle(out.get("data", {})),
-                                  "metadata": _clean(out.get("metadata", {}))}
+            nodes.append(v4.new_output("stream", name=out["name"], text=redact(out["text"])))
+        elif kind == "error":
+            nodes.append(v4.new_output("error", ename=redact(str(out["ename"])), evalue=redact(str(out["evalue"])),
+                                       traceback=[redact(str(t)) for t in out["traceback"]]))
+        else:  # display_data, execute_result
+            kw: dict[str, Any] = {"data": _clean_bundle(out["data"]), "metadata": _clean(out["metadata"])}
             if kind == "execute_result":
                 kw["execution_count"] = execution_count
-            outputs.append((_display_id(out), v4.new_output(kind, **kw)))
-        elif kind == "error":
-            outputs.append((None, v4.new_output(
-                "error", ename=redact(str(out.get("ename", "Error"))),
-                evalue=redact(str(out.get("evalue", ""))),
-                traceback=[redact(str(t)) for t in out.get("traceback", [])])))
-    return [node for _, node in outputs]
-
-
-def _streamed_outputs(events: list[ExecutionOutput]) -> list[dict[str, Any]]:
-    """Fallback when an ExecutionFinished carries no outputs: rebuild them from the stream."""
-    return [{"output_type": e.kind, "name": e.name, "text": e.text, "data": e.data,
-             "metadata": e.metadata, "ename": e.ename, "evalue": e.evalue,
-             "traceback": e.traceback, "display_id": e.display_id, "wait": e.wait} for e in events]
+            nodes.append(v4.new_output(kind, **kw))
+    return nodes
 
 
 def _cell_source(language: str, code: str) -> str:
@@ -326,10 +292,10 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
                 streamed.setdefault(ev.block_id, []).append(ev)
             case ExecutionFinished():
                 count = counts[id(ev)]
-                raw = ev.outputs or _streamed_outputs(streamed.pop(ev.block_id, []))
+                raw = ev.outputs or [output_dict(e) for e in streamed.pop(ev.block_id, [])]
                 cells.append(v4.new_code_cell(
                     source=redact(_cell_source(ev.language, ev.code)), execution_count=count,
-                    outputs=_convert_outputs(raw, count)))
+                    outputs=_notebook_outputs(raw, count)))
             case ToolCallProposed():
                 proposed[ev.call_id] = ev
             case ToolCallFinished():

@@ -230,7 +230,8 @@ class ExecutionFinished(Event):
     summary: str
     execution_count: int | None = None
     outputs: list[dict[str, Any]] = field(default_factory=list)
-    """nbformat-style output dicts, ready for export."""
+    """The block's final outputs as nbformat v4 dicts (clear_output and update_display_data applied, streams
+    merged), redacted; the fold of its ExecutionOutput events."""
 
 
 @dataclass(kw_only=True)

@@ -23,11 +23,13 @@ from typing import Any
 
 from ..errors import UnsafePathError
 from .base import BoundedText, CodeResult, OutputCallback, scrub_surrogates
+from .outputs import OutputFold
 from .safepath import resolve_root, write_file
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _POLL = 0.3  # seconds between liveness checks while waiting on the kernel
 _INTERRUPT_GRACE = 10.0  # seconds a cell may take to stop after an interrupt
+_SHOWN = frozenset({"stream", "display_data", "execute_result", "error"})  # the iopub outputs a notebook keeps
 _IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/svg+xml": "svg"}
 _TEXT_MIME = re.compile(r"^(text/|application/(json|javascript|xml)$|.*\+(json|xml)$)")
 MAX_IMAGE_CHARS = 20_000_000
@@ -131,11 +133,11 @@ class OutputCollector:
         self.on_output = on_output
         self.max_display_chars = max_display_chars
         self.save_file = save_file
-        self.outputs: list[dict[str, Any]] = []
+        self.fold = OutputFold(on_clear=self._cleared)
+        """The block's outputs as a notebook keeps them (clear_output and display updates applied)."""
         self.summary = BoundedText(max_output_chars)
         self.stream_chars: dict[str, int] = {}
         self.files: list[str] = []
-        self.clear_pending = False
         self.execution_count: int | None = None
         self.error = False
 
@@ -143,21 +145,14 @@ class OutputCollector:
         if self.on_output is not None:
             self.on_output(out)
 
-    def keep(self, out: dict[str, Any]) -> None:
-        if self.clear_pending:
-            self.outputs.clear()
-            self.stream_chars.clear()
-            self.summary.clear()
-            self.clear_pending = False
-        last = self.outputs[-1] if self.outputs else None
-        if (out["output_type"] == "stream" and last is not None and last["output_type"] == "stream"
-                and last["name"] == out["name"]):
-            last["text"] += out["text"]
-        else:
-            self.outputs.append(out)
+    def _cleared(self) -> None:  # the model's summary shows what is left on screen, as people see it
+        self.stream_chars.clear()
+        self.summary.clear()
 
     def handle(self, msg: dict[str, Any]) -> None:
         """Take one iopub message; a malformed output becomes a note in the result, never an exception."""
+        if msg.get("msg_type") in _SHOWN:  # a clear_output(wait=True) before it applies to the summary first
+            self.fold.settle()
         try:
             self._handle(msg["msg_type"], scrub_surrogates(msg["content"]))
         except Exception as exc:  # the kernel sent something we cannot use: tell the model, go on
@@ -166,7 +161,7 @@ class OutputCollector:
             self.summary.add(self._sep() + note + "\n")
             out = {"output_type": "stream", "name": "stderr", "text": note + "\n"}
             self.emit(dict(out))
-            self.keep(out)
+            self.fold.add(out)
 
     def _handle(self, kind: str, c: dict[str, Any]) -> None:
         if kind == "stream":
@@ -180,16 +175,13 @@ class OutputCollector:
             if c.get("transient"):
                 out["transient"] = c["transient"]
             self.emit(out)
-            self.keep(out)
+            self.fold.add(out)
             self._summarize_bundle(data)  # the model's summary: from the whole bundle, bounded on its own
         elif kind == "update_display_data":
             out = {"output_type": kind, "data": cap_bundle(c.get("data", {}), self.max_display_chars),
                    "metadata": c.get("metadata", {}), "transient": c.get("transient", {})}
             self.emit(out)
-            display_id = out["transient"].get("display_id")
-            for kept in self.outputs:
-                if display_id and kept.get("transient", {}).get("display_id") == display_id:
-                    kept["data"], kept["metadata"] = out["data"], out["metadata"]
+            self.fold.add(out)
         elif kind == "error":
             self.error = True
             cap = self.max_display_chars
@@ -198,19 +190,14 @@ class OutputCollector:
             out = {"output_type": "error", "ename": cap_text(ename, cap, "error name"),
                    "evalue": cap_text(evalue, cap, "error value"), "traceback": cap_traceback(traceback, cap)}
             self.emit(out)
-            self.keep(out)
+            self.fold.add(out)
             tb = strip_ansi("\n".join(str(line) for line in traceback)).rstrip()
             head = f"{ename}: {evalue}".rstrip()
             self.summary.add(self._sep() + (tb if head in tb else f"{tb}\n{head}".strip()) + "\n")
         elif kind == "clear_output":
             out = {"output_type": "clear_output", "wait": bool(c.get("wait"))}
             self.emit(out)
-            if out["wait"]:
-                self.clear_pending = True
-            else:
-                self.outputs.clear()
-                self.stream_chars.clear()
-                self.summary.clear()
+            self.fold.add(out)
         elif kind == "execute_input":
             self.execution_count = c.get("execution_count", self.execution_count)
 
@@ -232,7 +219,7 @@ class OutputCollector:
         self.stream_chars[name] = used
         out = {"output_type": "stream", "name": name, "text": text}
         self.emit(dict(out))
-        self.keep(out)
+        self.fold.add(out)
 
     def _summarize_bundle(self, data: dict[str, Any]) -> None:
         lines = []
@@ -268,7 +255,7 @@ class OutputCollector:
     def note(self, text: str) -> None:
         """Show ``text`` to people as a stderr line of this block (the model's text is composed apart)."""
         out = {"output_type": "stream", "name": "stderr", "text": text + "\n"}
-        self.keep(dict(out))
+        self.fold.add(out)
         self.emit(out)
 
     def result(self, content: dict[str, Any], *, sh: bool, timeout: float, timed_out: bool,
@@ -292,7 +279,7 @@ class OutputCollector:
         text = self.summary.render()
         for note in notes:
             text = _append(text, note)
-        return CodeResult(exit_code=exit_code, output=text, outputs=self.outputs,
+        return CodeResult(exit_code=exit_code, output=text, outputs=self.fold.outputs,
                           execution_count=None if sh else self.execution_count, files=self.files,
                           timed_out=timed_out)
 
@@ -304,9 +291,9 @@ class OutputCollector:
         why = f"{type(error).__name__}: {error}"
         out = {"output_type": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": [why]}
         self.emit(out)
-        self.keep(out)
+        self.fold.add(out)
         return CodeResult(exit_code=124 if stuck else 1, output=_append(self.summary.render(), why),
-                          outputs=self.outputs, execution_count=self.execution_count, files=self.files,
+                          outputs=self.fold.outputs, execution_count=self.execution_count, files=self.files,
                           timed_out=stuck, kernel_died=not stuck)
 
 

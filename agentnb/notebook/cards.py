@@ -6,12 +6,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..coding.outputs import OutputFold, fold_outputs, output_dict
 from ..messages import ExecutionFinished, ExecutionOutput, content_str
 from .html import agent_colour, escape, for_people, hidden_warning, highlight_code, markdown_to_html
 from .static import FOLD_LINES, model_saw_html, outputs_html
 
 MAX_STREAM_CHARS = 100_000
-"""Per execution, longer stdout/stderr is cut in the panel (the model's summary is separate)."""
+"""A run of stdout/stderr longer than this is cut in the panel (the model's summary is separate)."""
 
 
 def message_html(sender: str, recipient: str | None, message: dict[str, Any], *,
@@ -63,56 +64,18 @@ class ExecutionCard(widgets.VBox):
         self.footer = widgets.HTML("")
         self.folded = widgets.HTML("", layout=widgets.Layout(display="none"))
         self.saw = widgets.HTML("")
-        self._display_ids: dict[str, int] = {}
-        self._clear_pending = False
+        self._fold = OutputFold(max_stream_chars=MAX_STREAM_CHARS)
         super().__init__([self.output, self.folded, self.footer, self.saw])
         self.add_class("agentnb-block")
 
     def add(self, ev: ExecutionOutput) -> None:
-        if ev.kind == "clear_output":
-            if ev.wait:
-                self._clear_pending = True
-            else:
-                self._clear()
-            return
-        if self._clear_pending:
-            self._clear()
-        outputs = list(self.output.outputs)
-        if ev.kind == "stream":
-            name = ev.name or "stdout"
-            if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1].get("name") == name:
-                text = outputs[-1]["text"] + (ev.text or "")
-                if len(text) > MAX_STREAM_CHARS:
-                    text = text[:MAX_STREAM_CHARS] + "\n… [output truncated in the panel]\n"
-                outputs[-1] = {"output_type": "stream", "name": name, "text": text}
-            else:
-                outputs.append({"output_type": "stream", "name": name, "text": ev.text or ""})
-        elif ev.kind == "error":
-            outputs.append({"output_type": "error", "ename": ev.ename or "Error", "evalue": ev.evalue or "",
-                            "traceback": list(ev.traceback) or [ev.text or ""]})
-        elif ev.kind == "update_display_data":
-            index = self._display_ids.get(ev.display_id or "")
-            if index is None or index >= len(outputs):
-                return
-            outputs[index] = {"output_type": "display_data", "data": ev.data, "metadata": ev.metadata}
-        else:  # display_data, execute_result
-            if ev.display_id:
-                self._display_ids[ev.display_id] = len(outputs)
-            out: dict[str, Any] = {"output_type": ev.kind if ev.kind == "execute_result" else "display_data",
-                   "data": ev.data, "metadata": ev.metadata}
-            if ev.kind == "execute_result":
-                out["execution_count"] = ev.execution_count
-            outputs.append(out)
-        self.output.outputs = tuple(outputs)
-
-    def _clear(self) -> None:
-        self._clear_pending = False
-        self._display_ids.clear()
-        self.output.outputs = ()
+        """Show one streamed output (folded as a notebook would: see :class:`OutputFold`)."""
+        if self._fold.add(output_dict(ev)):
+            self.output.outputs = tuple(self._fold.outputs)
 
     def finish(self, ev: ExecutionFinished) -> None:
         if not self.output.outputs and ev.outputs:  # outputs were not streamed: show the final ones
-            self.output.outputs = tuple(o for o in ev.outputs if o.get("output_type") != "clear_output")
+            self.output.outputs = tuple(fold_outputs(ev.outputs))
         outputs = list(self.output.outputs)
         if _needs_folding(outputs):  # long text or a traceback: the folded HTML replaces the raw view
             self.folded.value = outputs_html(outputs)

@@ -18,7 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import assert_never  # typing has it from Python 3.11
+
+from ..coding.outputs import fold_outputs, output_dict
 from ..messages import (
+    AnyEvent,
     ApprovalDecided,
     ApprovalRequested,
     ChatFinished,
@@ -28,8 +32,16 @@ from ..messages import (
     Event,
     ExecutionFinished,
     ExecutionOutput,
+    HumanInputReceived,
+    HumanInputRequested,
     MessageSent,
+    ModelCallFinished,
+    SpeakerSelected,
+    StreamStarted,
+    TokenChunk,
     ToolCallFinished,
+    ToolCallProposed,
+    UsageUpdated,
     content_str,
 )
 from .html import CSS, Palette, escape, for_people, highlight_code, strip_colours
@@ -157,13 +169,11 @@ def model_saw_html(text: str) -> str:
 
 
 class _Block:
-    __slots__ = ("code", "edited", "executor", "finished", "language", "outputs", "pending", "saw", "streamed",
-                 "verdict")
+    __slots__ = ("code", "edited", "executor", "finished", "language", "pending", "saw", "streamed", "verdict")
 
     def __init__(self, executor: str, language: str, code: str) -> None:
         self.executor, self.language, self.code = executor, language, code
         self.streamed: list[ExecutionOutput] = []
-        self.outputs: list[dict[str, Any]] = []
         self.finished: ExecutionFinished | None = None
         self.verdict = ""
         self.edited = False
@@ -171,19 +181,9 @@ class _Block:
         self.saw = ""
 
 
-def _streamed_outputs(events: list[ExecutionOutput]) -> list[dict[str, Any]]:
-    outs: list[dict[str, Any]] = []
-    for ev in events:
-        if ev.kind == "stream":
-            outs.append({"output_type": "stream", "name": ev.name or "stdout", "text": ev.text or ""})
-        elif ev.kind == "error":
-            outs.append({"output_type": "error", "ename": ev.ename or "Error", "evalue": ev.evalue or "",
-                         "traceback": list(ev.traceback) or [ev.text or ""]})
-        elif ev.kind == "clear_output":
-            outs.clear()
-        elif ev.kind in ("display_data", "execute_result", "update_display_data") and ev.data:
-            outs.append({"output_type": "display_data", "data": ev.data})
-    return outs
+def _undecided(blocks: dict[str, _Block], agent: str) -> _Block | None:
+    """The latest block of ``agent`` with no approval verdict yet."""
+    return next((b for b in reversed(list(blocks.values())) if b.executor == agent and not b.verdict), None)
 
 
 def block_html(block: _Block, *, interrupted: bool = False) -> str:
@@ -193,9 +193,8 @@ def block_html(block: _Block, *, interrupted: bool = False) -> str:
         parts.append(f'<div class="agentnb-note">{escape(block.verdict)}</div>')
     if block.edited:
         parts.append(highlight_code(block.code, block.language, actions=True))  # Copy / Insert below
-    outputs = block.finished.outputs if block.finished and block.finished.outputs else (
-        block.outputs or _streamed_outputs(block.streamed))
-    parts.append(outputs_html(outputs))
+    raw = block.finished.outputs if block.finished and block.finished.outputs else map(output_dict, block.streamed)
+    parts.append(outputs_html(fold_outputs(raw)))
     if block.finished is not None and block.finished.exit_code not in (0, None) and "✘" not in parts[-1]:
         parts.append(f'<div class="agentnb-warning">✘ exit code {block.finished.exit_code}</div>')
     elif interrupted and block.finished is None and block.verdict != "✘ rejected":
@@ -226,62 +225,67 @@ def transcript_html(events: list[Event | Said], *, title: str = "", state: str =
     open_blocks: dict[str, list[_Block]] = {}  # executor -> blocks run since its last message
     depth = 0
     for ev in events:
-        if isinstance(ev, ChatStarted):
-            depth += 1
-            for name in (ev.sender, ev.recipient, *ev.agents):
-                palette(name)
-        elif isinstance(ev, ChatFinished):
-            depth = max(0, depth - 1)
-            if ev.error and depth > 0:  # a nested chat's failure; the outer one's is in the status line
-                items.append(f'<div class="agentnb-warning">✘ {escape(ev.error)}</div>')
-        elif isinstance(ev, (MessageSent, Said)):
-            ran = open_blocks.pop(ev.sender, None)
-            open_blocks.clear()  # a report comes right after its blocks, before anyone else speaks
-            if ran:
-                ran[-1].saw = content_str(ev.message.get("content"))
-                continue
-            if is_protocol_only(ev.message):
-                continue
-            items.append(message_card(ev.sender, ev.recipient, ev.message, palette(ev.sender)))
-        elif isinstance(ev, CodeBlockProposed):
-            proposed = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
-            items.append(proposed)
-            open_blocks.setdefault(ev.executor, []).append(proposed)
-        elif isinstance(ev, ApprovalRequested):  # shown while undecided (a snapshot of a running chat)
-            pending = next((b for b in reversed(list(blocks.values()))
-                            if b.executor == ev.request.agent and not b.verdict), None)
-            if pending is not None:
-                pending.pending = True
-        elif isinstance(ev, ApprovalDecided):
-            block = next((b for b in reversed(list(blocks.values()))
-                          if b.executor == ev.request.agent and not b.verdict), None)
-            d = ev.decision
-            verdict = ("✔ approved" + (" (edited)" if d.edited else "")) if d.approved else "✘ rejected"
-            if block is None:
-                items.append(f'<div class="agentnb-note">{escape(verdict)}</div>')
-                continue
-            block.verdict = verdict + (f": {d.reason}" if d.reason and not d.approved else "")
-            if d.edited and d.code is not None:
-                block.code, block.edited = d.code, True
-        elif isinstance(ev, ExecutionOutput):
-            block = blocks.get(ev.block_id)
-            if block is not None:
-                block.streamed.append(ev)
-        elif isinstance(ev, ExecutionFinished):
-            block = blocks.get(ev.block_id)
-            if block is None:
-                block = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
-                items.append(block)
-                open_blocks.setdefault(ev.executor, []).append(block)
-            block.finished = ev
-        elif isinstance(ev, ToolCallFinished):
-            mark = "✘" if ev.is_error else "✔"
-            items.append(f'<div class="agentnb-block"><div class="agentnb-note">{mark} {escape(ev.name)} '
-                         f"returned</div>{fold_text(ev.content)}</div>")
-            open_blocks.setdefault(ev.executor, []).append(_Block(ev.executor, "text", ""))
-        elif isinstance(ev, ErrorOccurred) and not ev.fatal:  # a fatal one is the status line's
-            items.append(f'<div class="agentnb-warning">✘ {escape(ev.error_type)}: '
-                         f"{escape(ev.message[:500])}</div>")
+        if not isinstance(ev, Said | AnyEvent):
+            continue  # not a messages.AnyEvent: nothing to show
+        match ev:
+            case Said() | MessageSent():  # Said first: the panel keeps its messages in this compact form
+                ran = open_blocks.pop(ev.sender, None)
+                open_blocks.clear()  # a report comes right after its blocks, before anyone else speaks
+                if ran:
+                    ran[-1].saw = content_str(ev.message.get("content"))
+                elif not is_protocol_only(ev.message):
+                    items.append(message_card(ev.sender, ev.recipient, ev.message, palette(ev.sender)))
+            case ChatStarted():
+                depth += 1
+                for name in (ev.sender, ev.recipient, *ev.agents):
+                    palette(name)
+            case ChatFinished():
+                depth = max(0, depth - 1)
+                if ev.error and depth > 0:  # a nested chat's failure; the outer one's is in the status line
+                    items.append(f'<div class="agentnb-warning">✘ {escape(ev.error)}</div>')
+            case CodeBlockProposed():
+                proposed = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
+                items.append(proposed)
+                open_blocks.setdefault(ev.executor, []).append(proposed)
+            case ApprovalRequested():  # shown while undecided (a snapshot of a running chat)
+                pending = _undecided(blocks, ev.request.agent)
+                if pending is not None:
+                    pending.pending = True
+            case ApprovalDecided():
+                block = _undecided(blocks, ev.request.agent)
+                d = ev.decision
+                verdict = ("✔ approved" + (" (edited)" if d.edited else "")) if d.approved else "✘ rejected"
+                if block is None:
+                    items.append(f'<div class="agentnb-note">{escape(verdict)}</div>')
+                    continue
+                block.verdict = verdict + (f": {d.reason}" if d.reason and not d.approved else "")
+                if d.edited and d.code is not None:
+                    block.code, block.edited = d.code, True
+            case ExecutionOutput():
+                block = blocks.get(ev.block_id)
+                if block is not None:
+                    block.streamed.append(ev)
+            case ExecutionFinished():
+                block = blocks.get(ev.block_id)
+                if block is None:
+                    block = blocks[ev.block_id] = _Block(ev.executor, ev.language, ev.code)
+                    items.append(block)
+                    open_blocks.setdefault(ev.executor, []).append(block)
+                block.finished = ev
+            case ToolCallFinished():
+                mark = "✘" if ev.is_error else "✔"
+                items.append(f'<div class="agentnb-block"><div class="agentnb-note">{mark} {escape(ev.name)} '
+                             f"returned</div>{fold_text(ev.content)}</div>")
+                open_blocks.setdefault(ev.executor, []).append(_Block(ev.executor, "text", ""))
+            case ErrorOccurred():
+                if not ev.fatal:  # a fatal one is the status line's
+                    items.append(f'<div class="agentnb-warning">✘ {escape(ev.error_type)}: '
+                                 f"{escape(ev.message[:500])}</div>")
+            case (StreamStarted() | TokenChunk() | SpeakerSelected() | ToolCallProposed() | HumanInputRequested()
+                  | HumanInputReceived() | UsageUpdated() | ModelCallFinished()):
+                pass  # not part of the page: the message or block they lead to is
+            case _:
+                assert_never(ev)
     interrupted = state in ("stopped", "failed")
     body = []
     for item in items:
@@ -303,21 +307,29 @@ def transcript_text(events: list[Event | Said], *, title: str = "", state: str =
     lines = [f"agentnb chat {title} — {STATE_LABELS.get(state, state)}".replace("  ", " ")]
     ran: set[str] = set()
     for ev in events:
-        if isinstance(ev, CodeBlockProposed):
-            ran.add(ev.executor)
-        elif isinstance(ev, ExecutionFinished):
-            mark = "✔" if ev.exit_code == 0 else f"✘ exit code {ev.exit_code}"
-            lines.append(f"  [{ev.language} block ran: {mark}]")
-        elif isinstance(ev, (MessageSent, Said)):
-            if ev.sender in ran:
-                ran.discard(ev.sender)
-                continue
-            if is_protocol_only(ev.message):
-                continue
-            text = _FENCED.sub(lambda m: f"[{m.group(1) or 'code'} code]",
-                               for_people(content_str(ev.message.get("content"))))
-            first = next((line for line in text.split("\n") if line.strip()), "")
-            lines.append(f"{ev.sender}: {first[:160]}")
+        if not isinstance(ev, Said | AnyEvent):
+            continue  # not a messages.AnyEvent: nothing to show
+        match ev:
+            case Said() | MessageSent():  # Said first: the panel keeps its messages in this compact form
+                if ev.sender in ran:  # the executor's report to the model
+                    ran.discard(ev.sender)
+                elif not is_protocol_only(ev.message):
+                    text = _FENCED.sub(lambda m: f"[{m.group(1) or 'code'} code]",
+                                       for_people(content_str(ev.message.get("content"))))
+                    first = next((line for line in text.split("\n") if line.strip()), "")
+                    lines.append(f"{ev.sender}: {first[:160]}")
+            case CodeBlockProposed():
+                ran.add(ev.executor)
+            case ExecutionFinished():
+                mark = "✔" if ev.exit_code == 0 else f"✘ exit code {ev.exit_code}"
+                lines.append(f"  [{ev.language} block ran: {mark}]")
+            case (ChatStarted() | ChatFinished() | StreamStarted() | TokenChunk() | SpeakerSelected()
+                  | ToolCallProposed() | ToolCallFinished() | ApprovalRequested() | ApprovalDecided()
+                  | HumanInputRequested() | HumanInputReceived() | ExecutionOutput() | UsageUpdated()
+                  | ModelCallFinished() | ErrorOccurred()):
+                pass  # the short form has who said what and which blocks ran
+            case _:
+                assert_never(ev)
     return visible("\n".join(lines))
 
 
