@@ -14,7 +14,7 @@ from agentnb._aio import run_sync
 from agentnb.coding import CodeBlock
 from agentnb.coding.iopub import OutputCollector
 from agentnb.coding.kernel import KernelExecutor
-from agentnb.coding.outputs import OutputFold, fold_outputs, output_dict, output_event
+from agentnb.coding.outputs import BlockOutputs, OutputFold, fold_outputs, output_dict, output_event
 from agentnb.coding.pool import KernelPool
 from agentnb.export import events_to_notebook
 from agentnb.messages import CodeBlockProposed, ExecutionFinished, ExecutionOutput
@@ -183,6 +183,12 @@ def test_the_collector_keeps_the_fold_and_its_summary_shows_what_stays_on_screen
     assert shown(result.outputs) == [("stream", "new\nmore\n"), ("display_data", "100%")]
     # the text printed right after a clear_output(wait=True) is what the model is told, not lost with the clear
     assert "new\nmore" in result.output and "old" not in result.output
+
+
+def test_a_finished_blocks_outputs_are_the_fold_whichever_executor_made_them():
+    # an executor of the user's own may hand back every output as it came; ExecutionFinished still gets the fold
+    raw = [stream("a"), stream("b"), display("p", "d"), update("q", "d"), clear(wait=True), stream("c")]
+    assert BlockOutputs.final(raw) == fold_outputs(raw) == [stream("c")]
 
 
 def test_the_card_in_the_live_panel_shows_the_fold_and_tells_the_widget_each_change():

@@ -2,9 +2,9 @@
 
 1. **iopub message content**: seen only inside the executors (``kernel.py``, ``gateway.py``);
 2. **nbformat output dict** (``{"output_type": "stream", "name": "stdout", "text": "hi\\n"}``): what
-   every executor hands to ``on_output`` as it arrives and keeps in ``CodeResult.outputs`` (see
-   :data:`agentnb.coding.base.OutputCallback`), what a saved notebook stores, and what
-   ``ExecutionFinished.outputs`` carries;
+   every executor hands to ``on_output`` as it arrives (see :data:`agentnb.coding.base.OutputCallback`;
+   ``clear_output`` and ``update_display_data`` included); folded, what it keeps in
+   ``CodeResult.outputs``, what ``ExecutionFinished.outputs`` carries and what a saved notebook stores;
 3. **ExecutionOutput event**: a redacted nbformat dict, flattened for the views (``kind`` is the
    ``output_type``, a stream's text joined, ``display_id`` lifted out of ``transient``).
 
@@ -226,5 +226,6 @@ class BlockOutputs:
 
     @staticmethod
     def final(outputs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The block's kept outputs (``CodeResult.outputs``), redacted, for ``ExecutionFinished.outputs``."""
-        return [redact_output(out) for out in outputs]
+        """The block's kept outputs (``CodeResult.outputs``), folded (whichever executor made them) and
+        redacted, for ``ExecutionFinished.outputs``."""
+        return [redact_output(out) for out in fold_outputs(outputs)]
