@@ -69,7 +69,8 @@ class CodeResult:
     output: str
     """The concise text summary the model is told."""
     outputs: list[dict[str, Any]] = field(default_factory=list)
-    """Every output as an nbformat dict (MIME bundles kept whole), for views and export."""
+    """Every output as an nbformat dict (MIME bundles kept whole), folded by :class:`~agentnb.coding.outputs.OutputFold`
+    (clear_output and display updates applied, streams merged; no ``transient``), for views and export."""
     execution_count: int | None = None
     files: list[str] = field(default_factory=list)
     """Files the executor wrote for outputs (saved images)."""
