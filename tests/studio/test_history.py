@@ -224,15 +224,22 @@ def test_corrupt_database_warns_and_the_chat_goes_on(db):
 
 
 def test_a_crash_mid_chat_keeps_what_was_written(db, tmp_path):
+    # The model answers by what it is asked, as a real one does (a request sent again gets the same answer), and
+    # logs each request: a run that differs says what the model saw, and stderr any history warning.
     script = textwrap.dedent("""
-        import os
+        import json, os
         from agentnb import AssistantAgent, UserProxyAgent
-        from agentnb.testing import ScriptedModelServer
+        from agentnb.testing import ScriptedModelServer, forever
 
-        def crash(body):
-            os._exit(3)  # the process dies while the model is 'thinking' about the second turn
+        def model(body):
+            asked = [m.get("content") for m in body["messages"] if m["role"] != "system"]
+            with open("requests.log", "a") as log:
+                log.write(json.dumps(asked) + "\\n")
+            if asked[-1] == "continue":
+                os._exit(3)  # the process dies while the model is 'thinking' about the second turn
+            return "first answer"
 
-        server = ScriptedModelServer(["first answer", crash]).start()
+        server = ScriptedModelServer([forever(model)]).start()
         a = AssistantAgent("assistant", llm_config=server.llm_config())
         u = UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False,
                            default_auto_reply="continue", max_consecutive_auto_reply=3)
@@ -240,12 +247,13 @@ def test_a_crash_mid_chat_keeps_what_was_written(db, tmp_path):
     """)
     env = dict(os.environ, AGENTNB_HISTORY=str(db))
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, timeout=120)
-    assert proc.returncode == 3, proc.stderr.decode()[-2000:]
+    seen = f"model requests: {(tmp_path / 'requests.log').read_text()}stderr: {proc.stderr.decode()[-2000:]}"
+    assert proc.returncode == 3, seen
     [run] = history()  # moves the dead run's journal into the database
     assert run.status == "interrupted"  # its process is gone without finishing
     expected = [("user", "start"), ("assistant", "first answer"), ("user", "continue")]
-    assert open_run(run.id).transcript() == expected
-    assert run.prompt_tokens > 0 and run.n_messages == 3  # the first model call's usage survived too
+    assert open_run(run.id).transcript() == expected, seen
+    assert run.prompt_tokens > 0 and run.n_messages == 3, seen  # the first model call's usage survived too
     assert list((db.parent / "history.journal").iterdir()) == []
     [again] = history()  # nothing is moved twice
     assert (again.n_messages, again.prompt_tokens) == (3, run.prompt_tokens)
