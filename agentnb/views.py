@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .errors import ConfigError
+
 VIEW_MODES = ("widget", "plain", "console")
 
 _mode_override: str | None = None
@@ -34,7 +36,7 @@ def set_view_mode(mode: str | None) -> None:
     """Force a view mode for this process (``None`` restores detection)."""
     global _mode_override
     if mode is not None and mode not in VIEW_MODES:
-        raise ValueError(f"view mode must be one of {', '.join(VIEW_MODES)}, not {mode!r}")
+        raise ConfigError(f"view mode must be one of {', '.join(VIEW_MODES)}, not {mode!r}")
     _mode_override = mode
 
 

@@ -19,6 +19,7 @@ import os
 import weakref
 from typing import Any
 
+from ..errors import ConfigError, ExecutionError
 from .kernel_helper import HELPER_SOURCE
 from .kernel_process import Kernel, kill_all_kernels, live_kernel_count, start_kernel
 from .reaper import drain_reaps, pending_reaps, reap_backlog, retire
@@ -50,7 +51,7 @@ class KernelPool:
     def __init__(self, size: int = 1, *, kernel_name: str = "python3",
                  preload: tuple[str, ...] | None = None, env: dict[str, str] | None = None):
         if size < 0:
-            raise ValueError("size must be >= 0")
+            raise ConfigError("size must be >= 0")
         self.size = size
         self.kernel_name = kernel_name
         self.preload = preimports_from_env() if preload is None else tuple(preload)
@@ -119,7 +120,7 @@ class KernelPool:
     async def acquire(self) -> Kernel:
         """A started kernel for the caller to keep; refills the pool in the background."""
         if self._closed:
-            raise RuntimeError("this KernelPool is closed")
+            raise ExecutionError("this KernelPool is closed")
         await reap_backlog()
         kernel = await self._take_ready()
         self._waiters += 1
