@@ -10,20 +10,12 @@ import asyncio
 import contextlib
 
 import ipywidgets as widgets
+from support.agents import pair
 
-import agentnb as autogen
 from agentnb.agents import scope
 from agentnb.messages import ChatFinished, ChatStarted, subscribe
 from agentnb.notebook.panel import ChatPanel
 from agentnb.views import shown_in
-
-
-def pair(server):
-    assistant = autogen.AssistantAgent(name="assistant", llm_config=server.llm_config())
-    user = autogen.UserProxyAgent(name="user", human_input_mode="NEVER", code_execution_config=False,
-                                  max_consecutive_auto_reply=1,
-                                  is_termination_msg=lambda m: "TERMINATE" in (m.get("content") or ""))
-    return assistant, user
 
 
 def recording(shown: list[tuple[str, bool, type]], name: str):

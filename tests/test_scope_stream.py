@@ -7,8 +7,8 @@ import contextlib
 import io
 
 import pytest
+from support.agents import pair
 
-import agentnb as autogen
 from agentnb._compose import default_view, install_defaults
 from agentnb.agents import scope
 from agentnb.agents.result import ChatResult
@@ -16,14 +16,6 @@ from agentnb.console import ConsoleView
 from agentnb.errors import ModelUnavailableError
 from agentnb.messages import ChatFinished, ChatStarted, Event, MessageSent, subscribe
 from agentnb.testing import Fault
-
-
-def pair(server):
-    assistant = autogen.AssistantAgent(name="assistant", llm_config=server.llm_config())
-    user = autogen.UserProxyAgent(name="user", human_input_mode="NEVER", code_execution_config=False,
-                                  max_consecutive_auto_reply=1,
-                                  is_termination_msg=lambda m: "TERMINATE" in (m.get("content") or ""))
-    return assistant, user
 
 
 def test_a_run_stream_yields_the_chats_events_then_its_result(model_server, capsys):

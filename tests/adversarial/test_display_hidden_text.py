@@ -76,6 +76,17 @@ def test_visible_keeps_ordinary_text_and_layout():
 # ------------------------------------------------------------------ console approval prompt
 
 
+def _approving_pair(server, work_dir=None):
+    """An assistant on ``server`` and a user proxy that runs its blocks locally under approval "always"."""
+    config = {"executor": "commandline-local", "approval": "always"}
+    if work_dir is not None:
+        config["work_dir"] = str(work_dir)
+    assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
+    user = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
+                                  code_execution_config=config)
+    return assistant, user
+
+
 class _Terminal(io.StringIO):
     """A stdin a person types into (answers given up front)."""
 
@@ -92,11 +103,7 @@ def test_console_approval_prompt_shows_hidden_characters_and_runs_exact_code(sou
     block = f"{source}\nopen({str(marker)!r}, 'w', encoding='utf-8').write({source!r})"
     monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
     with ScriptedModelServer([code(block), "TERMINATE"]) as server:
-        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-        user = autogen.UserProxyAgent(
-            "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-            code_execution_config={"work_dir": str(tmp_path), "executor": "commandline-local",
-                                   "approval": "always"})
+        assistant, user = _approving_pair(server, tmp_path)
         user.initiate_chat(assistant, message="go", silent=True)
     out = capsys.readouterr().out
     assert _raw_hidden(out) == [], "a hidden character reached the terminal"
@@ -206,11 +213,7 @@ def test_the_panel_approval_runs_the_models_exact_code(tmp_path):
 
     async def main():
         with ScriptedModelServer([code(block), "TERMINATE"]) as server:
-            assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-            user = autogen.UserProxyAgent(
-                "user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-                code_execution_config={"work_dir": str(tmp_path), "executor": "commandline-local",
-                                       "approval": "always"})
+            assistant, user = _approving_pair(server, tmp_path)
             panel = ChatPanel()
             with panel.attached():
                 chat = asyncio.ensure_future(user.a_initiate_chat(assistant, message="go", silent=True))
@@ -230,10 +233,7 @@ def test_an_approver_sees_the_real_code_not_the_display_form():
     """The request handed to approvers carries the model's code; only views escape it."""
     seen = []
     with ScriptedModelServer([code("print('\u202e')"), "TERMINATE"]) as server:
-        assistant = autogen.AssistantAgent("assistant", llm_config=server.llm_config())
-        user = autogen.UserProxyAgent("user_proxy", human_input_mode="NEVER", max_consecutive_auto_reply=1,
-                                      code_execution_config={"executor": "commandline-local",
-                                                             "approval": "always"})
+        assistant, user = _approving_pair(server)
         with human_handlers(approver=lambda r: seen.append(r.code) or ApprovalDecision(approved=False)):
             user.initiate_chat(assistant, message="go", silent=True)
     assert len(seen) == 1 and "print('\u202e')" in seen[0]
