@@ -8,8 +8,9 @@ submodules are imported lazily so that ``import agentnb`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -200,17 +201,4 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time everything is 
     from .studio.dump import dump_team
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:  # ``autogen.code_utils.extract_code`` works without ``import autogen.code_utils``
-        value = importlib.import_module(f"agentnb.{name}")
-    else:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module 'agentnb' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, submodules=_SUBMODULES, public=__all__)

@@ -28,6 +28,7 @@ from typing import Any
 
 from typing_extensions import assert_never  # typing has it from Python 3.11
 
+from ._lazy import LazyModule
 from .coding.outputs import fold_outputs, output_dict
 from .errors import redact
 from .messages import (
@@ -54,23 +55,8 @@ from .messages import (
     content_str,
 )
 
-
-class _LazyModule:
-    """Import a module on first attribute access (nbformat pulls in jsonschema: ~0.3 s)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        import importlib
-
-        module = importlib.import_module(self._name)
-        self.__dict__.update({"_module": module})
-        return getattr(module, attr)
-
-
-nbformat: Any = _LazyModule("nbformat")
-v4: Any = _LazyModule("nbformat.v4")
+nbformat: Any = LazyModule("nbformat")  # nbformat pulls in jsonschema: ~0.3 s, paid at the first export
+v4: Any = LazyModule("nbformat.v4")
 
 __all__ = ["Recorder", "events_to_notebook", "write_notebook"]
 

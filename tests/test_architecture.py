@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module imports, at module level, only from its own layer or below:
 
-    core        messages, errors, _aio (+ textguard, _validate, exception_utils, formatting_utils, _alias)
+    core        messages, errors, _aio (+ textguard, _validate, exception_utils, formatting_utils, _alias, _lazy)
     runtime     llm/, coding/ (+ code_utils), and the test doubles in testing/
     agents      agents/
     groupchat   groupchat/
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1] / "agentnb"
 
 LAYERS: dict[str, int] = {
     **dict.fromkeys(["messages", "errors", "_aio", "textguard", "_validate", "exception_utils",
-                     "formatting_utils", "_alias"], 0),
+                     "formatting_utils", "_alias", "_lazy"], 0),
     **dict.fromkeys(["llm", "coding", "code_utils", "testing", "function_utils", "token_count_utils"], 1),
     "agents": 2,
     "groupchat": 3,

@@ -7,11 +7,11 @@ The kernel executor and its pool (``KernelExecutor``, ``KernelPool``, ``default_
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from ..errors import ConfigError, DockerUnavailableError
 from .base import CodeBlock, CodeExecutor, CodeResult, OutputCallback, extract_code_blocks, truncate
 from .compat import (  # AutoGen 0.2 names
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 _LAZY = {"KernelExecutor": ".kernel", "KernelPool": ".pool", "default_pool": ".pool"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
 
 __all__ = [
     "CodeBlock",
@@ -54,6 +47,8 @@ __all__ = [
     "make_executor",
     "truncate",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, public=__all__)
 __all__ += [  # AutoGen 0.2 names (compat.py, functions.py; the jupyter executors are in coding.jupyter)
     "Alias",
     "CodeExecutorFactory",

@@ -6,8 +6,9 @@ Names load lazily so that importing agentnb never imports ipywidgets.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "ChatPanel": "agentnb.notebook.panel",
@@ -32,8 +33,4 @@ def unload_ipython_extension(ip: Any) -> None:
         ip.magics_manager.magics[kind].pop("agents", None)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentnb.notebook' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, public=__all__)

@@ -12,10 +12,11 @@ The package itself is callable: ``agentnb.studio()`` is ``agentnb.studio.studio(
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "TeamSpec": "agentnb.studio.spec",
@@ -42,17 +43,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentnb.studio' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, public=__all__)
 
 
 class _CallableStudio(types.ModuleType):
