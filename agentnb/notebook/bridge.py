@@ -47,7 +47,8 @@ def describe(name: str, value: Any) -> str:
 
 
 def _folder(work_dir: str) -> Path:
-    folder = Path(work_dir) / f".agentnb-transfer-{secrets.token_hex(6)}"
+    # absolute: the agents' kernel runs inside work_dir, so a relative path would point one level too deep
+    folder = Path(work_dir).resolve() / f".agentnb-transfer-{secrets.token_hex(6)}"
     folder.mkdir(parents=True, mode=0o700)
     return folder
 
