@@ -66,9 +66,10 @@ def test_share_fold_follow_up_and_pull(tmp_path):
             assert "Summarise the sales per region in df." in first
             assert "`df`: pandas.DataFrame, 6 rows × 3 columns" in first
             dtypes = ", ".join(f"{c}: {t}" for c, t in df.dtypes.items())
-            assert f"dtypes: {dtypes}" in first
+            assert f"dtypes: {dtypes}; first rows:" in first
             assert all(line in first for line in df.head(3).to_string().splitlines())
             page_text = static.inner_text()
+            assert f"dtypes: {dtypes}; first rows:" in page_text  # shown to people as the model got it
             assert "✔ finished" in page_text
             assert all(f"{region}" in page_text for region in ("east", "north", "south"))
             assert "100" in page_text and "70" in page_text  # east 40+60, south 20+50

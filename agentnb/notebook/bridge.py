@@ -35,8 +35,8 @@ def describe(name: str, value: Any) -> str:
     if frame and shape is not None:  # a DataFrame
         dtypes = ", ".join(f"{c}: {t}" for c, t in value.dtypes.items())
         rows = value.head(ROWS_SHOWN).to_string()
-        return (f"- `{name}`: {kind}, {shape[0]} rows × {shape[1]} columns; dtypes: {dtypes}\n"
-                f"  first rows:\n```\n{rows}\n```")
+        return (f"- `{name}`: {kind}, {shape[0]} rows × {shape[1]} columns; dtypes: {dtypes}; "
+                f"first rows:\n```\n{rows}\n```")  # one line: a Markdown soft break would join them anyway
     if shape is not None:
         dtype = getattr(value, "dtype", "")
         return f"- `{name}`: {kind}, shape {tuple(shape)}" + (f", dtype {dtype}" if dtype != "" else "")
