@@ -9,6 +9,7 @@ import ipywidgets as widgets
 from ..coding.outputs import OutputFold, fold_outputs, output_dict
 from ..messages import ExecutionFinished, ExecutionOutput, content_str
 from .html import agent_colour, escape, for_people, hidden_warning, highlight_code, markdown_to_html
+from .safe_output import SafeOutputs
 from .static import FOLD_LINES, model_saw_html, outputs_html
 
 MAX_STREAM_CHARS = 100_000
@@ -54,7 +55,9 @@ class ExecutionCard(widgets.VBox):
 
     Outputs stream into an ``Output`` widget as Jupyter renders them; when the block ends, long
     text and tracebacks are folded (error type and message first) and the text the model was
-    given can be attached folded ("what the model saw").
+    given can be attached folded ("what the model saw"). The widget gets the outputs made safe
+    (:mod:`~agentnb.notebook.safe_output`: no script of the agents' kernel runs in the user's page);
+    the fold keeps them as they came, so display-id updates still find their outputs.
     """
 
     def __init__(self, executor: str, language: str) -> None:
@@ -65,17 +68,18 @@ class ExecutionCard(widgets.VBox):
         self.folded = widgets.HTML("", layout=widgets.Layout(display="none"))
         self.saw = widgets.HTML("")
         self._fold = OutputFold(max_stream_chars=MAX_STREAM_CHARS)
+        self._safe = SafeOutputs()
         super().__init__([self.output, self.folded, self.footer, self.saw])
         self.add_class("agentnb-block")
 
     def add(self, ev: ExecutionOutput) -> None:
         """Show one streamed output (folded as a notebook would: see :class:`OutputFold`)."""
         if self._fold.add(output_dict(ev)):
-            self.output.outputs = tuple(self._fold.outputs)
+            self.output.outputs = self._safe(self._fold.outputs)
 
     def finish(self, ev: ExecutionFinished) -> None:
         if not self.output.outputs and ev.outputs:  # outputs were not streamed: show the final ones
-            self.output.outputs = tuple(fold_outputs(ev.outputs))
+            self.output.outputs = self._safe(fold_outputs(ev.outputs))
         outputs = list(self.output.outputs)
         if _needs_folding(outputs):  # long text or a traceback: the folded HTML replaces the raw view
             self.folded.value = outputs_html(outputs)

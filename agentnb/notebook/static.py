@@ -8,7 +8,8 @@ and GitHub all render. The same helpers fold long outputs in the live panel.
 
 Model text goes through :mod:`agentnb.notebook.html` (made visible with
 :func:`agentnb.textguard.visible`, then escaped). Execution outputs are shown as the
-kernel produced them (``text/html`` too, as Jupyter itself would show that cell's output).
+kernel produced them, except ``text/html``: cleaned by :func:`~.safe_output.clean_html` (this page is
+trusted ``text/html`` of the user's notebook; a script of the agents' kernel must not run in it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..messages import (
     content_str,
 )
 from .html import CSS, Palette, escape, for_people, highlight_code, strip_colours
+from .safe_output import clean_html
 
 _FENCED = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[ \t]*([\w+#.-]*).*?(?:^[ \t]*(?:`{3,}|~{3,})[ \t]*$|\Z)",
                      re.MULTILINE | re.DOTALL)
@@ -105,7 +107,8 @@ def bundle_html(data: dict[str, Any]) -> str:
             return _image(mime, data[mime])
     if "text/html" in data:
         value = data["text/html"]
-        return f'<div class="agentnb-html">{"".join(value) if isinstance(value, list) else value}</div>'
+        html = "".join(value) if isinstance(value, list) else str(value)
+        return f'<div class="agentnb-html">{clean_html(html)}</div>'
     for mime in ("text/markdown", "text/latex", "text/plain", "application/json"):
         if mime in data:
             value = data[mime]
