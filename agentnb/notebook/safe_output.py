@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -103,12 +104,24 @@ def _attribute(tag: str, attr: str, value: str) -> str | None:
     return value
 
 
+CACHED_CHARS = 256_000
+"""HTML up to this size is cleaned once per distinct string (the static page and its snapshots render
+the same outputs again and again); longer HTML is cleaned each time, so the cache stays small."""
+
+
 def clean_html(html: str) -> str:
     """``html`` from the agents' kernel with nothing left that runs code or restyles the page."""
+    return _clean_cached(html) if len(html) <= CACHED_CHARS else _clean(html)
+
+
+def _clean(html: str) -> str:
     return nh3.clean(html, tags=set(HTML_TAGS), clean_content_tags=set(DROPPED_WITH_CONTENT),
                      attributes=HTML_ATTRIBUTES, attribute_filter=_attribute, strip_comments=True,
                      link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto", "data"},
                      url_relative="deny")
+
+
+_clean_cached = lru_cache(maxsize=128)(_clean)
 
 
 def safe_bundle(data: dict[str, Any]) -> dict[str, Any]:
