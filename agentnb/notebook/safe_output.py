@@ -14,9 +14,9 @@ Approve). Every output bundle reaching the page goes through :func:`safe_bundle`
   event handlers, ``javascript:`` URLs, ``<style>`` and ``style=``, frames, objects, forms, buttons,
   ``id``/``name`` (DOM clobbering), relative URLs (they would reach the user's server) and classes
   of the page itself (``agentnb-*``, ``jp-*``, ``lm-*``, ``widget-*``…) go;
-- ``text/markdown`` with raw HTML, entities, backslash escapes or links is dropped and shown as its
-  source text instead (JupyterLab would render its HTML and ``javascript:`` links unsanitized);
-  Markdown without them is kept;
+- ``text/markdown`` with raw HTML, entities, links or a MathJax macro of the next point is dropped
+  and shown as its source text instead (JupyterLab would render its HTML and ``javascript:`` links
+  unsanitized); Markdown without them is kept, math included;
 - ``text/latex`` using a MathJax macro that makes links, styles or classes (``\\href``, ``\\style``…)
   is dropped (shown as its source text);
 - images are kept: JupyterLab 4 shows ``image/svg+xml`` through an ``<img>`` ``data:`` URL, where
@@ -66,9 +66,11 @@ HTML_ATTRIBUTES: dict[str, set[str]] = {
 }
 """The attributes an output's HTML keeps: no ``style``, no ``on*``, no ``id``/``name``."""
 
-PAGE_CLASS_PREFIXES = ("agentnb", "jp-", "lm-", "p-", "widget", "jupyter", "mod-", "cm-", "bp3-")
-"""Classes of the page around the output (our panel, JupyterLab, Lumino, ipywidgets, CodeMirror):
-an output wearing them could pass for part of the page (a look-alike Approve button)."""
+PAGE_CLASS_PREFIXES = ("agentnb", "jp-", "lm-", "p-", "widget", "jupyter", "mod-", "cm-", "codemirror", "bp3-",
+                       "mjx", "mathjax", "tex2jax")
+"""Classes of the page around the output (our panel, JupyterLab, Lumino, ipywidgets, CodeMirror, MathJax):
+an output wearing them could pass for part of the page (a look-alike Approve button) or switch math
+processing back on."""
 
 _IMAGE_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
 _LINK_URL = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
@@ -77,13 +79,14 @@ SAFE_AS_IS = frozenset({"text/plain", "application/json", "image/png", "image/jp
                         "image/webp", "image/bmp", "image/svg+xml"})
 """MIME types JupyterLab shows without running anything (SVG through an ``<img>``)."""
 
-_UNSAFE_MARKDOWN = re.compile(r"[<>&\\`]|\]\s*[(\[:]|^\s*\[[^\]]*\]\s*:", re.MULTILINE)
-"""Raw HTML or autolinks, entities, backslash escapes, code spans/fences (HTML-looking text inside
-them is harmless, but telling them apart is a Markdown parser's job), inline or reference links."""
+_UNSAFE_MARKDOWN = re.compile(r"[<>&]|\]\s*[(\[:]", re.MULTILINE)
+"""Raw HTML or autolinks, entities, inline links, images and reference links or definitions (HTML in
+a code span would be harmless, but telling it apart is a Markdown parser's job: dropped too)."""
 
 _UNSAFE_LATEX = re.compile(r"\\(?:href|url|style|class|cssId|require|unicode|html|csname|mmlToken|data|"
-                           r"def|let|newcommand|renewcommand|DeclareMathOperator|begingroup)(?![A-Za-z])")
-"""MathJax macros that make links, set CSS or classes, load extensions, or define new macros."""
+                           r"bbox|def|let|newcommand|renewcommand|DeclareMathOperator|begingroup)(?![A-Za-z])")
+"""MathJax macros that make links, set CSS or classes, load extensions, or define new macros (JupyterLab 4.6
+typesets with MathJax's SafeHandler, which filters these too; other front ends may not)."""
 
 _REPR = re.compile(r"\A<[\w.]+ object(?: at 0x[0-9a-f]+)?>\Z")
 
@@ -135,7 +138,7 @@ def safe_bundle(data: dict[str, Any]) -> dict[str, Any]:
         elif mime == "text/html":
             safe[mime] = clean_html(_text(value))
         elif mime == "text/markdown":
-            if _UNSAFE_MARKDOWN.search(_text(value)):
+            if _UNSAFE_MARKDOWN.search(_text(value)) or _UNSAFE_LATEX.search(_text(value)):
                 source = _text(value)
             else:
                 safe[mime] = value
