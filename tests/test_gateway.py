@@ -66,14 +66,18 @@ class KernelGateway:
              f"--KernelGatewayApp.port={self.port}", f"--KernelGatewayApp.auth_token={self.token}",
              "--KernelGatewayApp.port_retries=0", "--JupyterWebsocketPersonality.list_kernels=True", *self.extra],
             cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.root / f"gateway-{self.port}.log").read_text()
-            with contextlib.suppress(OSError):
-                self.kernels()
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the kernel gateway did not start")
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, (self.root / f"gateway-{self.port}.log").read_text()
+                with contextlib.suppress(OSError):
+                    self.kernels()
+                    return self
+                time.sleep(0.1)
+            raise RuntimeError("the kernel gateway did not start")
+        except BaseException:
+            self.stop()  # no process group, no open log left behind by a start that failed
+            raise
 
     def kernels(self) -> list[dict]:
         request = urllib.request.Request(f"{self.url}/api/kernels", headers={"Authorization": f"token {self.token}"})

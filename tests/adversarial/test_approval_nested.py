@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.faults import group_in_group, touch_code
 
 import agentnb as autogen
 from agentnb.agents.human import human_handlers
@@ -19,11 +20,6 @@ from agentnb.errors import ConfigError
 from agentnb.testing import ScriptedModelServer, code, tool_calls
 
 SPARE = ["Done. TERMINATE"] * 6
-
-
-def touch_code(path) -> str:
-    """Python that creates ``path``: the side effect that proves a block ran."""
-    return f"open({str(path)!r}, 'w').write('ran')"
 
 
 def _runner(name, tmp_path, **kw):
@@ -73,16 +69,7 @@ def test_chat_policy_reaches_agents_of_nested_chats(tmp_path, rejecting, kind, a
 
 def _nested_groups(server, tmp_path):
     """boss in an outer group whose other member is a GroupChatManager of an inner group that runs code."""
-    coder = autogen.AssistantAgent("coder", llm_config=server.llm_config())
-    runner = _runner("runner", tmp_path)
-    inner = autogen.GroupChatManager(
-        autogen.GroupChat(agents=[coder, runner], messages=[], max_round=3, speaker_selection_method="round_robin"),
-        name="inner_manager", llm_config=False)
-    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
-    outer = autogen.GroupChatManager(
-        autogen.GroupChat(agents=[boss, inner], messages=[], max_round=2, speaker_selection_method="round_robin"),
-        name="outer_manager", llm_config=False)
-    return boss, outer
+    return group_in_group(server, _runner("runner", tmp_path), inner_rounds=3)
 
 
 @pytest.mark.parametrize("approval", [None, "always"])

@@ -12,7 +12,7 @@ import re
 
 import psutil
 import pytest
-from support.faults import assert_gone, printed_pids
+from support.faults import assert_gone, group_in_group, printed_pids
 
 import agentnb as autogen
 from agentnb.testing import ScriptedModelServer, code
@@ -37,16 +37,8 @@ def _nested_chat_team(server, work):
 
 
 def _nested_group_team(server, work):
-    coder = autogen.AssistantAgent("coder", llm_config=server.llm_config())
     runner = _runner("runner", work)
-    inner = autogen.GroupChatManager(
-        autogen.GroupChat(agents=[coder, runner], messages=[], max_round=4, speaker_selection_method="round_robin"),
-        name="inner_manager", llm_config=False)
-    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
-    outer = autogen.GroupChatManager(
-        autogen.GroupChat(agents=[boss, inner], messages=[], max_round=2, speaker_selection_method="round_robin"),
-        name="outer_manager", llm_config=False)
-    return boss, outer, runner
+    return (*group_in_group(server, runner, inner_rounds=4), runner)
 
 
 @pytest.mark.parametrize("team", [_nested_chat_team, _nested_group_team], ids=["nested-chat", "nested-group"])

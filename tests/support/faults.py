@@ -97,6 +97,21 @@ def code_chat(reply: Any, approver: Any, executor: KernelExecutor):
     return result, server
 
 
+def group_in_group(server: ScriptedModelServer, runner: Any, *, inner_rounds: int) -> tuple[Any, Any]:
+    """``(boss, outer)``: boss in an outer group whose other member manages an inner group of a coder on
+    ``server`` and ``runner`` (round robin, ``inner_rounds`` rounds)."""
+    coder = autogen.AssistantAgent("coder", llm_config=server.llm_config())
+    inner = autogen.GroupChatManager(
+        autogen.GroupChat(agents=[coder, runner], messages=[], max_round=inner_rounds,
+                          speaker_selection_method="round_robin"),
+        name="inner_manager", llm_config=False)
+    boss = autogen.UserProxyAgent("boss", human_input_mode="NEVER", code_execution_config=False)
+    outer = autogen.GroupChatManager(
+        autogen.GroupChat(agents=[boss, inner], messages=[], max_round=2, speaker_selection_method="round_robin"),
+        name="outer_manager", llm_config=False)
+    return boss, outer
+
+
 def decisions(result: Any) -> list[bool]:
     """Each approval decision of a chat, as every view and the export see it."""
     return [e.decision.approved for e in result.events if isinstance(e, ApprovalDecided)]
