@@ -13,10 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from html import unescape
 from html.parser import HTMLParser
 
 import pytest
+from support.browser import JupyterServer, chromium, needs_browser, open_notebook, run_cells, write_notebook
 
 import agentnb as autogen
 from agentnb.coding.outputs import fold_outputs
@@ -274,3 +276,66 @@ def test_safe_bundle_drops_what_it_cannot_make_safe():
     assert safe_bundle({"text/markdown": "[a](javascript\\:x)", "text/plain": "<IPython.core.display.Markdown "
                         "object>"}) == {"text/plain": "[a](javascript\\:x)"}
     assert safe_bundle({"application/vnd.vegalite.v5+json": {}, "text/plain": "chart"}) == {"text/plain": "chart"}
+
+
+# ------------------------------------------------------------------ real JupyterLab
+
+
+BROWSER_BLOCK = """\
+from IPython.display import display, HTML, Javascript, Markdown
+display(HTML('<img src=x onerror="window.__pwned = 1">'))
+display(HTML('<script>window.__pwned = 2</script>'))
+display(HTML('<svg><animate onbegin="window.__pwned = 3" attributeName=x dur=1s></animate></svg>'))
+display(Javascript('window.__pwned = 4'))
+display(Markdown('<img src=x onerror="window.__pwned = 5">'))
+display(HTML('<noscript><p title="</noscript><img src=x onerror=window.__pwned=6>">'))
+display(HTML('<a href="javascript:window.__pwned=7" id="agentnb-fake">click</a>'))
+print('payloads' + '-shown-ok')
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@needs_browser
+def test_jupyterlab_runs_no_payload_live_nor_after_save_and_reopen(tmp_path):
+    """In real JupyterLab: the chat's outputs set nothing in ``window`` (live, on the final page, and with
+    the saved notebook reopened trusted), while the same ``<img onerror>`` from the user's own cell does —
+    the control that shows the page would have run it."""
+    control = "from IPython.display import HTML\nHTML('<img src=x onerror=\"window.__control = 1\">')"
+    replies = [code(BROWSER_BLOCK), code("print('second')"), "TERMINATE"]  # the 2nd approval holds the live panel
+    with ScriptedModelServer(replies) as srv:
+        lab = JupyterServer(tmp_path, "lab", {"OAI_CONFIG_LIST": json.dumps(srv.config_list())})
+        lab.root.mkdir(parents=True)
+        write_notebook(lab.root / "xss.ipynb", ["%load_ext agentnb",
+                                                "%%agents --work-dir coding --max-turns 4\nShow the data.", control])
+        url = f"{lab.base}/lab/workspaces/xss/tree/xss.ipynb?token={lab.token}"
+        with lab, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            open_notebook(page, url)
+            run_cells(page, 3)
+            cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(1)
+            cell.locator(".agentnb-panel button:has-text('Approve')").first.click(timeout=120_000)
+            second = cell.locator(".agentnb-approval").nth(1).locator("button:has-text('Approve')")
+            second.wait_for(timeout=120_000)
+            cell.locator(".agentnb-panel .jp-OutputArea-output", has_text="payloads-shown-ok").wait_for()
+            page.wait_for_timeout(1500)  # an onerror / onbegin would have fired by now
+            assert page.evaluate("window.__pwned") is None  # the live panel's Output widget
+            second.click()
+            cell.locator(".agentnb-static:has-text('✔ finished')").wait_for(timeout=120_000)
+            page.wait_for_function("window.__control === 1", timeout=60_000)
+            page.wait_for_timeout(1500)
+            assert page.evaluate("window.__pwned") is None  # the final page
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + 60
+            while "agentnb-page" not in (lab.root / "xss.ipynb").read_text():
+                assert time.monotonic() < deadline, "the notebook was not saved"
+                time.sleep(0.3)
+            lab.shutdown_kernels()
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            open_notebook(page, url)
+            page.locator(".agentnb-static").first.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function("window.__control === 1", timeout=60_000)  # reopened trusted
+            page.wait_for_timeout(1500)
+            assert page.evaluate("window.__pwned") is None
+            assert "click" in page.locator(".agentnb-static").first.inner_text()
