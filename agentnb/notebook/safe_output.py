@@ -19,8 +19,10 @@ Approve). Every output bundle reaching the page goes through :func:`safe_bundle`
   unsanitized); Markdown without them is kept, math included;
 - ``text/latex`` using a MathJax macro that makes links, styles or classes (``\\href``, ``\\style``…)
   is dropped (shown as its source text);
-- images are kept: JupyterLab 4 shows ``image/svg+xml`` through an ``<img>`` ``data:`` URL, where
-  scripts in the SVG never run (and so does the static page);
+- images are kept: JupyterLab 4 and Notebook 7 show ``image/svg+xml`` through an ``<img>`` ``data:``
+  URL, where scripts in the SVG never run (and so does the static page); an SVG with scripts, event
+  handlers, ``javascript:`` URLs or foreign HTML is still dropped, for front ends that inline SVG
+  (classic Notebook);
 - ``text/plain`` and ``application/json`` are kept; any other type (``application/javascript``,
   widget views, which name a model in another kernel, Vega, Plotly…) is dropped, with a note.
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from html import unescape
 from typing import Any
 
 import nh3
@@ -76,8 +79,12 @@ _IMAGE_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp|bmp|svg\+xml)[;,]
 _LINK_URL = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 
 SAFE_AS_IS = frozenset({"text/plain", "application/json", "image/png", "image/jpeg", "image/gif",
-                        "image/webp", "image/bmp", "image/svg+xml"})
-"""MIME types JupyterLab shows without running anything (SVG through an ``<img>``)."""
+                        "image/webp", "image/bmp"})
+"""MIME types JupyterLab shows without running anything (SVG: see :func:`_svg_runs`)."""
+
+_SVG_TAGS = re.compile(r"<\s*(?:script|foreignobject|iframe|object|embed|handler|listener)\b", re.IGNORECASE)
+_SVG_HANDLER = re.compile(r"[\s/\"'](?:on[a-z]+|ev:event)\s*=", re.IGNORECASE)
+_SVG_URL = re.compile(r"javascript:|vbscript:|data:text/html|data:application", re.IGNORECASE)
 
 _UNSAFE_MARKDOWN = re.compile(r"[<>&]|\]\s*[(\[:]", re.MULTILINE)
 """Raw HTML or autolinks, entities, inline links, images and reference links or definitions (HTML in
@@ -93,6 +100,13 @@ _REPR = re.compile(r"\A<[\w.]+ object(?: at 0x[0-9a-f]+)?>\Z")
 
 def _text(value: Any) -> str:
     return "".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _svg_runs(svg: str) -> bool:
+    """True if ``svg`` would run code were it inlined in a page (entities and spaces in URLs seen through)."""
+    text = unescape(svg)
+    return bool(_SVG_TAGS.search(text) or _SVG_HANDLER.search(text)
+                or _SVG_URL.search(re.sub(r"[\x00-\x20]", "", text)))
 
 
 def _attribute(tag: str, attr: str, value: str) -> str | None:
@@ -137,6 +151,11 @@ def safe_bundle(data: dict[str, Any]) -> dict[str, Any]:
             safe[mime] = value
         elif mime == "text/html":
             safe[mime] = clean_html(_text(value))
+        elif mime == "image/svg+xml":
+            if _svg_runs(_text(value)):
+                dropped.append(mime)
+            else:
+                safe[mime] = value
         elif mime == "text/markdown":
             if _UNSAFE_MARKDOWN.search(_text(value)) or _UNSAFE_LATEX.search(_text(value)):
                 source = _text(value)

@@ -140,6 +140,9 @@ def test_every_payload_is_an_attack(payload):
 
 
 SVG_WITH_SCRIPT = "<svg xmlns='http://www.w3.org/2000/svg' onload='window.__pwned=1'><script>1</script></svg>"
+SVG_PLOT = ("<svg xmlns='http://www.w3.org/2000/svg' xmlns:xlink='http://www.w3.org/1999/xlink'><defs><style>*{stroke:"
+            "red}</style><path id='p' d='M0 0L1 1'/></defs><use xlink:href='#p'/><text>&#x2212;1</text></svg>")
+"""What matplotlib's SVG backend writes (a style, a reference, an entity): nothing in it runs."""
 
 SOURCE = """\
 import json, io
@@ -159,6 +162,7 @@ display({"application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_
 display(Latex(r"$\\href{javascript:window.__pwned=1}{x^2}$"))
 display(Latex(r"$x^2 + y^2$"))
 display({"image/svg+xml": SVG, "text/plain": "svg"}, raw=True)
+display({"image/svg+xml": SVG_PLOT, "text/plain": "plot"}, raw=True)
 display(HTML("<b>fine</b>"), display_id="upd")
 update_display(HTML("<i>updated</i><img src=x onerror=window.__pwned=1>"), display_id="upd")
 fig, ax = plt.subplots()
@@ -173,7 +177,7 @@ def chat(tmp_path_factory):
     """One real chat: the model's block displays every payload in a real kernel; a ChatPanel shows it."""
     work = tmp_path_factory.mktemp("work")
     (work / "payloads.json").write_text(json.dumps(PAYLOADS))
-    source = f"SVG = {SVG_WITH_SCRIPT!r}\n" + SOURCE
+    source = f"SVG = {SVG_WITH_SCRIPT!r}\nSVG_PLOT = {SVG_PLOT!r}\n" + SOURCE
     panel = ChatPanel()
     events: list = []
     with ScriptedModelServer([code(source), "TERMINATE"]) as server:
@@ -260,8 +264,8 @@ def test_useful_outputs_survive(chat):
     assert any("<img src=x onerror" in str(d.get("text/plain")) for d in shown)  # unsafe Markdown: as its source
     assert any(d.get("text/latex") == "$x^2 + y^2$" for d in shown)
     assert any(d.get("text/html") == "<i>updated</i><img>" for d in shown)  # update_display reached the widget
-    svg = next(d for d in shown if "image/svg+xml" in d)
-    assert svg["image/svg+xml"] == SVG_WITH_SCRIPT  # JupyterLab shows SVG through <img>: scripts never run
+    assert [d["image/svg+xml"] for d in shown if "image/svg+xml" in d] == [SVG_PLOT]  # the hostile one dropped
+    assert {"text/plain": "svg"} in shown
     pngs = [(r["data"]["image/png"], s["data"]["image/png"]) for r, s in zip(raw, live, strict=True)
             if "image/png" in r.get("data", {})]
     assert len(pngs) == 1 and pngs[0][0] == pngs[0][1]  # the matplotlib figure, byte for byte
@@ -276,6 +280,10 @@ def test_safe_bundle_drops_what_it_cannot_make_safe():
     assert safe_bundle({"text/markdown": "[a](javascript\\:x)", "text/plain": "<IPython.core.display.Markdown "
                         "object>"}) == {"text/plain": "[a](javascript\\:x)"}
     assert safe_bundle({"application/vnd.vegalite.v5+json": {}, "text/plain": "chart"}) == {"text/plain": "chart"}
+    for svg in ("<svg><a href='java&#x09;script&#58;x'>a</a></svg>", "<svg/onload=x>", "<svg><foreignObject/></svg>",
+                "<svg><set attributeName='href' to='javascript:x'/></svg>", "<svg><SCRIPT>x</SCRIPT></svg>"):
+        assert "image/svg+xml" not in safe_bundle({"image/svg+xml": svg}), svg
+    assert safe_bundle({"image/svg+xml": SVG_PLOT}) == {"image/svg+xml": SVG_PLOT}
 
 
 # ------------------------------------------------------------------ real JupyterLab
