@@ -8,7 +8,8 @@ keeps the whole conversation.
 
 Every message, code block, prompt and note goes through :func:`agentnb.textguard.visible`
 (control, bidi and zero-width characters shown, not interpreted); an approval request whose
-code hides characters carries a warning line. Execution outputs are shown as produced.
+code hides characters carries a warning line. Execution outputs are shown as produced, made safe for
+the user's page first (:func:`~agentnb.notebook.safe_output.safe_bundle`: no script of the agents' kernel runs).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..messages import (
 from ..textguard import HIDDEN_WARNING, has_hidden, visible
 from .html import for_people
 from .risk import risk_cues
+from .safe_output import safe_bundle
 from .static import is_protocol_only
 
 
@@ -156,7 +158,5 @@ class PlainRenderer:
         elif ev.kind == "error":
             tb = "\n".join(ev.traceback) if ev.traceback else (ev.text or f"{ev.ename}: {ev.evalue}")
             display({"text/plain": tb}, raw=True)
-        elif ev.kind in ("display_data", "execute_result") and ev.data:
-            display(ev.data, metadata=ev.metadata or None, raw=True)
-        elif ev.kind == "update_display_data" and ev.data:
-            display(ev.data, metadata=ev.metadata or None, raw=True)
+        elif ev.kind in ("display_data", "execute_result", "update_display_data") and ev.data:
+            display(safe_bundle(ev.data), metadata=ev.metadata or None, raw=True)

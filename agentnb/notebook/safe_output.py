@@ -27,7 +27,7 @@ Approve). Every output bundle reaching the page goes through :func:`safe_bundle`
   widget views, which name a model in another kernel, Vega, Plotly…) is dropped, with a note.
 
 Only what the page shows is cleaned. What the model is told about an output (the summary) and a
-notebook written by :mod:`agentnb.notebook.export` keep the outputs as the kernel made them: the
+notebook written by :mod:`agentnb.export` keep the outputs as the kernel made them: the
 model must see what really ran, and an exported notebook is a new file that JupyterLab opens
 untrusted (so it sanitizes it itself) and that must re-execute faithfully.
 """

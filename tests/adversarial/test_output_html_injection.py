@@ -274,6 +274,29 @@ def test_useful_outputs_survive(chat):
     assert '<table border="1" class="dataframe">' in page and f"base64,{pngs[0][1]}" in page.replace("\n", "")
 
 
+def test_plain_view_shows_no_payload_that_runs(chat, monkeypatch):
+    """The plain view (no widget front end) displays the chat's real output events in the user's notebook."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from agentnb.messages import ExecutionOutput
+    from agentnb.notebook.render import PlainRenderer
+
+    _, events, _ = chat
+    shown: list[dict] = []
+    monkeypatch.setattr(InteractiveShell.instance().display_pub, "publish",
+                        lambda data, metadata=None, **kw: shown.append(data))
+    renderer = PlainRenderer()
+    outputs = [ev for ev in events if isinstance(ev, ExecutionOutput) and ev.kind != "stream"]
+    for ev in outputs:
+        renderer.handle_event(ev)
+    assert len(shown) == len(outputs) > len(PAYLOADS)
+    for data in shown:
+        assert constructs(str(data.get("text/html", ""))) == [], data
+        assert not {"application/javascript", "application/vnd.jupyter.widget-view+json"} & set(data), data
+        assert "<" not in str(data.get("text/markdown", "")), data
+    assert any('<table border="1" class="dataframe">' in str(d.get("text/html")) for d in shown)
+
+
 def test_safe_bundle_drops_what_it_cannot_make_safe():
     assert safe_bundle({"application/javascript": "x"}) == {
         "text/plain": "[application/javascript output not shown: it could run code in this page]"}
