@@ -32,6 +32,8 @@ PALETTE = (
 mixed with the theme's text colour (see :data:`CSS`), so they stay readable on light and dark themes."""
 
 _FORMATTER = HtmlFormatter(nowrap=True, style="default")
+_INLINE_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="default")
+"""Colours as ``style`` attributes, for outputs shown without agentnb's stylesheet (the plain view)."""
 _WHITESPACE_SPAN = re.compile(r'<span class="w">([^<]*)</span>')
 """Pygments wraps runs of spaces in a colour span; spaces show no colour, so the span only costs bytes
 (a tenth of a highlighted block, more than the Copy / Insert below wrapper adds)."""
@@ -85,18 +87,19 @@ def strip_colours(text: str) -> str:
     return _ANSI.sub("", text) if "\x1b[" in text else text
 
 
-def highlight_code(code: str, language: str = "python", *, actions: bool = False) -> str:
+def highlight_code(code: str, language: str = "python", *, actions: bool = False,
+                   inline_styles: bool = False) -> str:
     """``<pre>`` HTML of ``code`` (hidden characters made visible) with pygments classes (see :data:`CSS`).
 
     ``actions``: as a block agentnb's extension gives Copy / Insert below (:mod:`.code_actions`), for code a
-    person may reuse.
+    person may reuse. ``inline_styles``: colours as ``style`` attributes instead of classes (no :data:`CSS`).
     """
     code = visible(code)
     try:
         lexer = get_lexer_by_name(language or "python")
     except ClassNotFound:
         lexer = TextLexer()
-    body = _WHITESPACE_SPAN.sub(r"\1", highlight(code, lexer, _FORMATTER))
+    body = _WHITESPACE_SPAN.sub(r"\1", highlight(code, lexer, _INLINE_FORMATTER if inline_styles else _FORMATTER))
     pre = f'<pre class="agentnb-code"><code>{body}</code></pre>'
     return with_actions(pre, code) if actions else pre
 
@@ -109,12 +112,18 @@ def _inline(escaped: str) -> str:
         spans.append(f"<code>{m.group(1)}</code>")
         return f"\x00{len(spans) - 1}\x00"
 
-    text = _INLINE_CODE.sub(keep, escaped)
-    text = _LINK.sub(
-        lambda m: f'<a href="{m.group(2)}" target="_blank" rel="noopener noreferrer">{m.group(1)}</a>', text)
-    text = _BOLD.sub(r"<strong>\1</strong>", text)
-    text = _ITALIC.sub(r"<em>\1</em>", text)
-    return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], text)
+    def emphasis(part: str) -> str:
+        return _ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", part))
+
+    def restore(part: str) -> str:
+        return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], part)
+
+    def link(m: re.Match) -> str:  # kept whole: no emphasis markup inside the href
+        label = restore(emphasis(m.group(1)))
+        spans.append(f'<a href="{m.group(2)}" target="_blank" rel="noopener noreferrer">{label}</a>')
+        return f"\x00{len(spans) - 1}\x00"
+
+    return restore(emphasis(_LINK.sub(link, _INLINE_CODE.sub(keep, escaped))))
 
 
 def _prose_to_html(text: str) -> str:
@@ -172,14 +181,18 @@ def _prose_to_html(text: str) -> str:
     return "".join(out)
 
 
-def markdown_to_html(text: str) -> str:
-    """Render the supported Markdown subset of ``text`` (hidden characters made visible) to safe HTML."""
+def markdown_to_html(text: str, *, inline_styles: bool = False) -> str:
+    """Render the supported Markdown subset of ``text`` (hidden characters made visible) to safe HTML.
+
+    ``inline_styles``: code colours as ``style`` attributes (see :func:`highlight_code`).
+    """
     text = visible(text)
     parts: list[str] = []
     pos = 0
     for m in _FENCE.finditer(text):
         parts.append(_prose_to_html(text[pos:m.start()]))
-        parts.append(highlight_code(m.group(3), m.group(2) or "python", actions=True))
+        parts.append(highlight_code(m.group(3), m.group(2) or "python", actions=True,
+                                    inline_styles=inline_styles))
         pos = m.end()
     parts.append(_prose_to_html(text[pos:]))
     return "".join(parts)
