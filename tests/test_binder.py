@@ -114,7 +114,7 @@ def test_binder_environment_runs_the_replay_notebooks(tmp_path):
         assert not [o for o in outputs if o.output_type == "error"], name
         first = executed.cells[[c.cell_type for c in executed.cells].index("code")]
         assert "recorded replay" in first.outputs[0]["text"], name
-        shown = json.dumps([o.get("text") or o.get("data", {}).get("text/markdown") for o in outputs])
+        shown = json.dumps([o.get("text") or o.get("data", {}).get("text/plain") for o in outputs])
         assert "chat finished: terminated" in shown, name
     leftover = [p for p in processes_from(tmp_path) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not leftover, [p.cmdline() for p in leftover]

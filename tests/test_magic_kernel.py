@@ -148,7 +148,8 @@ def test_sync_initiate_chat_shows_view_and_returns(kernel_factory, tmp_path, vie
             assert "Hello from the <strong>assistant</strong>" in updates[-1]["text/html"]
             assert sum(WIDGET_VIEW in d for d in shown) == 1  # no toolbar: nothing to export there
         else:
-            assert any("Hello from the **assistant**" in d.get("text/markdown", "") for d in shown)
+            assert any("Hello from the <strong>assistant</strong>" in d.get("text/html", "") for d in shown)
+            assert not any("text/markdown" in d for d in shown)
             assert not any(WIDGET_VIEW in d for d in shown)
 
 

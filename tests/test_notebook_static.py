@@ -212,14 +212,16 @@ def test_plain_renderer_folds_the_models_copy_and_hides_protocol_words(monkeypat
     for ev in chat_events():
         if not isinstance(ev, ExecutionFinished):
             renderer.handle_event(ev)
-    markdown = "\n".join(b.get("text/markdown", "") for b in shown)
-    assert "TERMINATE" not in markdown and "Done." in markdown
-    saw = markdown.index("<summary>what the model saw</summary>")
-    assert "exitcode: 0" in markdown[saw:] and "exitcode" not in markdown[:saw]
-    assert "⚠" not in markdown  # plotting is not a risk
+    assert all(set(b) == {"text/html", "text/plain"} for b in shown)  # never text/markdown
+    page = "\n".join(b["text/html"] for b in shown)
+    assert "TERMINATE" not in page and "Done." in page
+    saw = page.index("<summary>what the model saw</summary>")
+    assert "exitcode: 0" in page[saw:] and "exitcode" not in page[:saw]
+    assert "⚠" not in page  # plotting is not a risk
     risky = ApprovalRequest(kind="code", agent="u", code="shutil.rmtree('/data')")
     renderer.handle_event(ApprovalRequested(request=risky))
-    assert "⚠ deletes files or folders" in shown[-1]["text/markdown"]
+    assert "⚠ deletes files or folders" in shown[-1]["text/html"]
+    assert "⚠ deletes files or folders" in shown[-1]["text/plain"]
 
 
 def test_export_folds_the_models_copy_under_the_code(tmp_path):

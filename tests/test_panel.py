@@ -318,7 +318,9 @@ def test_plain_renderer_displays_bundles(capsys):
                                    data={"image/png": PNG, "text/plain": "<Figure>"}))
     r.handle_event(ExecutionOutput(executor="u", block_id="b", kind="stream", name="stdout", text="out\n"))
     r.handle_event(ChatFinished(reason="terminated"))
-    assert shown[0]["text/markdown"].startswith("**assistant**") and shown[1]["image/png"] == PNG
+    assert "text/markdown" not in shown[0] and shown[1]["image/png"] == PNG
+    assert "<strong>assistant</strong> → user" in shown[0]["text/html"] and "<em>x</em>" in shown[0]["text/html"]
+    assert shown[0]["text/plain"] == "assistant (to user):\nhello *x*\n"
     assert "chat finished: terminated" in shown[-1]["text/plain"]
     assert capsys.readouterr().out == "out\n"
 

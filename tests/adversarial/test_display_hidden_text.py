@@ -200,7 +200,7 @@ def test_plain_renderer_shows_escaped_text(monkeypatch):
         for text in bundle.values():
             assert _raw_hidden(text) == []
     approval = shown[1]
-    assert visible(ERASER) in approval["text/plain"] and "hidden characters" in approval["text/markdown"]
+    assert visible(ERASER) in approval["text/plain"] and "hidden characters" in approval["text/html"]
 
 
 def test_the_panel_approval_runs_the_models_exact_code(tmp_path):
