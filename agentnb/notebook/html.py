@@ -37,6 +37,8 @@ _INLINE_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="default")
 _WHITESPACE_SPAN = re.compile(r'<span class="w">([^<]*)</span>')
 """Pygments wraps runs of spaces in a colour span; spaces show no colour, so the span only costs bytes
 (a tenth of a highlighted block, more than the Copy / Insert below wrapper adds)."""
+_INLINE_WHITESPACE_SPAN = re.compile(r'<span style="color: #BBB">(\s*)</span>')
+"""The same spans with inline colours (:data:`_INLINE_FORMATTER`): only whitespace, so only bytes."""
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.\-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
                     re.MULTILINE | re.DOTALL)
@@ -99,7 +101,10 @@ def highlight_code(code: str, language: str = "python", *, actions: bool = False
         lexer = get_lexer_by_name(language or "python")
     except ClassNotFound:
         lexer = TextLexer()
-    body = _WHITESPACE_SPAN.sub(r"\1", highlight(code, lexer, _INLINE_FORMATTER if inline_styles else _FORMATTER))
+    if inline_styles:
+        body = _INLINE_WHITESPACE_SPAN.sub(r"\1", highlight(code, lexer, _INLINE_FORMATTER))
+    else:
+        body = _WHITESPACE_SPAN.sub(r"\1", highlight(code, lexer, _FORMATTER))
     pre = f'<pre class="agentnb-code"><code>{body}</code></pre>'
     return with_actions(pre, code) if actions else pre
 
