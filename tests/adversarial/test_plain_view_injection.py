@@ -17,7 +17,7 @@ import pytest
 
 import agentnb as autogen
 from agentnb.errors import ModelError
-from agentnb.messages import ErrorOccurred, MessageSent, ToolCallFinished, ToolCallProposed, subscribe
+from agentnb.messages import ErrorOccurred, Event, MessageSent, ToolCallFinished, ToolCallProposed, subscribe
 from agentnb.notebook.html import markdown_to_html
 from agentnb.notebook.render import PlainRenderer
 from agentnb.testing import Fault, ScriptedModelServer, text, tool_calls
@@ -103,16 +103,16 @@ def constructs(fragment: str) -> tuple[list[str], str]:
 
 
 @pytest.fixture(scope="module")
-def shown() -> list[tuple[object, dict]]:
+def shown() -> list[tuple[Event, dict]]:
     """(event, bundle) for every note the plain view displayed during one real chat full of payloads."""
     from IPython.core.interactiveshell import InteractiveShell
 
     display_pub = InteractiveShell.instance().display_pub
     bundles: list[dict] = []
-    pairs: list[tuple[object, dict]] = []
+    pairs: list[tuple[Event, dict]] = []
     renderer = PlainRenderer()
 
-    def render(event: object) -> None:
+    def render(event: Event) -> None:
         before = len(bundles)
         renderer.handle_event(event)
         pairs.extend((event, b) for b in bundles[before:])
