@@ -2,6 +2,10 @@
 
 Messages become Markdown cells, executed code becomes code cells carrying the outputs
 the person saw (plots, DataFrames, errors), tool results become Markdown cells.
+Model text never reaches a Markdown parser as Markdown: each message cell is one HTML block built by
+agentnb's escaping renderer (:mod:`agentnb.notebook.html`: every ``<``, ``>``, ``&`` escaped before any
+tag is added, links only http(s)), with ``[`` and line breaks as character references, so no renderer
+(JupyterLab on a trusted notebook, nbconvert, Voilà) can find a tag, a link or a blank line in it.
 Every string goes through :func:`agentnb.errors.redact` and metadata keys that look
 like credentials are dropped, so an exported notebook never holds an API key.
 
@@ -63,9 +67,10 @@ __all__ = ["Recorder", "events_to_notebook", "write_notebook"]
 _SECRET_KEY = re.compile(r"(?i)(api[_-]?key|authorization|secret|password|passwd|access[_-]?token|^token$)")
 _SHELL = {"sh", "bash", "shell", "console", "zsh"}
 _PYTHON = {"", "python", "py", "python3", "ipython"}
-# Outside code, these would be rendered as HTML by the notebook's Markdown renderer.
-_CODE_SPANS = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`)", re.S)
-_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_BLOCK_START = re.compile(r"(?=<(?:p|pre|ul|ol|li|h[1-6]|blockquote|details)>)|(?=<(?:div|pre) )")
+"""Where a line break may go in a cell's HTML (before our own block tags: model text holds no ``<``)."""
+_INLINE_MARKUP = str.maketrans({"[": "&#91;", "]": "&#93;", "`": "&#96;", "\\": "&#92;", "\n": " ",
+                                "\r": " "})
 
 
 class Recorder:
@@ -119,17 +124,39 @@ def _clean_bundle(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _escape_markdown(text: str) -> str:
-    """Escape HTML outside code spans/fences so raw tags cannot break the rendered cell."""
-    parts = _CODE_SPANS.split(text)
-    return "".join(p if i % 2 else p.translate(_HTML_ESCAPES) for i, p in enumerate(parts))
+# agentnb.notebook imports this module (the Export button): its escaping renderer is imported on use.
 
 
-def _fenced(text: str, lang: str = "") -> str:
-    """A code fence longer than any backtick run inside ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
+def _text(value: object) -> str:
+    """Redacted model or user text as escaped HTML text (hidden characters made visible)."""
+    from .notebook.html import escape
+
+    return escape(redact(str(value)))
+
+
+def _markdown(text: str) -> str:
+    """Redacted model text as HTML by agentnb's escaping Markdown-subset renderer (http(s) links only)."""
+    from .notebook.html import markdown_to_html
+
+    return markdown_to_html(redact(text))
+
+
+def _html_cell(body: str) -> Any:
+    """A Markdown cell that is a single HTML block: ``body`` inside one ``<div>``, no blank line anywhere.
+
+    ``body`` is built from escaped text only (model text holds no ``<``). Its line breaks become ``&#10;``
+    (the same text inside ``<pre>``) and ``[`` becomes ``&#91;``, so the Markdown parser never ends the
+    block early nor forms a link; line breaks are then put back only before our own block tags.
+    """
+    flat = body.replace("\r", "&#13;").replace("\n", "&#10;").replace("[", "&#91;")
+    return v4.new_markdown_cell(f'<div class="agentnb-export">{_BLOCK_START.sub(chr(10), flat)}</div>')
+
+
+def _code(text: str, language: str = "text") -> str:
+    """``<pre>`` of redacted ``text`` (escaped, highlighted as ``language``)."""
+    from .notebook.html import highlight_code
+
+    return highlight_code(redact(text), language)
 
 
 # ------------------------------------------------------------------------- outputs
@@ -174,20 +201,18 @@ def _counts(finished: list[ExecutionFinished]) -> list[int]:
 # ----------------------------------------------------------------------- notebook
 
 
-def _message_markdown(ev: MessageSent) -> str:
+def _message_cell(ev: MessageSent) -> Any:
     msg = ev.message or {}
-    head = f"**{_escape_markdown(redact(ev.sender))} → {_escape_markdown(redact(ev.recipient))}**"
-    body = redact(content_str(msg.get("content")))
-    parts = [head]
+    parts = [f"<p><strong>{_text(ev.sender)} → {_text(ev.recipient)}</strong></p>"]
+    body = content_str(msg.get("content"))
     if body.strip():
-        parts.append(_escape_markdown(body))
+        parts.append(_markdown(body))
     calls = msg.get("tool_calls") or ([msg["function_call"]] if msg.get("function_call") else [])
     if calls:
-        parts.append("Tool calls:\n\n" + _fenced(json.dumps(_clean(calls), indent=2, ensure_ascii=False),
-                                                 "json"))
+        parts.append("<p>Tool calls:</p>" + _code(json.dumps(_clean(calls), indent=2, ensure_ascii=False), "json"))
     if len(parts) == 1:
-        parts.append("*(empty message)*")
-    return "\n\n".join(parts)
+        parts.append("<p><em>(empty message)</em></p>")
+    return _html_cell("".join(parts))
 
 
 def _summary(events: list[Event], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -236,17 +261,20 @@ def _version() -> str:
 
 
 def _title_cell(title: str | None, info: dict[str, Any]) -> Any:
-    lines = [f"# {_escape_markdown(redact(title or 'agentnb conversation'))}", ""]
+    """A Markdown heading (escaped inline text: no tag, link or code span can form) and an HTML list."""
+    heading = _text(title or "agentnb conversation").translate(_INLINE_MARKUP)
+    items = []
     if info.get("agents"):
-        lines.append(f"- **Agents:** {_escape_markdown(', '.join(map(str, info['agents'])))}")
+        items.append(f"<li><strong>Agents:</strong> {_text(', '.join(map(str, info['agents'])))}</li>")
     if info.get("models"):
-        lines.append(f"- **Model:** {_escape_markdown(', '.join(map(str, info['models'])))}")
-    lines.append(f"- **Date:** {info['created']}")
+        items.append(f"<li><strong>Model:</strong> {_text(', '.join(map(str, info['models'])))}</li>")
+    items.append(f"<li><strong>Date:</strong> {_text(info['created'])}</li>")
     task = str(info.get("task") or "").strip()
     if task:
         first = task.splitlines()[0]
-        lines.append(f"- **Task:** {_escape_markdown(first[:200] + ('…' if len(first) > 200 else ''))}")
-    return v4.new_markdown_cell("\n".join(lines))
+        items.append(f"<li><strong>Task:</strong> {_text(first[:200] + ('…' if len(first) > 200 else ''))}</li>")
+    listing = _html_cell("<ul>" + "".join(items) + "</ul>").source
+    return v4.new_markdown_cell(f"# {heading}\n\n{listing}")
 
 
 def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
@@ -268,10 +296,9 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
                 reported, ran = ev.sender in ran, set()
                 if reported:  # the executor's report to the model, right after its blocks: folded under the code
                     told = redact(content_str(ev.message.get("content")))
-                    cells.append(v4.new_markdown_cell(
-                        f"<details><summary>what the model saw</summary>\n\n{_fenced(told)}\n\n</details>"))
+                    cells.append(_html_cell(f"<details><summary>what the model saw</summary>{_code(told)}</details>"))
                 else:
-                    cells.append(v4.new_markdown_cell(_message_markdown(ev)))
+                    cells.append(_message_cell(ev))
             case CodeBlockProposed():
                 ran.add(ev.executor)
             case ExecutionOutput():
@@ -286,24 +313,24 @@ def events_to_notebook(events: Iterable[Event], *, title: str | None = None,
                 proposed[ev.call_id] = ev
             case ToolCallFinished():
                 call = proposed.get(ev.call_id)
-                args = f"({redact(call.arguments)})" if call else "()"
+                args = f"({call.arguments})" if call else "()"
                 status = "error" if ev.is_error else "result"
-                cells.append(v4.new_markdown_cell(
-                    f"**Tool `{redact(ev.name)}` {status}** (run by {_escape_markdown(redact(ev.executor))})"
-                    f"\n\n{_fenced(redact(ev.name) + args, 'python')}\n\n{_fenced(redact(ev.content))}"))
+                cells.append(_html_cell(
+                    f"<p><strong>Tool <code>{_text(ev.name)}</code> {status}</strong> (run by {_text(ev.executor)})</p>"
+                    + _code(ev.name + args, "python") + _code(ev.content)))
             case ApprovalDecided():
                 if not ev.decision.approved:  # an approved block shows as its code cell
-                    reason = f": {_escape_markdown(redact(ev.decision.reason))}" if ev.decision.reason else ""
-                    cells.append(v4.new_markdown_cell(f"*{ev.request.kind} rejected{reason}*"))
+                    reason = f": {_text(ev.decision.reason)}" if ev.decision.reason else ""
+                    cells.append(_html_cell(f"<p><em>{_text(ev.request.kind)} rejected{reason}</em></p>"))
             case ErrorOccurred():
-                cells.append(v4.new_markdown_cell(
-                    f"**Error in {_escape_markdown(redact(ev.source))}:** `{redact(ev.error_type)}`\n\n"
-                    + _fenced(redact(ev.message))))
+                cells.append(_html_cell(
+                    f"<p><strong>Error in {_text(ev.source)}:</strong> <code>{_text(ev.error_type)}</code></p>"
+                    + _code(ev.message)))
             case ChatFinished():
-                text = f"*Chat finished ({_escape_markdown(redact(ev.reason))}).*"
+                text = f"<p><em>Chat finished ({_text(ev.reason)}).</em></p>"
                 if ev.summary:
-                    text += "\n\n**Summary:** " + _escape_markdown(redact(ev.summary))
-                cells.append(v4.new_markdown_cell(text))
+                    text += "<p><strong>Summary:</strong></p>" + _markdown(ev.summary)
+                cells.append(_html_cell(text))
             case ChatStarted() | UsageUpdated():
                 pass  # in the notebook's metadata and title cell (see _summary)
             case (StreamStarted() | TokenChunk() | SpeakerSelected() | ApprovalRequested() | HumanInputRequested()

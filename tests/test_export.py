@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html.parser
 import io
 import json
 import traceback
@@ -12,6 +13,7 @@ import matplotlib
 import nbformat
 import pandas as pd
 import pytest
+from markdown_it import MarkdownIt
 
 from agentnb.export import Recorder, events_to_notebook, write_notebook
 from agentnb.messages import (
@@ -130,6 +132,38 @@ def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
+class Shown(html.parser.HTMLParser):
+    """What a person sees of rendered HTML: its text, the text of each ``<pre>``, and the tags."""
+
+    def __init__(self, rendered: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text, self.pres, self.tags = "", [], []
+        self._pre: str | None = None
+        self.feed(rendered)
+        self.close()
+        self.text = self.text.strip()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "pre":
+            self._pre = ""
+
+    def handle_endtag(self, tag):
+        if tag == "pre" and self._pre is not None:
+            self.pres.append(self._pre)
+            self._pre = None
+
+    def handle_data(self, data):
+        self.text += data
+        if self._pre is not None:
+            self._pre += data
+
+
+def shown(source: str) -> Shown:
+    """A Markdown cell rendered by a real CommonMark parser (raw HTML allowed, as in JupyterLab)."""
+    return Shown(MarkdownIt("commonmark").render(source))
+
+
 def test_structure_and_metadata(tmp_path):
     path = write_notebook(chat_events(), tmp_path / "sub" / "chat.ipynb", title="Squares")
     nb = nbformat.read(path, as_version=4)
@@ -143,15 +177,16 @@ def test_structure_and_metadata(tmp_path):
     assert title.startswith("# Squares") and "gpt-4o-mini" in title and "Compute some numbers" in title
 
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
-    assert md[1].startswith("**user → assistant**")
-    assert "&lt;b&gt;plot&lt;/b&gt;" in md[2]  # raw HTML escaped outside code fences...
-    assert "print('squares', [i * i for i in range(5)])" in md[2]  # ...but code is untouched
-    calls = next(s for s in md if "Tool calls:" in s)
-    listed = json.loads(calls.split("```json\n")[1].split("\n```")[0])
-    assert listed[0]["id"] == "call_1"
-    assert any("get_weather" in s and "sunny, 21C" in s and '{"city": "Paris"}' in s for s in md)
-    assert any(s.endswith("*(empty message)*") for s in md)
-    assert "Done." in md[-1]
+    views = [shown(s) for s in md]
+    assert views[1].text.startswith("user → assistant") and "strong" in views[1].tags
+    assert "<b>" not in md[2] and "b" not in views[2].tags  # model HTML never reaches the page as HTML...
+    assert "a <b>plot</b>." in views[2].text  # ...it shows as the text it is
+    assert views[2].pres == [PRINT_CODE.replace("total", "tot") + "\n"]  # the proposed code, readable
+    calls = next(v for v in views if "Tool calls:" in v.text)
+    assert json.loads(calls.pres[0])[0]["id"] == "call_1"
+    assert any("get_weather" in v.text and "sunny, 21C" in v.text and '{"city": "Paris"}' in v.text for v in views)
+    assert any(v.text.endswith("(empty message)") for v in views)
+    assert "Done." in views[-1].text
 
     cells = code_cells(nb)
     assert [c.source for c in cells] == [PRINT_CODE, PLOT_CODE, DF_CODE, ERROR_CODE, "%%bash\n" + SH_CODE]
@@ -271,11 +306,13 @@ def test_streamed_outputs_used_when_finished_has_none():
     assert [(o.name, o.text) for o in code_cells(nb)[0].outputs] == [("stdout", "hi\n")]
 
 
-@pytest.mark.parametrize("content", ["``` inside ``` text <x>", "```python\nunclosed <y>"])
-def test_markdown_fences_survive(content):
+@pytest.mark.parametrize(("content", "text"), [("``` inside ``` text <x>", "text <x>"),
+                                               ("```python\nunclosed <y>", "unclosed <y>")])
+def test_markdown_fences_show_as_text(content, text):
     nb = events_to_notebook([MessageSent(sender="a", recipient="b", message={"content": content})])
     nbformat.validate(nb)
-    assert nb.cells[1].source.endswith(content.replace("<x>", "&lt;x&gt;"))
+    view = shown(nb.cells[1].source)
+    assert text in view.text and not {"x", "y"} & set(view.tags)
 
 
 def test_usage_in_the_metadata_adds_up_every_model_call(tmp_path):
