@@ -77,6 +77,7 @@ def chat_events() -> list:
     """A realistic chat: task, code proposed/edited/approved, four executions, a tool call."""
     printed, _ = run_in_process(PRINT_CODE)
     err_stdout, err = run_in_process(ERROR_CODE)
+    assert err is not None
     df = pd.DataFrame({"x": [1, 2, 3], "y": [1, 4, 9]})
     ev: list = [
         ChatStarted(sender="user", recipient="assistant", agents=["user", "assistant"], model="gpt-4o-mini"),
@@ -137,7 +138,9 @@ class Shown(html.parser.HTMLParser):
 
     def __init__(self, rendered: str) -> None:
         super().__init__(convert_charrefs=True)
-        self.text, self.pres, self.tags = "", [], []
+        self.text = ""
+        self.pres: list[str] = []
+        self.tags: list[str] = []
         self._pre: str | None = None
         self.feed(rendered)
         self.close()
