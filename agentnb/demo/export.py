@@ -23,14 +23,19 @@ user_proxy = autogen.UserProxyAgent(
 )
 result = user_proxy.initiate_chat(
     assistant, message="What are the mean and the standard deviation of the first 10 prime numbers?")'''),
-    code('''import nbformat
+    code('''import html
+import re
+
+import nbformat
 
 path = result.to_notebook("exported/primes_chat.ipynb", overwrite=True)
 exported = nbformat.read(path, as_version=4)
 nbformat.validate(exported)
 print(path.name, "is a valid notebook:", len(exported.cells), "cells")
-for cell in exported.cells:
-    print(f"  {cell.cell_type:8} {cell.source.splitlines()[0][:70] if cell.source else ''}")'''),
+for cell in exported.cells:  # message cells are escaped HTML: show their first line of text
+    text = html.unescape(re.sub(r"<[^>]+>", "\\n", cell.source)) if cell.cell_type == "markdown" else cell.source
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    print(f"  {cell.cell_type:8} {first[:70]}")'''),
     md("Run the exported notebook on a fresh kernel, and compare each code cell's text output with the recorded one:"),
     code('''import copy
 import subprocess
