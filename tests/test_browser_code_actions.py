@@ -186,9 +186,14 @@ def test_untrusted_saved_page_and_foreign_html(tmp_path):
                                                 "data": {"text/html": FAKE, "text/plain": "fake"}}]),
         ChatFinished(reason="terminated"),
     ]
+    page_html = transcript_html(events, state="finished")
+    assert page_html.count('class="agentnb-snippet"') == 1  # agentnb strips the agent's look-alikes itself...
+    # ...so the page below is crafted (by hand, or by an older agentnb): the look-alikes reach the browser,
+    # and the extension must still ignore them inside an agent's output region.
+    crafted = page_html + f'<div class="agentnb-html">{FAKE}</div>'
     chat = nbformat.v4.new_code_cell("%%agents\nPrint the label.")
     chat.outputs = [nbformat.v4.new_output("display_data", data={
-        "text/html": transcript_html(events, state="finished"), "text/plain": "agentnb chat"})]
+        "text/html": crafted, "text/plain": "agentnb chat"})]
     with JupyterServer(tmp_path, labextension=True) as server, chromium() as browser:
         root = server.root
         write_notebook(root / "received.ipynb", ["x = 1", chat])  # unsigned: its outputs are untrusted

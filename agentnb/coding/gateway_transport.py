@@ -28,6 +28,12 @@ from ..errors import ConfigError, ExecutionError, redact
 _MAX_MESSAGE = 256 * 1024 * 1024
 
 
+def _close_unwanted(done: asyncio.Future[Any]) -> None:
+    """Close a websocket whose handshake finished after its caller stopped waiting for it."""
+    if not done.cancelled() and done.exception() is None:
+        done.result().close()
+
+
 class GatewayError(ExecutionError):
     """The gateway could not be used: unreachable, refused the request, or the kernel would not start."""
 
@@ -120,8 +126,15 @@ class _Gateway:
 
     async def connect(self, kernel_id: str, session_id: str) -> Any:
         url = f"{self.ws_url}/api/kernels/{kernel_id}/channels?session_id={session_id}"
+        pending = asyncio.ensure_future(  # already a Future: ensure_future only gives it its type
+            websocket_connect(self.request(url), max_message_size=_MAX_MESSAGE, ping_interval=20))
         try:
-            return await websocket_connect(self.request(url), max_message_size=_MAX_MESSAGE, ping_interval=20)
+            # Shielded: cancelling the handshake's future does not stop tornado finishing it, and the
+            # connection it then drops on the cancelled future is never closed (its ping task leaks).
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            pending.add_done_callback(_close_unwanted)
+            raise
         except (HTTPClientError, OSError, StreamClosedError, ssl.SSLError) as exc:
             raise self.error(f"websocket to kernel {kernel_id}", exc) from None
 
